@@ -1,0 +1,102 @@
+"""Entries: the v1 entry, its Merkle leaf bytes, and the rules for keys and timestamps."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import IntEnum
+
+from .items import hash_text
+
+
+class Log(IntEnum):
+    """The two logs of a register, numbered independently."""
+
+    USER = 0
+    SYSTEM = 1
+
+    @property
+    def label(self) -> str:
+        """``user`` or ``system``, as written in RSF."""
+        return self.name.lower()
+
+    @classmethod
+    def from_label(cls, label: str) -> "Log":
+        """The log named ``user`` or ``system``; ValueError otherwise."""
+        try:
+            return cls[label.upper()]
+        except KeyError:
+            raise ValueError(f"'{label}' is not a log (user or system)") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One entry of a log: number (from 1), timestamp, key and the hashes of its items."""
+
+    log: Log
+    number: int
+    timestamp: str
+    key: str
+    digests: tuple[bytes, ...]
+
+    @property
+    def item_hashes(self) -> list[str]:
+        """The item hashes as ``sha-256:<hex>`` strings."""
+        return [hash_text(d) for d in self.digests]
+
+    def leaf(self) -> bytes:
+        """The v1 Merkle leaf bytes of this entry (member order fixed, numbers as strings)."""
+        return leaf_bytes(self.number, self.timestamp, self.key, self.digests)
+
+    def same_content(self, other: "Entry") -> bool:
+        """True when both entries carry the same timestamp, key and items."""
+        return (self.timestamp, self.key, self.digests) == (other.timestamp, other.key, other.digests)
+
+
+def leaf_bytes(number: int, timestamp: str, key: str, digests: tuple[bytes, ...]) -> bytes:
+    """The v1 leaf JSON: index-entry-number, entry-number, entry-timestamp, key, item-hash."""
+    hashes = ",".join(f'"sha-256:{d.hex()}"' for d in digests)
+    n = str(number)
+    key_json = json.dumps(key, ensure_ascii=False)
+    return (
+        f'{{"index-entry-number":"{n}","entry-number":"{n}","entry-timestamp":"{timestamp}",'
+        f'"key":{key_json},"item-hash":[{hashes}]}}'
+    ).encode("utf-8")
+
+
+_USER_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
+_DOUBLE_PUNCTUATION = re.compile(r"[-_./]{2}")
+_SYSTEM_KEY = re.compile(r"name|register-name|custodian|register:[^\s]+|field:[^\s]+")
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def key_problem(log: Log, key: str) -> str | None:
+    """Why ``key`` is not a valid key for ``log``, or None when it is."""
+    if log is Log.USER:
+        if not _USER_KEY.fullmatch(key) or _DOUBLE_PUNCTUATION.search(key):
+            return (
+                f"key '{key}' is not valid (a letter or digit, then letters, digits and "
+                "single . _ / -)"
+            )
+        return None
+    if not _SYSTEM_KEY.fullmatch(key):
+        return f"system key '{key}' is not one of name, register-name, custodian, register:<id>, field:<name>"
+    return None
+
+
+def timestamp_problem(timestamp: str) -> str | None:
+    """Why ``timestamp`` is not an entry timestamp (``YYYY-MM-DDThh:mm:ssZ``), or None."""
+    if not _TIMESTAMP.fullmatch(timestamp):
+        return f"timestamp '{timestamp}' is not YYYY-MM-DDThh:mm:ssZ"
+    try:
+        datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return f"timestamp '{timestamp}' is not a real date and time"
+    return None
+
+
+def now_timestamp() -> str:
+    """The current UTC time as an entry timestamp."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

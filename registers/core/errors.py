@@ -1,0 +1,50 @@
+"""Errors a user can cause, each carrying what is needed for a one-line message."""
+
+from __future__ import annotations
+
+
+class RegisterError(Exception):
+    """Base of every error the platform reports to a user (never a traceback)."""
+
+
+class RegisterNotFound(RegisterError):
+    """The named register does not exist."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"register '{name}' does not exist")
+        self.name = name
+
+
+class InvalidName(RegisterError):
+    """A register name that is not lower-case letters, digits and single hyphens."""
+
+
+class InvalidRange(RegisterError):
+    """Entry numbers or tree sizes outside what the log holds (an HTTP 400)."""
+
+
+class InvalidRSF(RegisterError):
+    """A line of RSF that cannot be read or does not fit the register.
+
+    ``source`` names the file (or ``<stdin>``), ``line`` is 1-based.
+    """
+
+    def __init__(self, reason: str, line: int | None = None, source: str | None = None) -> None:
+        self.reason = reason
+        self.line = line
+        self.source = source
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        where = self.source or ""
+        if self.line is not None:
+            where = f"{where}:{self.line}" if where else f"line {self.line}"
+        return f"{where}: {self.reason}" if where else self.reason
+
+    def located(self, source: str) -> "InvalidRSF":
+        """The same error, naming ``source`` as the file it came from."""
+        return InvalidRSF(self.reason, self.line, source)
+
+
+class IntegrityError(RegisterError):
+    """Stored data that does not match what it should hash to (found by verify)."""

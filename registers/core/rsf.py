@@ -1,0 +1,154 @@
+"""RSF, the Register Serialisation Format: commands, a streaming reader and a writer.
+
+One command per line, fields separated by one TAB, LF line ends (CRLF accepted)::
+
+    assert-root-hash    sha-256:<hex>
+    add-item            <canonical JSON>
+    append-entry        <user|system>  <key>  <timestamp>  sha-256:<hex>[;sha-256:<hex>...]
+
+The 2016 form ``append-entry <timestamp> <hashes> <key>`` (user log) is read too. Reading checks
+each line on its own (syntax, canonical item bytes, keys, timestamps, hashes) and names the line
+of the first problem; what a line means for a register is the store's business.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import BinaryIO, Iterable, Iterator, Union
+
+from .entries import Entry, Log, key_problem, timestamp_problem
+from .errors import InvalidRSF
+from .items import InvalidItem, hash_text, item_digest, parse_canonical, parse_hash
+
+MEDIA_TYPE = "application/uk-gov-rsf"
+
+
+@dataclass(frozen=True, slots=True)
+class AddItem:
+    """``add-item``: canonical item bytes and their digest."""
+
+    blob: bytes
+    digest: bytes
+    line: int = 0
+
+    def to_line(self) -> bytes:
+        """The RSF line, without its newline."""
+        return b"add-item\t" + self.blob
+
+
+@dataclass(frozen=True, slots=True)
+class AppendEntry:
+    """``append-entry``: an entry for the user or system log (its number is implied)."""
+
+    log: Log
+    key: str
+    timestamp: str
+    digests: tuple[bytes, ...]
+    line: int = 0
+
+    def to_line(self) -> bytes:
+        """The RSF line, without its newline (always the current five-field form)."""
+        hashes = ";".join(hash_text(d) for d in self.digests)
+        return f"append-entry\t{self.log.label}\t{self.key}\t{self.timestamp}\t{hashes}".encode("utf-8")
+
+    def entry(self, number: int) -> Entry:
+        """This command as the entry it becomes at ``number``."""
+        return Entry(self.log, number, self.timestamp, self.key, self.digests)
+
+    @classmethod
+    def of(cls, entry: Entry) -> "AppendEntry":
+        """The command that appends ``entry``."""
+        return cls(entry.log, entry.key, entry.timestamp, entry.digests)
+
+
+@dataclass(frozen=True, slots=True)
+class AssertRootHash:
+    """``assert-root-hash``: the user log's root at this point of the file."""
+
+    digest: bytes
+    line: int = 0
+
+    def to_line(self) -> bytes:
+        """The RSF line, without its newline."""
+        return b"assert-root-hash\t" + hash_text(self.digest).encode("ascii")
+
+
+Command = Union[AddItem, AppendEntry, AssertRootHash]
+
+
+def read_rsf(stream: BinaryIO | Iterable[bytes]) -> Iterator[Command]:
+    """Yield the commands of an RSF stream, one line at a time (constant memory).
+
+    Raises InvalidRSF naming the line of the first line that cannot be read.
+    """
+    for number, raw in enumerate(stream, 1):
+        line = raw.rstrip(b"\n")
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if not line:
+            continue
+        yield parse_line(line, number)
+
+
+def parse_line(line: bytes, number: int = 0) -> Command:
+    """The command on one RSF line (without its line end)."""
+    verb, _, rest = line.partition(b"\t")
+    if verb == b"add-item":
+        try:
+            parse_canonical(rest)
+        except InvalidItem as exc:
+            raise InvalidRSF(str(exc), number) from None
+        return AddItem(rest, item_digest(rest), number)
+    try:
+        text = rest.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRSF("line is not valid UTF-8", number) from None
+    fields = text.split("\t")
+    if verb == b"append-entry":
+        return _append_entry(fields, number)
+    if verb == b"assert-root-hash":
+        if len(fields) != 1:
+            raise InvalidRSF("assert-root-hash takes one hash", number)
+        return AssertRootHash(_hash(fields[0], number), number)
+    shown = verb.decode("utf-8", "replace")[:40]
+    raise InvalidRSF(f"unknown command '{shown}' (add-item, append-entry or assert-root-hash)", number)
+
+
+def _append_entry(fields: list[str], number: int) -> AppendEntry:
+    if len(fields) == 4:
+        try:
+            log = Log.from_label(fields[0])
+        except ValueError as exc:
+            raise InvalidRSF(str(exc), number) from None
+        key, timestamp, hashes = fields[1], fields[2], fields[3]
+    elif len(fields) == 3:  # the 2016 form: timestamp, hashes, key; user log
+        log, timestamp, hashes, key = Log.USER, fields[0], fields[1], fields[2]
+    else:
+        raise InvalidRSF("append-entry needs log, key, timestamp and item hashes", number)
+    problem = timestamp_problem(timestamp) or key_problem(log, key)
+    if problem:
+        raise InvalidRSF(problem, number)
+    digests = tuple(_hash(h, number) for h in hashes.split(";"))
+    return AppendEntry(log, key, timestamp, digests, number)
+
+
+def _hash(text: str, number: int) -> bytes:
+    try:
+        return parse_hash(text)
+    except ValueError as exc:
+        raise InvalidRSF(str(exc), number) from None
+
+
+def write_rsf(commands: Iterable[Command], out: BinaryIO) -> int:
+    """Write ``commands`` as RSF lines (LF ends) to ``out``; returns the bytes written."""
+    written = 0
+    for command in commands:
+        data = command.to_line() + b"\n"
+        out.write(data)
+        written += len(data)
+    return written
+
+
+def rsf_bytes(commands: Iterable[Command]) -> bytes:
+    """The RSF text of ``commands`` as one bytes value (for small outputs and tests)."""
+    return b"".join(c.to_line() + b"\n" for c in commands)

@@ -1,0 +1,336 @@
+"""The one write path: a batch of RSF commands appended to a register in one transaction.
+
+Every change (an RSF file, a table load, an amend) arrives here as a stream of commands. Inside
+one transaction holding the register's write lock the batch is checked line by line, its new
+items and entries are stored, the current-record index and the Merkle tiles are extended, and a
+checkpoint of both logs is recorded. Any error raises and the transaction leaves nothing behind.
+
+A batch describes a stretch of log. Its first ``assert-root-hash`` (or, without one, the empty
+tree) says which committed state it continues from; entries the log already holds must match
+it exactly and are skipped, so loading the same file twice appends nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.engine import Connection
+
+from ..core.entries import Entry, Log, leaf_bytes, now_timestamp
+from ..core.errors import InvalidName, InvalidRSF, RegisterNotFound
+from ..core.items import hash_text
+from ..core.merkle import EMPTY_ROOT, leaf_hash
+from ..core.rsf import AddItem, AppendEntry, AssertRootHash, Command
+from ..core.tiles import TileBuilder, edge_positions
+from . import reads
+from .engine import writer
+from .schema import checkpoint, item, merkle_tile, record, register
+from .tree import StoredTree
+
+CHUNK = 10_000  # entries or items held in memory before they are written
+_NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,99}")
+
+_INSERT_ITEM = "INSERT INTO item (register_id, hash, content) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+_INSERT_ENTRY = (
+    "INSERT INTO entry (register_id, log, number, key, timestamp, item_hashes) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_RECORD = (
+    "INSERT INTO record (register_id, log, key, entry_number) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (register_id, log, key) DO UPDATE SET entry_number = excluded.entry_number"
+)
+_UPSERT_TILE = (
+    "INSERT INTO merkle_tile (register_id, log, level, idx, hashes) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (register_id, log, level, idx) DO UPDATE SET hashes = excluded.hashes"
+)
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What a committed batch did."""
+
+    register: str
+    created: bool
+    added_user: int
+    added_system: int
+    present: int  # entries of the batch the log already held
+    head: reads.Head
+
+    @property
+    def added(self) -> int:
+        """Entries appended to both logs."""
+        return self.added_user + self.added_system
+
+
+def check_name(name: str) -> str:
+    """``name`` if it can name a register (lower-case letters, digits, single hyphens)."""
+    if not _NAME.fullmatch(name):
+        raise InvalidName(f"'{name}' cannot name a register (lower-case letters, digits and single hyphens)")
+    return name
+
+
+def append(
+    engine: Engine, name: str, commands: Iterable[Command], *, create: bool = True
+) -> AppendResult:
+    """Append ``commands`` to register ``name`` in one transaction; all or nothing.
+
+    Creates the register when ``create`` is true and it does not exist. Raises InvalidRSF
+    (naming the line) for anything that does not fit, RegisterNotFound when the register is
+    missing and may not be created; in either case nothing is stored.
+    """
+    check_name(name)
+    with writer(engine).begin() as conn:
+        reg_id, created = _lock_register(conn, name, create)
+        batch = _Batch(conn, reg_id, reads.head(conn, reg_id))
+        for command in commands:
+            batch.apply(command)
+        head = batch.finish()
+    return AppendResult(name, created, batch.added[Log.USER], batch.added[Log.SYSTEM], batch.present, head)
+
+
+def _lock_register(conn: Connection, name: str, create: bool) -> tuple[int, bool]:
+    """The register's id, its row locked for this transaction (created if allowed)."""
+    query = select(register.c.id).where(register.c.name == name).with_for_update()
+    reg_id = conn.execute(query).scalar()
+    if reg_id is not None:
+        return reg_id, False
+    if not create:
+        raise RegisterNotFound(name)
+    stmt = _dialect_insert(conn, register).values(name=name, created=now_timestamp())
+    conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+    return conn.execute(query).scalar_one(), True
+
+
+def _dialect_insert(conn: Connection, table):  # type: ignore[no-untyped-def]
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
+class _Batch:
+    """The state of one append transaction while its commands stream through."""
+
+    def __init__(self, conn: Connection, reg_id: int, head: reads.Head) -> None:
+        self.conn = conn
+        self.reg_id = reg_id
+        self.head = head
+        self.start: reads.Head | None = None  # the committed state the batch continues from
+        self.pos = {Log.USER: 0, Log.SYSTEM: 0}  # the batch's place in each log
+        self.trees = {log: self._builder(log) for log in Log}
+        self.stored: dict[Log, Iterator[Entry]] = {}
+        self.added = {Log.USER: 0, Log.SYSTEM: 0}
+        self.present = 0
+        self.pending: dict[bytes, int] = {}  # items added but not yet used -> line
+        self.chunk_items: dict[bytes, bytes] = {}  # items added since the last write
+        self.to_check: dict[bytes, int] = {}  # items used that must already be stored -> line
+        self.entry_rows: list[tuple[int, int, int, str, str, bytes]] = []
+        self.record_rows: dict[tuple[int, str], int] = {}
+        self.fields: set[str] | None = None
+        self.sql = _SqlRunner(conn)
+
+    def _builder(self, log: Log) -> TileBuilder:
+        size = self.head.size(log)
+        tree = StoredTree(self.conn, self.reg_id, log, size)
+        edge = {level: tree.read_tile(level, index) for level, index, _w in edge_positions(size)}
+        return TileBuilder(size, edge)
+
+    # -- commands -------------------------------------------------------------------------
+
+    def apply(self, command: Command) -> None:
+        """Check one command against the register and the batch so far, and take it in."""
+        if isinstance(command, AddItem):
+            if command.digest not in self.chunk_items:
+                self.chunk_items[command.digest] = command.blob
+                self.pending.setdefault(command.digest, command.line)
+                if len(self.chunk_items) >= CHUNK:
+                    self._write()
+        elif isinstance(command, AppendEntry):
+            if self.start is None:
+                self._begin(None, command.line)
+            self._append_entry(command)
+        elif isinstance(command, AssertRootHash):
+            if self.start is None:
+                self._begin(command.digest, command.line)
+            else:
+                self._assert_root(command)
+        else:  # pragma: no cover - the Command union is closed
+            raise TypeError(command)
+
+    def _begin(self, root: bytes | None, line: int) -> None:
+        if root is None or root == EMPTY_ROOT:
+            start = reads.Head()
+        elif root == self.head.user_root:
+            start = self.head
+        else:
+            found = reads.state_with_root(self.conn, self.reg_id, root)
+            if found is None:
+                raise InvalidRSF(
+                    f"the file continues from root {hash_text(root)}, which this register never had "
+                    f"(it has {self.head.user_size} entries, root {hash_text(self.head.user_root)})",
+                    line,
+                )
+            start = found
+        self.start = start
+        for log in Log:
+            self.pos[log] = start.size(log)
+            if start.size(log) < self.head.size(log):
+                self.stored[log] = reads.iter_entries(
+                    self.conn, self.reg_id, log, start.size(log) + 1, self.head.size(log)
+                )
+
+    def _append_entry(self, command: AppendEntry) -> None:
+        log = command.log
+        number = self.pos[log] + 1
+        self.pos[log] = number
+        if number <= self.head.size(log):
+            self._match_stored(command, number)
+            return
+        for digest in command.digests:
+            if digest in self.pending:
+                del self.pending[digest]
+            elif digest not in self.chunk_items:
+                self.to_check.setdefault(digest, command.line)
+        if log is Log.SYSTEM:
+            self._check_system_entry(command)
+        key, timestamp, digests = command.key, command.timestamp, command.digests
+        self.entry_rows.append((self.reg_id, int(log), number, key, timestamp, b"".join(digests)))
+        self.record_rows[(int(log), key)] = number
+        self.trees[log].append(leaf_hash(leaf_bytes(number, timestamp, key, digests)))
+        self.added[log] += 1
+        if len(self.entry_rows) >= CHUNK:
+            self._write()
+
+    def _match_stored(self, command: AppendEntry, number: int) -> None:
+        stored = next(self.stored[command.log])
+        if not stored.same_content(command.entry(number)):
+            raise InvalidRSF(
+                f"{command.log.label} entry {number} differs from the one the register holds "
+                f"(key '{stored.key}', {stored.timestamp}): the file is another history",
+                command.line,
+            )
+        for digest in command.digests:
+            self.pending.pop(digest, None)
+        self.present += 1
+
+    def _assert_root(self, command: AssertRootHash) -> None:
+        size = self.pos[Log.USER]
+        if size <= self.head.user_size:
+            expected = StoredTree(self.conn, self.reg_id, Log.USER, self.head.user_size).root(size)
+        else:
+            expected = self.trees[Log.USER].root()
+        if command.digest != expected:
+            raise InvalidRSF(
+                f"assert-root-hash {hash_text(command.digest)} is not the root after {size} "
+                f"entries ({hash_text(expected)})",
+                command.line,
+            )
+
+    def _check_system_entry(self, command: AppendEntry) -> None:
+        if self.fields is None:
+            self.fields = self._defined_fields()
+        key = command.key
+        if key.startswith("field:"):
+            self.fields.add(key[len("field:") :])
+        elif key.startswith("register:"):
+            content = self._item_bytes(command.digests[0], command.line)
+            for field in json.loads(content).get("fields", []):
+                if field not in self.fields:
+                    raise InvalidRSF(
+                        f"system entry '{key}' names field '{field}' before any 'field:{field}' "
+                        "entry defines it",
+                        command.line,
+                    )
+
+    def _defined_fields(self) -> set[str]:
+        rows = self.conn.execute(
+            select(record.c.key).where(
+                record.c.register_id == self.reg_id,
+                record.c.log == int(Log.SYSTEM),
+                record.c.key.like("field:%"),
+            )
+        ).scalars()
+        return {key[len("field:") :] for key in rows}
+
+    def _item_bytes(self, digest: bytes, line: int) -> bytes:
+        if digest in self.chunk_items:
+            return self.chunk_items[digest]
+        found = reads.item_contents(self.conn, self.reg_id, [digest])
+        if digest not in found:
+            raise InvalidRSF(f"append-entry names item {hash_text(digest)}, which is not in the register", line)
+        return found[digest]
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _write(self) -> None:
+        """Write what the batch holds so far (still inside the transaction)."""
+        if self.to_check:
+            found = reads.item_contents(self.conn, self.reg_id, list(self.to_check))
+            missing = [(line, d) for d, line in self.to_check.items() if d not in found]
+            if missing:
+                line, digest = min(missing)
+                raise InvalidRSF(
+                    f"append-entry names item {hash_text(digest)}, which is neither in the register "
+                    "nor added earlier in the file",
+                    line,
+                )
+            self.to_check = {}
+        reg = self.reg_id
+        self.sql.many(_INSERT_ITEM, [(reg, d, blob) for d, blob in self.chunk_items.items()])
+        self.sql.many(_INSERT_ENTRY, self.entry_rows)
+        self.sql.many(_UPSERT_RECORD, [(reg, log, key, n) for (log, key), n in self.record_rows.items()])
+        tiles = [(reg, int(log), lvl, idx, data) for log in Log for lvl, idx, data in self.trees[log].take_tiles()]
+        self.sql.many(_UPSERT_TILE, tiles)
+        self.chunk_items = {}
+        self.entry_rows = []
+        self.record_rows = {}
+
+    def finish(self) -> reads.Head:
+        """Write the rest, refuse orphan items, record a checkpoint; the new head."""
+        if self.start is None:
+            self._begin(None, 0)
+        self._write()
+        if self.pending:
+            digest, line = min(self.pending.items(), key=lambda pair: pair[1])
+            raise InvalidRSF(f"add-item {hash_text(digest)} is used by no entry in the file (an orphan item)", line)
+        if not any(self.added.values()):
+            return self.head
+        new = reads.Head(
+            self.trees[Log.USER].size,
+            self.trees[Log.USER].root(),
+            self.trees[Log.SYSTEM].size,
+            self.trees[Log.SYSTEM].root(),
+        )
+        self.conn.execute(
+            insert(checkpoint).values(
+                register_id=self.reg_id,
+                user_size=new.user_size,
+                user_root=new.user_root,
+                system_size=new.system_size,
+                system_root=new.system_root,
+                timestamp=now_timestamp(),
+            )
+        )
+        return new
+
+
+class _SqlRunner:
+    """executemany straight on the driver cursor: the bulk path, in either paramstyle."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.pyformat = conn.dialect.paramstyle in ("format", "pyformat")
+
+    def many(self, sql: str, rows: list[tuple]) -> None:  # type: ignore[type-arg]
+        """Run ``sql`` (written with ``?`` markers) once per row."""
+        if not rows:
+            return
+        if self.pyformat:
+            sql = sql.replace("?", "%s")
+        self.conn.exec_driver_sql(sql, rows)

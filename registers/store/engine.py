@@ -1,0 +1,77 @@
+"""Opening the database: which URL, engine settings per dialect, and creating the tables."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import Connection
+
+from .schema import metadata
+
+DEFAULT_URL = "sqlite:///registers.db"
+ENV_URL = "REGISTERS_DATABASE_URL"
+WRITE = {"registers_write": True}
+_PG_SCHEMA_LOCK = 0x5245_4749  # pg advisory lock id taken while creating tables
+
+
+def database_url(explicit: str | None = None) -> str:
+    """The database to use: ``explicit``, else $REGISTERS_DATABASE_URL, else ./registers.db.
+
+    A bare ``postgresql://`` URL is given the psycopg (v3) driver.
+    """
+    url = explicit or os.environ.get(ENV_URL) or DEFAULT_URL
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def open_engine(url: str | None = None, *, create_tables: bool = True) -> Engine:
+    """An engine for ``url`` (see ``database_url``) with the tables created if missing.
+
+    SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` for write transactions (so the
+    register write lock is taken before anything is read); PostgreSQL uses psycopg.
+    """
+    url = database_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60})
+        _sqlite_setup(engine)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    if create_tables:
+        _create_tables(engine)
+    return engine
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # transactions are begun below, not by pysqlite
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            "cache_size=-65536",
+            "temp_store=MEMORY",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get("registers_write")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _create_tables(engine: Engine) -> None:
+    with engine.execution_options(**WRITE).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_SCHEMA_LOCK})
+        metadata.create_all(conn)
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, marked so that its transactions take the write lock at BEGIN."""
+    return engine.execution_options(**WRITE)

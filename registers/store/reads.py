@@ -1,0 +1,137 @@
+"""Plain read queries: registers, log heads, entries, items. Keyset-paged, never OFFSET."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from ..core.entries import Entry, Log
+from ..core.merkle import EMPTY_ROOT
+from .schema import checkpoint, entry, item, register
+
+PAGE = 2000
+
+
+@dataclass(frozen=True)
+class Head:
+    """The committed state of a register: size and root of both logs."""
+
+    user_size: int = 0
+    user_root: bytes = EMPTY_ROOT
+    system_size: int = 0
+    system_root: bytes = EMPTY_ROOT
+
+    def size(self, log: Log) -> int:
+        """The size of ``log``."""
+        return self.user_size if log is Log.USER else self.system_size
+
+    def root(self, log: Log) -> bytes:
+        """The root of ``log``."""
+        return self.user_root if log is Log.USER else self.system_root
+
+
+def register_id(conn: Connection, name: str) -> int | None:
+    """The id of register ``name``, or None if there is no such register."""
+    return conn.execute(select(register.c.id).where(register.c.name == name)).scalar()
+
+
+def register_names(conn: Connection) -> list[str]:
+    """Every register's name, sorted."""
+    return list(conn.execute(select(register.c.name).order_by(register.c.name)).scalars())
+
+
+def head(conn: Connection, reg_id: int) -> Head:
+    """The latest checkpoint of a register (an empty head if it has none)."""
+    c = checkpoint.c
+    row = conn.execute(
+        select(c.user_size, c.user_root, c.system_size, c.system_root)
+        .where(c.register_id == reg_id)
+        .order_by(c.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return Head()
+    return Head(row.user_size, bytes(row.user_root), row.system_size, bytes(row.system_root))
+
+
+def state_with_root(conn: Connection, reg_id: int, user_root: bytes) -> Head | None:
+    """The latest committed state whose user root was ``user_root``, if any."""
+    c = checkpoint.c
+    row = conn.execute(
+        select(c.user_size, c.user_root, c.system_size, c.system_root)
+        .where(c.register_id == reg_id, c.user_root == user_root)
+        .order_by(c.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return Head(row.user_size, bytes(row.user_root), row.system_size, bytes(row.system_root))
+
+
+def checkpoints(conn: Connection, reg_id: int) -> list[Head]:
+    """Every committed state of a register, oldest first."""
+    c = checkpoint.c
+    rows = conn.execute(
+        select(c.user_size, c.user_root, c.system_size, c.system_root)
+        .where(c.register_id == reg_id)
+        .order_by(c.id)
+    )
+    return [Head(r.user_size, bytes(r.user_root), r.system_size, bytes(r.system_root)) for r in rows]
+
+
+def split_digests(blob: bytes) -> tuple[bytes, ...]:
+    """The 32-byte digests packed in an ``item_hashes`` value."""
+    return tuple(blob[i : i + 32] for i in range(0, len(blob), 32))
+
+
+def iter_entries(
+    conn: Connection, reg_id: int, log: Log, first: int = 1, last: int | None = None
+) -> Iterator[Entry]:
+    """Entries ``first..last`` of a log in order, fetched a page at a time by number."""
+    e = entry.c
+    after = first - 1
+    while True:
+        query = (
+            select(e.number, e.timestamp, e.key, e.item_hashes)
+            .where(e.register_id == reg_id, e.log == int(log), e.number > after)
+            .order_by(e.number)
+            .limit(PAGE)
+        )
+        if last is not None:
+            query = query.where(e.number <= last)
+        rows = conn.execute(query).all()
+        for row in rows:
+            yield Entry(log, row.number, row.timestamp, row.key, split_digests(bytes(row.item_hashes)))
+        if len(rows) < PAGE:
+            return
+        after = rows[-1].number
+
+
+def iter_items(conn: Connection, reg_id: int) -> Iterator[tuple[bytes, bytes]]:
+    """Every ``(digest, canonical bytes)`` of a register, in the order first added."""
+    i = item.c
+    after = 0
+    while True:
+        rows = conn.execute(
+            select(i.id, i.hash, i.content).where(i.register_id == reg_id, i.id > after).order_by(i.id).limit(PAGE)
+        ).all()
+        for row in rows:
+            yield bytes(row.hash), bytes(row.content)
+        if len(rows) < PAGE:
+            return
+        after = rows[-1].id
+
+
+def item_contents(conn: Connection, reg_id: int, digests: list[bytes]) -> dict[bytes, bytes]:
+    """The stored bytes of those of ``digests`` the register holds."""
+    found: dict[bytes, bytes] = {}
+    for start in range(0, len(digests), 500):
+        chunk = digests[start : start + 500]
+        rows = conn.execute(
+            select(item.c.hash, item.c.content).where(item.c.register_id == reg_id, item.c.hash.in_(chunk))
+        )
+        found.update((bytes(r.hash), bytes(r.content)) for r in rows)
+    return found

@@ -1,0 +1,99 @@
+"""The tables. Only ``record`` (the current-record index) and ``merkle_tile`` edge tiles are
+ever rewritten, and both are derivable from the log; every other row is written once.
+
+- ``register``: one row per register.
+- ``item``: content-addressed canonical item bytes, per register, in the order first added.
+- ``entry``: both logs of every register (log 0 = user, 1 = system), numbered from 1.
+- ``record``: for each (register, log, key), the number of its latest entry.
+- ``merkle_tile``: the tree of each log as tiles of stored subtree hashes (see core.tiles).
+- ``checkpoint``: the sizes and roots of both logs after every committed change.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# An INTEGER PRIMARY KEY on SQLite (the rowid), BIGINT elsewhere.
+_Id = BigInteger().with_variant(Integer(), "sqlite")
+
+register = Table(
+    "register",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("created", String(20), nullable=False),
+)
+
+item = Table(
+    "item",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("register_id", Integer, ForeignKey("register.id"), nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    UniqueConstraint("register_id", "hash", name="item_register_hash"),
+)
+
+entry = Table(
+    "entry",
+    metadata,
+    Column("register_id", Integer, ForeignKey("register.id"), primary_key=True),
+    Column("log", SmallInteger, primary_key=True),
+    Column("number", BigInteger, primary_key=True, autoincrement=False),
+    Column("key", Text, nullable=False),
+    Column("timestamp", String(20), nullable=False),
+    Column("item_hashes", LargeBinary, nullable=False),  # concatenated 32-byte digests
+    Index("entry_by_key", "register_id", "log", "key", "number"),
+    sqlite_with_rowid=False,
+)
+
+record = Table(
+    "record",
+    metadata,
+    Column("register_id", Integer, ForeignKey("register.id"), primary_key=True),
+    Column("log", SmallInteger, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("entry_number", BigInteger, nullable=False),
+    Index("record_by_entry", "register_id", "log", "entry_number"),
+    sqlite_with_rowid=False,
+)
+
+merkle_tile = Table(
+    "merkle_tile",
+    metadata,
+    Column("register_id", Integer, ForeignKey("register.id"), primary_key=True),
+    Column("log", SmallInteger, primary_key=True),
+    Column("level", SmallInteger, primary_key=True),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hashes", LargeBinary, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+checkpoint = Table(
+    "checkpoint",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("register_id", Integer, ForeignKey("register.id"), nullable=False),
+    Column("user_size", BigInteger, nullable=False),
+    Column("user_root", LargeBinary(32), nullable=False),
+    Column("system_size", BigInteger, nullable=False),
+    Column("system_root", LargeBinary(32), nullable=False),
+    Column("timestamp", String(20), nullable=False),
+    Index("checkpoint_by_register", "register_id", "id"),
+    Index("checkpoint_by_root", "register_id", "user_root"),
+)

@@ -1,0 +1,70 @@
+"""The stored tree of one log: roots and proofs from ``merkle_tile`` in O(log n) reads."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from ..core import merkle
+from ..core.entries import Log
+from ..core.errors import IntegrityError, InvalidRange
+from ..core.tiles import subtree_from_tiles
+from .schema import merkle_tile
+
+
+class StoredTree:
+    """The Merkle tree of one log as stored, read through ``conn``.
+
+    ``size`` is the log's committed size; roots and proofs may be asked for any size up to it.
+    Tiles read are kept for the life of the object, so build one per request.
+    """
+
+    def __init__(self, conn: Connection, register_id: int, log: Log, size: int) -> None:
+        self.conn = conn
+        self.register_id = register_id
+        self.log = log
+        self.size = size
+        self._tiles: dict[tuple[int, int], bytes] = {}
+
+    def read_tile(self, level: int, index: int) -> bytes:
+        """The stored tile ``(level, index)`` (empty bytes if none is stored)."""
+        key = (level, index)
+        if key not in self._tiles:
+            t = merkle_tile.c
+            data = self.conn.execute(
+                select(t.hashes).where(
+                    t.register_id == self.register_id, t.log == int(self.log), t.level == level, t.idx == index
+                )
+            ).scalar()
+            self._tiles[key] = bytes(data) if data is not None else b""
+        return self._tiles[key]
+
+    def node(self, level: int, index: int) -> bytes:
+        """The subtree oracle over the stored tiles."""
+        try:
+            return subtree_from_tiles(level, index, self.read_tile)
+        except LookupError as exc:
+            raise IntegrityError(f"{self.log.label} log: {exc}") from None
+
+    def root(self, size: int | None = None) -> bytes:
+        """The root of the first ``size`` entries (default: the whole log)."""
+        size = self.size if size is None else size
+        if not 0 <= size <= self.size:
+            raise InvalidRange(f"tree size {size} is outside 0..{self.size}")
+        return merkle.tree_root(size, self.node)
+
+    def inclusion_proof(self, number: int, size: int) -> list[bytes]:
+        """The audit path of entry ``number`` (1-based) in the tree of ``size`` entries."""
+        if not 1 <= number <= size <= self.size:
+            raise InvalidRange(
+                f"an inclusion proof needs 1 <= entry ({number}) <= size ({size}) <= {self.size}"
+            )
+        return merkle.inclusion_path(number - 1, size, self.node)
+
+    def consistency_proof(self, old_size: int, size: int) -> list[bytes]:
+        """The consistency proof from ``old_size`` entries to ``size`` entries."""
+        if not 1 <= old_size <= size <= self.size:
+            raise InvalidRange(
+                f"a consistency proof needs 1 <= first ({old_size}) <= second ({size}) <= {self.size}"
+            )
+        return merkle.consistency_proof(old_size, size, self.node) if old_size < size else []
