@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import IntEnum
 
 from .items import hash_text
@@ -23,7 +23,7 @@ class Log(IntEnum):
         return self.name.lower()
 
     @classmethod
-    def from_label(cls, label: str) -> "Log":
+    def from_label(cls, label: str) -> Log:
         """The log named ``user`` or ``system``; ValueError otherwise."""
         try:
             return cls[label.upper()]
@@ -50,7 +50,7 @@ class Entry:
         """The v1 Merkle leaf bytes of this entry (member order fixed, numbers as strings)."""
         return leaf_bytes(self.number, self.timestamp, self.key, self.digests)
 
-    def same_content(self, other: "Entry") -> bool:
+    def same_content(self, other: Entry) -> bool:
         """True when both entries carry the same timestamp, key and items."""
         return (self.timestamp, self.key, self.digests) == (other.timestamp, other.key, other.digests)
 
@@ -63,7 +63,7 @@ def leaf_bytes(number: int, timestamp: str, key: str, digests: tuple[bytes, ...]
     return (
         f'{{"index-entry-number":"{n}","entry-number":"{n}","entry-timestamp":"{timestamp}",'
         f'"key":{key_json},"item-hash":[{hashes}]}}'
-    ).encode("utf-8")
+    ).encode()
 
 
 _USER_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
@@ -99,4 +99,4 @@ def timestamp_problem(timestamp: str) -> str | None:
 
 def now_timestamp() -> str:
     """The current UTC time as an entry timestamp."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

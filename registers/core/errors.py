@@ -41,7 +41,7 @@ class InvalidRSF(RegisterError):
             where = f"{where}:{self.line}" if where else f"line {self.line}"
         return f"{where}: {self.reason}" if where else self.reason
 
-    def located(self, source: str) -> "InvalidRSF":
+    def located(self, source: str) -> InvalidRSF:
         """The same error, naming ``source`` as the file it came from."""
         return InvalidRSF(self.reason, self.line, source)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 HASH_PREFIX = "sha-256:"
 _HASH_TEXT = re.compile(r"sha-256:[0-9a-f]{64}")

@@ -9,8 +9,9 @@ RFC 9162 §2.1.3.2 and §2.1.4.2 algorithms exactly.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
+HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 NodeOracle = Callable[[int, int], bytes]
 
@@ -127,7 +128,7 @@ def consistency_proof(old_size: int, size: int, node: NodeOracle) -> list[bytes]
 
 def verify_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes], root: bytes) -> bool:
     """RFC 9162 §2.1.3.2: does ``path`` prove leaf hash ``leaf`` at ``index`` under ``root``?"""
-    if index >= size or index < 0:
+    if not 0 <= index < size or len(leaf) != HASH_SIZE or len(root) != HASH_SIZE:
         return False
     fn, sn, r = index, size - 1, leaf
     for p in path:
@@ -149,14 +150,15 @@ def verify_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes], 
 def verify_consistency(
     old_size: int, size: int, old_root: bytes, root: bytes, proof: Sequence[bytes]
 ) -> bool:
-    """RFC 9162 §2.1.4.2: does ``proof`` show the tree of ``old_size`` is a prefix of ``size``?"""
-    if old_size < 0 or size < old_size:
+    """RFC 9162 §2.1.4.2: does ``proof`` show the tree of ``old_size`` is a prefix of ``size``?
+
+    A proof from the empty tree proves nothing and is refused, as the v1 API refuses it.
+    """
+    if old_size <= 0 or size < old_size:  # nothing is proved about the empty tree
         return False
     if old_size == size:
         return not proof and old_root == root
-    if old_size == 0:
-        return not proof
-    if not proof:
+    if not proof or len(old_root) != HASH_SIZE or len(root) != HASH_SIZE:
         return False
     path = list(proof)
     if old_size & (old_size - 1) == 0:  # an exact power of two

@@ -7,16 +7,17 @@ One command per line, fields separated by one TAB, LF line ends (CRLF accepted):
     append-entry        <user|system>  <key>  <timestamp>  sha-256:<hex>[;sha-256:<hex>...]
 
 The 2016 form ``append-entry <timestamp> <hashes> <key>`` (user log) is read too. Reading checks
-each line on its own (syntax, canonical item bytes, keys, timestamps, hashes) and names the line
-of the first problem; what a line means for a register is the store's business.
+each line on its own (syntax, canonical item bytes, hash syntax) and names the line of the first
+problem; keys, timestamps and what a line means for a register are checked by the one write path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Iterable, Iterator, Union
+from typing import BinaryIO
 
-from .entries import Entry, Log, key_problem, timestamp_problem
+from .entries import Entry, Log
 from .errors import InvalidRSF
 from .items import InvalidItem, hash_text, item_digest, parse_canonical, parse_hash
 
@@ -49,14 +50,14 @@ class AppendEntry:
     def to_line(self) -> bytes:
         """The RSF line, without its newline (always the current five-field form)."""
         hashes = ";".join(hash_text(d) for d in self.digests)
-        return f"append-entry\t{self.log.label}\t{self.key}\t{self.timestamp}\t{hashes}".encode("utf-8")
+        return f"append-entry\t{self.log.label}\t{self.key}\t{self.timestamp}\t{hashes}".encode()
 
     def entry(self, number: int) -> Entry:
         """This command as the entry it becomes at ``number``."""
         return Entry(self.log, number, self.timestamp, self.key, self.digests)
 
     @classmethod
-    def of(cls, entry: Entry) -> "AppendEntry":
+    def of(cls, entry: Entry) -> AppendEntry:
         """The command that appends ``entry``."""
         return cls(entry.log, entry.key, entry.timestamp, entry.digests)
 
@@ -73,7 +74,7 @@ class AssertRootHash:
         return b"assert-root-hash\t" + hash_text(self.digest).encode("ascii")
 
 
-Command = Union[AddItem, AppendEntry, AssertRootHash]
+Command = AddItem | AppendEntry | AssertRootHash
 
 
 def read_rsf(stream: BinaryIO | Iterable[bytes]) -> Iterator[Command]:
@@ -125,9 +126,6 @@ def _append_entry(fields: list[str], number: int) -> AppendEntry:
         log, timestamp, hashes, key = Log.USER, fields[0], fields[1], fields[2]
     else:
         raise InvalidRSF("append-entry needs log, key, timestamp and item hashes", number)
-    problem = timestamp_problem(timestamp) or key_problem(log, key)
-    if problem:
-        raise InvalidRSF(problem, number)
     digests = tuple(_hash(h, number) for h in hashes.split(";"))
     return AppendEntry(log, key, timestamp, digests, number)
 

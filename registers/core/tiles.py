@@ -10,7 +10,7 @@ subtree. The right-edge tiles alone give the current root, which is all an appen
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from .merkle import EMPTY_ROOT, node_hash, perfect_root
 

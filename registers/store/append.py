@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.engine import Connection
 
-from ..core.entries import Entry, Log, leaf_bytes, now_timestamp
+from ..core.entries import Entry, Log, key_problem, leaf_bytes, now_timestamp, timestamp_problem
 from ..core.errors import InvalidName, InvalidRSF, RegisterNotFound
 from ..core.items import hash_text
 from ..core.merkle import EMPTY_ROOT, leaf_hash
@@ -28,7 +28,7 @@ from ..core.rsf import AddItem, AppendEntry, AssertRootHash, Command
 from ..core.tiles import TileBuilder, edge_positions
 from . import reads
 from .engine import writer
-from .schema import checkpoint, item, merkle_tile, record, register
+from .schema import checkpoint, record, register
 from .tree import StoredTree
 
 CHUNK = 10_000  # entries or items held in memory before they are written
@@ -73,9 +73,13 @@ def check_name(name: str) -> str:
 
 
 def append(
-    engine: Engine, name: str, commands: Iterable[Command], *, create: bool = True
+    engine: Engine, name: str, commands: Iterable[Command], *, create: bool = True, extend: bool = False
 ) -> AppendResult:
     """Append ``commands`` to register ``name`` in one transaction; all or nothing.
+
+    A batch read from a file says where it starts (its first assert, else the empty tree);
+    with ``extend`` the batch simply continues from the register's current head (new entries
+    made by the platform: amends, table loads).
 
     Creates the register when ``create`` is true and it does not exist. Raises InvalidRSF
     (naming the line) for anything that does not fit, RegisterNotFound when the register is
@@ -85,6 +89,8 @@ def append(
     with writer(engine).begin() as conn:
         reg_id, created = _lock_register(conn, name, create)
         batch = _Batch(conn, reg_id, reads.head(conn, reg_id))
+        if extend:
+            batch.begin_at_head()
         for command in commands:
             batch.apply(command)
         head = batch.finish()
@@ -163,6 +169,11 @@ class _Batch:
         else:  # pragma: no cover - the Command union is closed
             raise TypeError(command)
 
+    def begin_at_head(self) -> None:
+        """Start the batch at the register's current head."""
+        self.start = self.head
+        self.pos = {log: self.head.size(log) for log in Log}
+
     def _begin(self, root: bytes | None, line: int) -> None:
         if root is None or root == EMPTY_ROOT:
             start = reads.Head()
@@ -187,6 +198,9 @@ class _Batch:
 
     def _append_entry(self, command: AppendEntry) -> None:
         log = command.log
+        problem = key_problem(log, command.key) or timestamp_problem(command.timestamp)
+        if problem:
+            raise InvalidRSF(problem, command.line)
         number = self.pos[log] + 1
         self.pos[log] = number
         if number <= self.head.size(log):

@@ -1,0 +1,102 @@
+"""RSF files in and out: naming the register a dump holds, and writing dumps and patches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy.engine import Connection
+
+from ..core.entries import Entry, Log
+from ..core.errors import InvalidRange
+from ..core.items import item_digest
+from ..core.rsf import AddItem, AppendEntry, AssertRootHash, Command
+from ..store import reads
+from ..store.tree import StoredTree
+
+
+def register_name_in(path: Path) -> str | None:
+    """The register a dump names in its ``name`` system entry, or None if it has none.
+
+    Reads the file twice, line by line: once for the latest ``name`` entry's item hash, once
+    for that item (only lines that can hold it are hashed).
+    """
+    wanted: bytes | None = None
+    with path.open("rb") as stream:
+        for line in stream:
+            if line.startswith(b"append-entry\tsystem\tname\t"):
+                wanted = bytes.fromhex(line.rstrip(b"\r\n").rsplit(b"\t", 1)[1][8:].decode("ascii"))
+    if wanted is None:
+        return None
+    with path.open("rb") as stream:
+        for line in stream:
+            if line.startswith(b'add-item\t{"name":'):
+                blob = line.rstrip(b"\r\n")[len(b"add-item\t") :]
+                if item_digest(blob) == wanted:
+                    name = json.loads(blob).get("name")
+                    return name if isinstance(name, str) else None
+    return None
+
+
+def export_commands(
+    conn: Connection, reg_id: int, head: reads.Head, start: int = 0, end: int | None = None
+) -> Iterator[Command]:
+    """The RSF of user entries ``start+1..end`` (a full dump when ``start`` is 0).
+
+    v1 layout: assert the root at ``start``; the items; the system entries (full dumps
+    only); the user entries; assert the root at ``end``. A whole dump lists items in the order
+    they were first added; a patch lists the items its entries use, in order of first use.
+    """
+    end = head.user_size if end is None else end
+    if not 0 <= start <= end <= head.user_size:
+        raise InvalidRange(f"a download needs 0 <= from ({start}) <= to ({end}) <= {head.user_size}")
+    tree = StoredTree(conn, reg_id, Log.USER, head.user_size)
+    yield AssertRootHash(tree.root(start))
+    if start == end:
+        return
+    if start == 0 and end == head.user_size:
+        for digest, blob in reads.iter_items(conn, reg_id):
+            yield AddItem(blob, digest)
+    else:
+        yield from _items_first_used(conn, reg_id, head, start, end)
+    if start == 0:
+        for entry in reads.iter_entries(conn, reg_id, Log.SYSTEM, 1, head.system_size):
+            yield AppendEntry.of(entry)
+    for entry in reads.iter_entries(conn, reg_id, Log.USER, start + 1, end):
+        yield AppendEntry.of(entry)
+    yield AssertRootHash(tree.root(end))
+
+
+def _items_first_used(
+    conn: Connection, reg_id: int, head: reads.Head, start: int, end: int
+) -> Iterator[AddItem]:
+    seen: set[bytes] = set()
+    entries: list[Iterator[Entry]] = [reads.iter_entries(conn, reg_id, Log.USER, start + 1, end)]
+    if start == 0:
+        entries.insert(0, reads.iter_entries(conn, reg_id, Log.SYSTEM, 1, head.system_size))
+    for stream in entries:
+        batch: list[bytes] = []
+        for entry in stream:
+            for digest in entry.digests:
+                if digest not in seen:
+                    seen.add(digest)
+                    batch.append(digest)
+            if len(batch) >= reads.PAGE:
+                yield from _add_items(conn, reg_id, batch)
+                batch = []
+        yield from _add_items(conn, reg_id, batch)
+
+
+def _add_items(conn: Connection, reg_id: int, digests: list[bytes]) -> Iterator[AddItem]:
+    contents = reads.item_contents(conn, reg_id, digests)
+    for digest in digests:
+        yield AddItem(contents[digest], digest)
+
+
+def open_rsf(path: str) -> BinaryIO:
+    """The RSF file at ``path`` opened for reading (``-`` is standard input)."""
+    import sys
+
+    return sys.stdin.buffer if path == "-" else open(path, "rb")

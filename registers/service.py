@@ -1,0 +1,160 @@
+"""The operations every entry point calls: the CLI and the web app are thin skins over these.
+
+Each function takes an Engine (see ``open_database``) and register names, and returns plain
+values; user mistakes are raised as ``RegisterError`` subclasses with one-line messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+
+from .core.entries import Log, now_timestamp
+from .core.errors import InvalidRSF, RegisterNotFound
+from .core.items import canonical_json, hash_text, item_digest
+from .core.rsf import AddItem, AppendEntry, Command, read_rsf, write_rsf
+from .loaders.rsf import export_commands, open_rsf, register_name_in
+from .store import reads
+from .store.append import AppendResult, append, check_name
+from .store.engine import open_engine
+from .store.tree import StoredTree
+from .store.verify import Verified, verify_register
+
+PROOF_ID = "merkle:sha-256"
+
+
+def open_database(url: str | None = None) -> Engine:
+    """The database at ``url``, else $REGISTERS_DATABASE_URL, else ./registers.db (created)."""
+    return open_engine(url)
+
+
+@dataclass(frozen=True)
+class RegisterSummary:
+    """A register's name and the size and root of its user log."""
+
+    name: str
+    head: reads.Head
+
+
+def load_rsf(engine: Engine, path: str, register: str | None = None) -> AppendResult:
+    """Load an RSF file (``-`` for stdin) into a register, creating it if new.
+
+    The register is ``register``, else the dump's ``name`` system entry, else the file's stem.
+    Entries the register already holds are skipped; a patch must continue from a root the
+    register had. Raises InvalidRSF naming the file and line; nothing is stored then.
+    """
+    name = register or _name_for(path)
+    source = "<stdin>" if path == "-" else path
+    stream = open_rsf(path)
+    try:
+        return append(engine, check_name(name), read_rsf(stream))
+    except InvalidRSF as exc:
+        raise exc.located(source) from None
+    finally:
+        if stream is not None and path != "-":
+            stream.close()
+
+
+def _name_for(path: str) -> str:
+    if path == "-":
+        raise InvalidRSF("name the register (--register) when reading RSF from standard input")
+    return register_name_in(Path(path)) or Path(path).stem
+
+
+def append_items(
+    engine: Engine,
+    name: str,
+    keyed_items: Iterable[tuple[str, Mapping[str, Any]]],
+    *,
+    log: Log = Log.USER,
+    timestamp: str | None = None,
+    create: bool = False,
+) -> AppendResult:
+    """Append one entry per ``(key, item)`` at the register's head, all in one transaction."""
+    stamp = timestamp or now_timestamp()
+
+    def commands() -> Iterator[Command]:
+        for key, item in keyed_items:
+            blob = canonical_json(item)
+            digest = item_digest(blob)
+            yield AddItem(blob, digest)
+            yield AppendEntry(log, key, stamp, (digest,))
+
+    return append(engine, check_name(name), commands(), create=create, extend=True)
+
+
+def _register(conn: Connection, name: str) -> int:
+    reg_id = reads.register_id(conn, name)
+    if reg_id is None:
+        raise RegisterNotFound(name)
+    return reg_id
+
+
+def head(engine: Engine, name: str) -> reads.Head:
+    """The committed size and root of both logs of register ``name``."""
+    with engine.connect() as conn:
+        return reads.head(conn, _register(conn, name))
+
+
+def root_at(engine: Engine, name: str, size: int, log: Log = Log.USER) -> bytes:
+    """The root of the first ``size`` entries of a log (any size up to the current one)."""
+    with engine.connect() as conn, conn.begin():
+        reg_id = _register(conn, name)
+        return StoredTree(conn, reg_id, log, reads.head(conn, reg_id).size(log)).root(size)
+
+
+def list_registers(engine: Engine) -> list[RegisterSummary]:
+    """Every register with its head, by name."""
+    with engine.connect() as conn:
+        return [
+            RegisterSummary(name, reads.head(conn, _register(conn, name))) for name in reads.register_names(conn)
+        ]
+
+
+def export_rsf(engine: Engine, name: str, out: BinaryIO, start: int = 0, end: int | None = None) -> int:
+    """Write the RSF of register ``name`` (entries ``start+1..end``) to ``out``; bytes written.
+
+    Streams from one consistent read transaction, in constant memory for whole dumps.
+    """
+    with engine.connect() as conn, conn.begin():
+        reg_id = _register(conn, name)
+        return write_rsf(export_commands(conn, reg_id, reads.head(conn, reg_id), start, end), out)
+
+
+def register_proof(engine: Engine, name: str, log: Log = Log.USER) -> dict[str, object]:
+    """The v1 ``/proof/register/merkle:sha-256`` answer: root hash and total entries."""
+    h = head(engine, name)
+    return {"proof-identifier": PROOF_ID, "root-hash": hash_text(h.root(log)), "total-entries": h.size(log)}
+
+
+def inclusion_proof(engine: Engine, name: str, number: int, size: int, log: Log = Log.USER) -> dict[str, object]:
+    """The v1 entry proof: the audit path of entry ``number`` in the tree of ``size`` entries."""
+    with engine.connect() as conn, conn.begin():
+        reg_id = _register(conn, name)
+        tree = StoredTree(conn, reg_id, log, reads.head(conn, reg_id).size(log))
+        path = tree.inclusion_proof(number, size)
+    return {
+        "proof-identifier": PROOF_ID,
+        "entry-number": str(number),
+        "merkle-audit-path": [hash_text(h) for h in path],
+    }
+
+
+def consistency_proof(engine: Engine, name: str, old_size: int, size: int, log: Log = Log.USER) -> dict[str, object]:
+    """The v1 consistency proof between the trees of ``old_size`` and ``size`` entries."""
+    with engine.connect() as conn, conn.begin():
+        reg_id = _register(conn, name)
+        tree = StoredTree(conn, reg_id, log, reads.head(conn, reg_id).size(log))
+        nodes = tree.consistency_proof(old_size, size)
+    return {"proof-identifier": PROOF_ID, "merkle-consistency-nodes": [hash_text(h) for h in nodes]}
+
+
+def verify(engine: Engine, name: str) -> Verified:
+    """Recompute register ``name`` from its log; raises IntegrityError at the first fault."""
+    with engine.connect() as conn, conn.begin():
+        return verify_register(conn, _register(conn, name))

@@ -1,0 +1,195 @@
+"""Recompute a register from its log and check everything stored against it.
+
+Every item's bytes must be canonical and hash to its stored hash; every entry must be numbered
+without gaps, use stored items, and give the leaf hashes of the stored Merkle tiles; every
+stored tile must be what the entries make; every checkpoint's root must be the recomputed
+root at its size; and the record index must point at each key's latest entry. The first
+thing that does not hold is raised as an IntegrityError naming the entry (or tile, or item).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from ..core.entries import Entry, Log, key_problem, timestamp_problem
+from ..core.errors import IntegrityError
+from ..core.items import InvalidItem, hash_text, item_digest, parse_canonical
+from ..core.merkle import leaf_hash
+from ..core.tiles import HASH_SIZE, TILE_WIDTH, Tile, TileBuilder
+from . import reads
+from .schema import entry, merkle_tile, record
+from .tree import StoredTree
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What a successful verification covered."""
+
+    head: reads.Head
+    items: int
+    entries: dict[Log, int]
+
+
+def verify_register(conn: Connection, reg_id: int) -> Verified:
+    """Check register ``reg_id`` end to end; raises IntegrityError at the first fault."""
+    head = reads.head(conn, reg_id)
+    items = _verify_items(conn, reg_id)
+    counts = {}
+    for log in Log:
+        counts[log] = _verify_log(conn, reg_id, log, head)
+        _verify_records(conn, reg_id, log)
+    return Verified(head, items, counts)
+
+
+def _verify_items(conn: Connection, reg_id: int) -> int:
+    count = 0
+    for digest, blob in reads.iter_items(conn, reg_id):
+        count += 1
+        problem = None
+        try:
+            parse_canonical(blob)
+        except InvalidItem as exc:
+            problem = str(exc)
+        if item_digest(blob) != digest:
+            problem = f"its bytes hash to {hash_text(item_digest(blob))}"
+        if problem:
+            user = _first_entry_using(conn, reg_id, digest)
+            where = f"{_describe(user)}: " if user else ""
+            raise IntegrityError(f"{where}item {hash_text(digest)} is corrupt: {problem}")
+    return count
+
+
+def _first_entry_using(conn: Connection, reg_id: int, digest: bytes) -> Entry | None:
+    for log in Log:
+        for candidate in reads.iter_entries(conn, reg_id, log):
+            if digest in candidate.digests:
+                return candidate
+    return None
+
+
+def _describe(e: Entry) -> str:
+    return f"{e.log.label} entry {e.number} (key '{e.key}')"
+
+
+def _verify_log(conn: Connection, reg_id: int, log: Log, head: reads.Head) -> int:
+    """Recompute one log's tree; checkpoints are the authority on which side is wrong.
+
+    A leaf that differs from the stored tiles is held back until a checkpoint root is checked:
+    if the recomputed root then differs, the entry was changed; if every checkpoint holds, the
+    stored tile is what was changed.
+    """
+    stored = StoredTree(conn, reg_id, log, head.size(log))
+    builder = TileBuilder()
+    roots = {h.size(log): h.root(log) for h in reads.checkpoints(conn, reg_id)}
+    tiles = _TileCheck(stored, log)
+    page: list[Entry] = []
+    for e in reads.iter_entries(conn, reg_id, log):
+        if e.number != builder.size + 1:
+            raise IntegrityError(f"{log.label} entry {builder.size + 1} is missing (the next stored is {e.number})")
+        problem = timestamp_problem(e.timestamp) or key_problem(log, e.key)
+        if problem:
+            raise IntegrityError(f"{_describe(e)}: {problem}")
+        page.append(e)
+        builder.append(leaf_hash(e.leaf()))
+        if builder.size in roots and builder.root() != roots[builder.size]:
+            tiles.compare(builder.take_tiles(), page)
+            raise IntegrityError(
+                tiles.changed_entry
+                or f"{log.label} log: the root after entry {builder.size} is {hash_text(builder.root())}, "
+                f"but the checkpoint recorded {hash_text(roots[builder.size])}"
+            )
+        if len(page) == reads.PAGE:
+            _check_items_exist(conn, reg_id, page)
+            tiles.compare(builder.take_tiles(), page)
+            page = []
+    _check_items_exist(conn, reg_id, page)
+    tiles.compare(builder.take_tiles(), page, final=True)
+    if builder.size != head.size(log):
+        raise IntegrityError(
+            f"{log.label} entry {builder.size + 1} is missing: the log holds {builder.size} entries "
+            f"but its latest checkpoint records {head.size(log)}"
+        )
+    if tiles.changed_tile:
+        raise IntegrityError(tiles.changed_tile)
+    _check_no_extra_tiles(conn, reg_id, log, builder.size)
+    return builder.size
+
+
+class _TileCheck:
+    """Compares recomputed tiles with the stored ones, remembering the first difference."""
+
+    def __init__(self, stored: StoredTree, log: Log) -> None:
+        self.stored = stored
+        self.log = log
+        self.changed_entry: str | None = None  # as it would be reported if an entry changed
+        self.changed_tile: str | None = None  # as it would be reported if a tile changed
+
+    def compare(self, tiles: list[Tile], page: list[Entry], final: bool = False) -> None:
+        for level, index, data in sorted(tiles):
+            have = self.stored.read_tile(level, index)
+            full = len(data) == TILE_WIDTH * HASH_SIZE
+            if have[: len(data)] == data and (full or not final or len(have) == len(data)):
+                continue
+            if self.changed_tile is None:
+                self.changed_tile = (
+                    f"{self.log.label} log: stored Merkle tile ({level}, {index}) does not match the entries"
+                )
+            if level == 0 and self.changed_entry is None:
+                self.changed_entry = self._first_changed_leaf(index, data, have, page)
+
+    def _first_changed_leaf(self, index: int, data: bytes, have: bytes, page: list[Entry]) -> str | None:
+        for offset in range(0, len(data), HASH_SIZE):
+            if have[offset : offset + HASH_SIZE] != data[offset : offset + HASH_SIZE]:
+                number = index * TILE_WIDTH + offset // HASH_SIZE + 1
+                bad = next((e for e in page if e.number == number), None)
+                what = _describe(bad) if bad else f"{self.log.label} entry {number}"
+                return f"{what} has been changed: it no longer gives the leaf hash the tree was built from"
+        return None
+
+
+def _check_items_exist(conn: Connection, reg_id: int, page: list[Entry]) -> None:
+    wanted = list({d for e in page for d in e.digests})
+    found = reads.item_contents(conn, reg_id, wanted)
+    for e in page:
+        for digest in e.digests:
+            if digest not in found:
+                raise IntegrityError(f"{_describe(e)}: item {hash_text(digest)} is not stored")
+
+
+def _check_no_extra_tiles(conn: Connection, reg_id: int, log: Log, size: int) -> None:
+    t = merkle_tile.c
+    rows = conn.execute(select(t.level, t.idx).where(t.register_id == reg_id, t.log == int(log)))
+    for level, index in rows:
+        hashes_at_level = size >> (8 * level)
+        if index * TILE_WIDTH >= hashes_at_level:
+            raise IntegrityError(f"{log.label} log: stored Merkle tile ({level}, {index}) lies beyond the log")
+
+
+def _verify_records(conn: Connection, reg_id: int, log: Log) -> None:
+    e, r = entry.c, record.c
+    latest = (
+        select(e.key, func.max(e.number).label("number"))
+        .where(e.register_id == reg_id, e.log == int(log))
+        .group_by(e.key)
+        .subquery()
+    )
+    indexed = select(r.key, r.entry_number).where(r.register_id == reg_id, r.log == int(log)).subquery()
+    wrong = conn.execute(
+        select(latest.c.key, latest.c.number, indexed.c.entry_number)
+        .select_from(latest.outerjoin(indexed, latest.c.key == indexed.c.key))
+        .where((indexed.c.entry_number.is_(None)) | (indexed.c.entry_number != latest.c.number))
+        .limit(1)
+    ).first()
+    if wrong is not None:
+        raise IntegrityError(
+            f"{log.label} record '{wrong.key}' points at entry {wrong.entry_number}, "
+            f"but its latest entry is {wrong.number}"
+        )
+    extra = conn.execute(
+        select(r.key).where(r.register_id == reg_id, r.log == int(log), r.key.not_in(select(latest.c.key))).limit(1)
+    ).scalar()
+    if extra is not None:
+        raise IntegrityError(f"{log.label} record '{extra}' has no entries")
