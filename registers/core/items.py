@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 HASH_PREFIX = "sha-256:"
 _HASH_TEXT = re.compile(r"sha-256:[0-9a-f]{64}")
@@ -76,7 +76,7 @@ def parse_canonical(blob: bytes) -> dict[str, Any]:
         raise InvalidItem(f"item is not valid JSON: {getattr(exc, 'msg', 'too deeply nested')}") from None
     if canonical_json(item) != blob:
         raise InvalidItem("item JSON is not canonical (keys sorted, no spaces, raw UTF-8)")
-    return item
+    return cast(dict[str, Any], item)
 
 
 def item_digest(blob: bytes) -> bytes:
