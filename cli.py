@@ -69,9 +69,12 @@ def main(ctx: click.Context, db: str | None) -> None:
 @click.option(
     "--register", "name", metavar="NAME", help="Register to load into (default: the dump's name, else FILE's stem)."
 )
+@click.option("--strict", is_flag=True, help="Refuse datatype and link findings instead of reporting them.")
+@click.option("--as", "by", metavar="WHO", help="Record who makes this change (a 'change' system entry).")
+@click.option("--reason", metavar="WHY", help="Record why (a 'change' system entry).")
 @click.pass_context
 @_friendly
-def load(ctx: click.Context, file: str, name: str | None) -> None:
+def load(ctx: click.Context, file: str, name: str | None, strict: bool, by: str | None, reason: str | None) -> None:
     """Load an RSF dump or patch into a register (created if new).
 
     Entries the register already holds are skipped, so loading twice adds 0. A patch must
@@ -82,13 +85,14 @@ def load(ctx: click.Context, file: str, name: str | None) -> None:
       registers load country.rsf
       registers load country-update.rsf --register country
     """
-    result = service.load_rsf(_engine(ctx), file, name)
+    result = service.load_rsf(_engine(ctx), file, name, strict=strict, by=by, reason=reason)
     h = result.head
     present = f", {result.present} already present" if result.present else ""
     click.echo(
         f"{result.register}: {result.added_user} added ({result.added_system} system){present}; "
         f"root {h.user_size} {hash_text(h.user_root)}"
     )
+    _print_findings(result.findings, file)
 
 
 @main.command()
@@ -181,6 +185,16 @@ def verify(ctx: click.Context, name: str) -> None:
         f"{name}: ok: {result.entries[Log.USER]} user and {result.entries[Log.SYSTEM]} system entries, "
         f"{result.items} items; root {h.user_size} {hash_text(h.user_root)}"
     )
+
+
+def _print_findings(findings: Any, source: str) -> None:
+    """Report loaded-as-published findings on stderr: a count and the first examples."""
+    if not findings.count:
+        return
+    dangling = f", {findings.dangling} of them links to missing records" if findings.dangling else ""
+    click.echo(f"{findings.count} findings (loaded as published{dangling}); the first:", err=True)
+    for example in findings.examples or []:
+        click.echo(f"  {source}:{example}", err=True)
 
 
 def _print_json(value: Any) -> None:

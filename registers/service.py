@@ -15,12 +15,13 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from .core.entries import Log, now_timestamp
-from .core.errors import InvalidRSF, RegisterNotFound
+from .core.errors import InvalidRSF, LineError, RegisterNotFound
 from .core.items import canonical_json, hash_text, item_digest
 from .core.rsf import AddItem, AppendEntry, Command, read_rsf, write_rsf
 from .loaders.rsf import export_commands, open_rsf, register_name_in
 from .store import reads
 from .store.append import AppendResult, append, check_name
+from .store.checks import Change
 from .store.engine import open_engine
 from .store.tree import StoredTree
 from .store.verify import Verified, verify_register
@@ -41,19 +42,31 @@ class RegisterSummary:
     head: reads.Head
 
 
-def load_rsf(engine: Engine, path: str, register: str | None = None) -> AppendResult:
+def load_rsf(
+    engine: Engine,
+    path: str,
+    register: str | None = None,
+    *,
+    strict: bool = False,
+    by: str | None = None,
+    reason: str | None = None,
+) -> AppendResult:
     """Load an RSF file (``-`` for stdin) into a register, creating it if new.
 
     The register is ``register``, else the dump's ``name`` system entry, else the file's stem.
     Entries the register already holds are skipped; a patch must continue from a root the
-    register had. Raises InvalidRSF naming the file and line; nothing is stored then.
+    register had. Hashes, asserts and order are always strict; datatype and link findings are
+    reported in the result unless ``strict``. ``by`` and ``reason``, when given, are recorded
+    as a ``change`` system entry. Raises a LineError naming the file and line; nothing is
+    stored then.
     """
     name = register or _name_for(path)
     source = "<stdin>" if path == "-" else path
     stream = open_rsf(path)
+    change = Change(by=by, reason=reason, strict=strict)
     try:
-        return append(engine, check_name(name), read_rsf(stream))
-    except InvalidRSF as exc:
+        return append(engine, check_name(name), read_rsf(stream), change=change)
+    except LineError as exc:
         raise exc.located(source) from None
     finally:
         if stream is not None and path != "-":

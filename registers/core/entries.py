@@ -68,7 +68,7 @@ def leaf_bytes(number: int, timestamp: str, key: str, digests: tuple[bytes, ...]
 
 _USER_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 _DOUBLE_PUNCTUATION = re.compile(r"[-_./]{2}")
-_SYSTEM_KEY = re.compile(r"name|register-name|custodian|register:[^\s]+|field:[^\s]+")
+_SYSTEM_KEY = re.compile(r"name|register-name|custodian|change|register:[^\s]+|field:[^\s]+")
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
@@ -82,7 +82,7 @@ def key_problem(log: Log, key: str) -> str | None:
             )
         return None
     if not _SYSTEM_KEY.fullmatch(key):
-        return f"system key '{key}' is not one of name, register-name, custodian, register:<id>, field:<name>"
+        return f"system key '{key}' is not one of name, register-name, custodian, change, register:<id>, field:<name>"
     return None
 
 

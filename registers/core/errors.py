@@ -23,10 +23,10 @@ class InvalidRange(RegisterError):
     """Entry numbers or tree sizes outside what the log holds (an HTTP 400)."""
 
 
-class InvalidRSF(RegisterError):
-    """A line of RSF that cannot be read or does not fit the register.
+class LineError(RegisterError):
+    """Input refused at a line: ``source`` names the file (or ``<stdin>``), ``line`` is 1-based.
 
-    ``source`` names the file (or ``<stdin>``), ``line`` is 1-based.
+    The message reads ``file:line: reason``, or ``line N: reason`` before the file is known.
     """
 
     def __init__(self, reason: str, line: int | None = None, source: str | None = None) -> None:
@@ -41,9 +41,21 @@ class InvalidRSF(RegisterError):
             where = f"{where}:{self.line}" if where else f"line {self.line}"
         return f"{where}: {self.reason}" if where else self.reason
 
-    def located(self, source: str) -> InvalidRSF:
+    def located(self, source: str) -> LineError:
         """The same error, naming ``source`` as the file it came from."""
-        return InvalidRSF(self.reason, self.line, source)
+        return type(self)(self.reason, self.line, source)
+
+
+class InvalidRSF(LineError):
+    """A line of RSF that cannot be read or does not fit the register's log."""
+
+
+class InvalidEntry(LineError):
+    """An entry whose item breaks the register's rules (datatype, cardinality, key, links)."""
+
+
+class InvalidTable(LineError):
+    """A table (CSV, TSV, JSON) that cannot be read as rows of a register."""
 
 
 class IntegrityError(RegisterError):

@@ -14,21 +14,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.engine import Connection
 
 from ..core.entries import Entry, Log, key_problem, leaf_bytes, now_timestamp, timestamp_problem
 from ..core.errors import InvalidName, InvalidRSF, RegisterNotFound
-from ..core.items import hash_text
+from ..core.items import canonical_json, hash_text, item_digest
 from ..core.merkle import EMPTY_ROOT, leaf_hash
 from ..core.rsf import AddItem, AppendEntry, AssertRootHash, Command
 from ..core.tiles import TileBuilder, edge_positions
 from . import reads
+from .checks import Change, EntryChecks, Findings
 from .engine import writer
-from .schema import checkpoint, record, register
+from .schema import checkpoint, register
 from .tree import StoredTree
 
 CHUNK = 10_000  # entries or items held in memory before they are written
@@ -58,6 +59,7 @@ class AppendResult:
     added_system: int
     present: int  # entries of the batch the log already held
     head: reads.Head
+    findings: Findings = field(default_factory=Findings)
 
     @property
     def added(self) -> int:
@@ -72,14 +74,25 @@ def check_name(name: str) -> str:
     return name
 
 
+Commands = Iterable[Command] | Callable[[Connection, int], Iterable[Command]]
+
+
 def append(
-    engine: Engine, name: str, commands: Iterable[Command], *, create: bool = True, extend: bool = False
+    engine: Engine,
+    name: str,
+    commands: Commands,
+    *,
+    create: bool = True,
+    extend: bool = False,
+    change: Change | None = None,
 ) -> AppendResult:
     """Append ``commands`` to register ``name`` in one transaction; all or nothing.
 
     A batch read from a file says where it starts (its first assert, else the empty tree);
     with ``extend`` the batch simply continues from the register's current head (new entries
-    made by the platform: amends, table loads).
+    made by the platform: amends, table loads). ``commands`` may be a function of the locked
+    connection and register id, so that what to append is worked out under the write lock.
+    ``change`` says who and why (recorded as a ``change`` system entry) and how strict to be.
 
     Creates the register when ``create`` is true and it does not exist. Raises InvalidRSF
     (naming the line) for anything that does not fit, RegisterNotFound when the register is
@@ -88,13 +101,16 @@ def append(
     check_name(name)
     with writer(engine).begin() as conn:
         reg_id, created = _lock_register(conn, name, create)
-        batch = _Batch(conn, reg_id, reads.head(conn, reg_id))
+        batch = _Batch(conn, reg_id, name, reads.head(conn, reg_id), change or Change())
         if extend:
             batch.begin_at_head()
-        for command in commands:
+        for command in commands(conn, reg_id) if callable(commands) else commands:
             batch.apply(command)
         head = batch.finish()
-    return AppendResult(name, created, batch.added[Log.USER], batch.added[Log.SYSTEM], batch.present, head)
+    added = batch.added
+    return AppendResult(
+        name, created, added[Log.USER], added[Log.SYSTEM], batch.present, head, batch.checks.findings
+    )
 
 
 def _lock_register(conn: Connection, name: str, create: bool) -> tuple[int, bool]:
@@ -123,10 +139,12 @@ def _dialect_insert(conn: Connection, table):  # type: ignore[no-untyped-def]
 class _Batch:
     """The state of one append transaction while its commands stream through."""
 
-    def __init__(self, conn: Connection, reg_id: int, head: reads.Head) -> None:
+    def __init__(self, conn: Connection, reg_id: int, name: str, head: reads.Head, change: Change) -> None:
         self.conn = conn
         self.reg_id = reg_id
         self.head = head
+        self.change = change
+        self.checks = EntryChecks(conn, reg_id, name, change)
         self.start: reads.Head | None = None  # the committed state the batch continues from
         self.pos = {Log.USER: 0, Log.SYSTEM: 0}  # the batch's place in each log
         self.trees = {log: self._builder(log) for log in Log}
@@ -138,7 +156,6 @@ class _Batch:
         self.to_check: dict[bytes, int] = {}  # items used that must already be stored -> line
         self.entry_rows: list[tuple[int, int, int, str, str, bytes]] = []
         self.record_rows: dict[tuple[int, str], int] = {}
-        self.fields: set[str] | None = None
         self.sql = _SqlRunner(conn)
 
     def _builder(self, log: Log) -> TileBuilder:
@@ -212,7 +229,11 @@ class _Batch:
             elif digest not in self.chunk_items:
                 self.to_check.setdefault(digest, command.line)
         if log is Log.SYSTEM:
-            self._check_system_entry(command)
+            value = json.loads(self._item_bytes(command.digests[0], command.line))
+            self.checks.system_entry(command.key, value, command.line)
+        else:
+            for digest in command.digests:
+                self.checks.user_entry(command.line, command.key, digest)
         key, timestamp, digests = command.key, command.timestamp, command.digests
         self.entry_rows.append((self.reg_id, int(log), number, key, timestamp, b"".join(digests)))
         self.record_rows[(int(log), key)] = number
@@ -246,39 +267,19 @@ class _Batch:
                 command.line,
             )
 
-    def _check_system_entry(self, command: AppendEntry) -> None:
-        if self.fields is None:
-            self.fields = self._defined_fields()
-        key = command.key
-        if key.startswith("field:"):
-            self.fields.add(key[len("field:") :])
-        elif key.startswith("register:"):
-            content = self._item_bytes(command.digests[0], command.line)
-            for field in json.loads(content).get("fields", []):
-                if field not in self.fields:
-                    raise InvalidRSF(
-                        f"system entry '{key}' names field '{field}' before any 'field:{field}' "
-                        "entry defines it",
-                        command.line,
-                    )
-
-    def _defined_fields(self) -> set[str]:
-        rows = self.conn.execute(
-            select(record.c.key).where(
-                record.c.register_id == self.reg_id,
-                record.c.log == int(Log.SYSTEM),
-                record.c.key.like("field:%"),
-            )
-        ).scalars()
-        return {key[len("field:") :] for key in rows}
-
     def _item_bytes(self, digest: bytes, line: int) -> bytes:
-        if digest in self.chunk_items:
-            return self.chunk_items[digest]
-        found = reads.item_contents(self.conn, self.reg_id, [digest])
+        found = self._contents([digest])
         if digest not in found:
             raise InvalidRSF(f"append-entry names item {hash_text(digest)}, which is not in the register", line)
         return found[digest]
+
+    def _contents(self, digests: list[bytes]) -> dict[bytes, bytes]:
+        """Item bytes from this chunk or, failing that, the store."""
+        found = {d: self.chunk_items[d] for d in digests if d in self.chunk_items}
+        rest = [d for d in digests if d not in found]
+        if rest:
+            found.update(reads.item_contents(self.conn, self.reg_id, rest))
+        return found
 
     # -- writing --------------------------------------------------------------------------
 
@@ -295,6 +296,7 @@ class _Batch:
                     line,
                 )
             self.to_check = {}
+        self.checks.validate_pending(self._contents)
         reg = self.reg_id
         self.sql.many(_INSERT_ITEM, [(reg, d, blob) for d, blob in self.chunk_items.items()])
         self.sql.many(_INSERT_ENTRY, self.entry_rows)
@@ -306,15 +308,20 @@ class _Batch:
         self.record_rows = {}
 
     def finish(self) -> reads.Head:
-        """Write the rest, refuse orphan items, record a checkpoint; the new head."""
+        """Write the rest, refuse orphan items and dangling links, say who and why, record a
+        checkpoint; the new head."""
         if self.start is None:
             self._begin(None, 0)
         self._write()
         if self.pending:
             digest, line = min(self.pending.items(), key=lambda pair: pair[1])
             raise InvalidRSF(f"add-item {hash_text(digest)} is used by no entry in the file (an orphan item)", line)
+        self.checks.check_links()
         if not any(self.added.values()):
             return self.head
+        if self.change.recorded:
+            self._record_change()
+            self._write()
         new = reads.Head(
             self.trees[Log.USER].size,
             self.trees[Log.USER].root(),
@@ -332,6 +339,23 @@ class _Batch:
             )
         )
         return new
+
+
+    def _record_change(self) -> None:
+        """Append the ``change`` system entry: who, why, and which entries the change made."""
+        value: dict[str, str] = {}
+        if self.change.by:
+            value["by"] = self.change.by
+        if self.change.reason:
+            value["reason"] = self.change.reason
+        for log, label in ((Log.USER, "user-entries"), (Log.SYSTEM, "system-entries")):
+            if self.added[log]:
+                last = self.trees[log].size
+                value[label] = f"{last - self.added[log] + 1}-{last}"
+        blob = canonical_json(value)
+        digest = item_digest(blob)
+        self.apply(AddItem(blob, digest))
+        self.apply(AppendEntry(Log.SYSTEM, "change", now_timestamp(), (digest,)))
 
 
 class _SqlRunner:

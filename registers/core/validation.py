@@ -1,0 +1,184 @@
+"""Checking items against a register's definition.
+
+marshmallow holds the rules (``item_schema``); ``compile_checks`` turns the same definition
+into plain Python checks for bulk loads, and the tests hold the two to the same answers.
+Problems are ``Finding``s that read ``field 'x': value 'y' is not a valid datetime``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from .datatypes import CHECKERS, parse_curie
+from .definitions import Definition, FieldDef
+from .entries import Log, key_problem
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One problem with one value of an item (``field`` is empty for problems with the key)."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _value_message(name: str, value: str, reason: str) -> str:
+    return f"field '{name}': value '{value}' {reason}"
+
+
+def _unknown(name: str, definition: Definition) -> Finding:
+    return Finding(name, f"field '{name}' is not a field of register '{definition.register}'")
+
+
+def _not_list(name: str) -> Finding:
+    return Finding(name, f"field '{name}' holds a list of values (cardinality n); give a list")
+
+
+def _not_string(name: str) -> Finding:
+    return Finding(name, f"field '{name}' holds one value (cardinality 1); give a string")
+
+
+def _datatype_validator(f: FieldDef) -> Callable[[str], None]:
+    check = CHECKERS[f.datatype]
+
+    def run(value: str) -> None:
+        reason = check(value)
+        if reason:
+            raise ValidationError(_value_message(f.name, value, reason))
+
+    return run
+
+
+def item_schema(definition: Definition) -> Schema:
+    """A marshmallow schema holding the rules of ``definition`` (unknown fields refused)."""
+    declared: dict[str, fields.Field[Any]] = {}
+    for f in definition.fields:
+        value = fields.String(validate=_datatype_validator(f), error_messages={"invalid": f"not-string:{f.name}"})
+        if f.cardinality == "n":
+            declared[f.name] = fields.List(
+                value, validate=validate.Length(min=1), error_messages={"invalid": f"not-list:{f.name}"}
+            )
+        else:
+            declared[f.name] = value
+    return Schema.from_dict(declared, name=f"Item_{definition.register}")()
+
+
+def _schema_findings(errors: Mapping[str, Any], definition: Definition, item: Mapping[str, Any]) -> Iterator[Finding]:
+    for name, messages in errors.items():
+        for message in _flatten(messages):
+            if message == "Unknown field.":
+                yield _unknown(name, definition)
+            elif message.startswith("not-list:"):
+                yield _not_list(name)
+            elif message.startswith("not-string:"):
+                yield _not_string(name) if not isinstance(item.get(name), list) else _not_list_item(name)
+            elif message.startswith("Shorter than minimum length"):
+                yield Finding(name, f"field '{name}' is an empty list")
+            else:
+                yield Finding(name, message)
+
+
+def _not_list_item(name: str) -> Finding:
+    return _not_string(name)
+
+
+def _flatten(messages: Any) -> Iterator[str]:
+    if isinstance(messages, str):
+        yield messages
+    elif isinstance(messages, dict):
+        for value in messages.values():
+            yield from _flatten(value)
+    else:
+        for value in messages:
+            yield from _flatten(value)
+
+
+def _key_findings(definition: Definition, key: str, item: Mapping[str, Any]) -> list[Finding]:
+    problem = key_problem(Log.USER, key)
+    if problem:
+        return [Finding("", problem)]
+    key_field = definition.key_field
+    if key_field is None:
+        return []
+    value = item.get(key_field)
+    if value is None:
+        return [Finding(key_field, f"field '{key_field}' is required: it holds the key")]
+    if value != key:
+        return [Finding(key_field, f"field '{key_field}': value '{value}' is not the entry's key '{key}'")]
+    return []
+
+
+def validate_item(definition: Definition, key: str, item: Mapping[str, Any]) -> list[Finding]:
+    """Every problem of ``item`` under ``key`` (sorted by field), checked by marshmallow."""
+    schema = item_schema(definition)
+    try:
+        schema.load(dict(item))
+        found: list[Finding] = []
+    except ValidationError as exc:
+        found = list(_schema_findings(exc.messages_dict, definition, item))
+    return sorted(set(found + _key_findings(definition, key, item)))
+
+
+ItemCheck = Callable[[str, Mapping[str, Any]], list[Finding]]
+
+
+def compile_checks(definition: Definition) -> ItemCheck:
+    """The rules of ``item_schema`` as plain Python, for bulk loads (same findings)."""
+    rules = {f.name: (f.cardinality == "n", CHECKERS[f.datatype]) for f in definition.fields}
+
+    def check(key: str, item: Mapping[str, Any]) -> list[Finding]:
+        found = _key_findings(definition, key, item)
+        for name, value in item.items():
+            rule = rules.get(name)
+            if rule is None:
+                found.append(_unknown(name, definition))
+                continue
+            many, checker = rule
+            if many:
+                if not isinstance(value, list):
+                    found.append(_not_list(name))
+                    continue
+                if not value:
+                    found.append(Finding(name, f"field '{name}' is an empty list"))
+                values = value
+            else:
+                if not isinstance(value, str):
+                    found.append(_not_string(name))
+                    continue
+                values = [value]
+            for v in values:
+                if not isinstance(v, str):
+                    found.append(_not_string(name))
+                    continue
+                reason = checker(v)
+                if reason:
+                    found.append(Finding(name, _value_message(name, v, reason)))
+        return sorted(set(found)) if found else found
+
+    return check
+
+
+def link_targets(definition: Definition, item: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """``(field, register, key)`` for every value of ``item`` that names a record elsewhere.
+
+    A linked field's values are keys of its register; a CURIE ``prefix:key`` names a key of
+    register ``prefix`` (``prefix:`` alone names the register itself and yields key '').
+    """
+    for f in definition.fields:
+        value = item.get(f.name)
+        if value is None:
+            continue
+        for v in value if isinstance(value, list) else [value]:
+            if f.datatype == "curie":
+                parsed = parse_curie(v)
+                if parsed:
+                    yield f.name, parsed[0], parsed[1]
+            elif f.register:
+                yield f.name, f.register, v

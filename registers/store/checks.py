@@ -1,0 +1,172 @@
+"""The rules a batch's new entries are held to, inside the append transaction.
+
+System entries keep the register's definition current as the batch goes (a ``register:`` entry
+may only name fields already defined). New user entries are validated against that definition
+with the compiled checks, and every link they make (linked fields and CURIEs) is checked at the
+end of the batch against the registers as they will then stand, so a file may link forward
+within itself. ``Change.strict`` decides whether a finding refuses the batch or is reported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from ..core.definitions import Definition
+from ..core.entries import Log
+from ..core.errors import InvalidEntry, InvalidRSF
+from ..core.validation import ItemCheck, compile_checks, link_targets
+from . import reads
+from .schema import entry, record
+
+MAX_EXAMPLES = 20
+
+
+@dataclass(frozen=True)
+class Change:
+    """Who makes a change, why, and how strictly its entries are checked.
+
+    ``strict``: datatype, key and link findings refuse the whole batch (tables, amends);
+    otherwise they are reported and the batch loads as given (published RSF).
+    ``allow_dangling``: links to records that do not exist are reported, not refused.
+    """
+
+    by: str | None = None
+    reason: str | None = None
+    strict: bool = True
+    allow_dangling: bool = False
+
+    @property
+    def recorded(self) -> bool:
+        """True when the change leaves a ``change`` system entry saying who and why."""
+        return bool(self.by or self.reason)
+
+
+@dataclass
+class Findings:
+    """Problems reported (not refused) while loading: a count and the first examples."""
+
+    count: int = 0
+    examples: list[str] | None = None
+    dangling: int = 0
+
+    def add(self, line: int, message: str, dangling: bool = False) -> None:
+        self.count += 1
+        self.dangling += dangling
+        if self.examples is None:
+            self.examples = []
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(f"{line}: {message}" if line else message)
+
+
+class EntryChecks:
+    """Validation state of one batch."""
+
+    def __init__(self, conn: Connection, reg_id: int, register: str, change: Change) -> None:
+        self.conn = conn
+        self.reg_id = reg_id
+        self.register = register
+        self.change = change
+        self.system = system_records(conn, reg_id)
+        self.findings = Findings()
+        self._check: ItemCheck | None = None
+        self._definition: Definition | None = None
+        self._stale = True
+        self.pending: list[tuple[int, str, bytes]] = []  # (line, key, digest) to validate
+        self.links: dict[str, dict[str, tuple[int, str]]] = {}  # register -> key -> (line, field)
+
+    @property
+    def definition(self) -> Definition | None:
+        """The register's definition as the batch has it so far."""
+        if self._stale:
+            named = self.system.get("name", {}).get("name")  # a dump loaded under another name
+            self._definition = Definition.from_system(self.register, self.system) or (
+                Definition.from_system(named, self.system) if isinstance(named, str) else None
+            )
+            self._check = compile_checks(self._definition) if self._definition else None
+            self._stale = False
+        return self._definition
+
+    def system_entry(self, key: str, value: dict[str, Any], line: int) -> None:
+        """Take in a new system entry, refusing a ``register:`` entry that names undefined fields."""
+        if key.startswith("register:"):
+            for name in value.get("fields", []):
+                if f"field:{name}" not in self.system:
+                    raise InvalidRSF(
+                        f"system entry '{key}' names field '{name}' before any 'field:{name}' entry defines it", line
+                    )
+        self.system[key] = value
+        if key.startswith(("field:", "register:")) or key == "name":
+            self._stale = True
+
+    def user_entry(self, line: int, key: str, digest: bytes) -> None:
+        """Queue a new user entry for validation at the next write."""
+        self.pending.append((line, key, digest))
+
+    def validate_pending(self, contents: Callable[[list[bytes]], dict[bytes, bytes]]) -> None:
+        """Validate the queued entries (their items fetched through ``contents``)."""
+        if not self.pending:
+            return
+        definition = self.definition
+        check = self._check
+        if definition is None or check is None:
+            self.pending = []
+            return
+        blobs = contents(list({digest for _line, _key, digest in self.pending}))
+        for line, key, digest in self.pending:
+            value = json.loads(blobs[digest])
+            for finding in check(key, value):
+                self._report(line, finding.message)
+            for field, register, target in link_targets(definition, value):
+                self.links.setdefault(register, {}).setdefault(target, (line, field))
+        self.pending = []
+
+    def check_links(self) -> None:
+        """Every link must name a record of its register as the batch leaves it."""
+        for register, targets in self.links.items():
+            reg_id = reads.register_id(self.conn, register)
+            found = _existing_keys(self.conn, reg_id, [k for k in targets if k]) if reg_id is not None else set()
+            missing = [(line, field, key) for key, (line, field) in targets.items() if key not in found]
+            if reg_id is not None:
+                missing = [m for m in missing if m[2]]  # 'register:' alone names an existing register
+            for line, field, key in sorted(missing):
+                what = f"value '{key}'" if key else f"value '{register}:'"
+                where = f"register '{register}'" + ("" if reg_id is not None else ", which does not exist")
+                self._report(line, f"field '{field}': {what} is not a key of {where}", dangling=True)
+
+    def _report(self, line: int, message: str, dangling: bool = False) -> None:
+        refuse = self.change.strict and not (dangling and self.change.allow_dangling)
+        if refuse:
+            raise InvalidEntry(message, line)
+        self.findings.add(line, message, dangling)
+
+
+def system_records(conn: Connection, reg_id: int) -> dict[str, dict[str, Any]]:
+    """A register's current system records as ``key -> item`` (small: metadata only)."""
+    r, e = record.c, entry.c
+    rows = conn.execute(
+        select(r.key, e.item_hashes)
+        .join_from(record, entry, (e.register_id == r.register_id) & (e.log == r.log) & (e.number == r.entry_number))
+        .where(r.register_id == reg_id, r.log == int(Log.SYSTEM))
+    ).all()
+    digests = {row.key: bytes(row.item_hashes)[:32] for row in rows}
+    blobs = reads.item_contents(conn, reg_id, list(digests.values()))
+    return {key: json.loads(blobs[d]) for key, d in digests.items() if d in blobs}
+
+
+def _existing_keys(conn: Connection, reg_id: int, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    r = record.c
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        found.update(
+            conn.execute(
+                select(r.key).where(r.register_id == reg_id, r.log == int(Log.USER), r.key.in_(chunk))
+            ).scalars()
+        )
+    return found
