@@ -82,8 +82,10 @@ def extra_schemas() -> dict[str, dict[str, Any]]:
     wpc = "westminster-parliamentary-constituency"
     wpc_fields = tsv_header(f"{wpc}.tsv")
     constituency = {
-        "register": {"fields": wpc_fields, "phase": "beta", "register": wpc, "registry": "office-for-national-statistics",
-                     "text": "Westminster parliamentary constituencies, with their history since 1918"},
+        "register": {
+            "fields": wpc_fields, "phase": "beta", "register": wpc, "registry": "office-for-national-statistics",
+            "text": "Westminster parliamentary constituencies, with their history since 1918",
+        },
         "fields": [field(wpc, text="The code of a Westminster parliamentary constituency.", register=wpc)]
         + [known_field(n) for n in wpc_fields[1:]],
     }
