@@ -85,6 +85,7 @@ def append(
     create: bool = True,
     extend: bool = False,
     change: Change | None = None,
+    commit: bool = True,
 ) -> AppendResult:
     """Append ``commands`` to register ``name`` in one transaction; all or nothing.
 
@@ -93,13 +94,14 @@ def append(
     made by the platform: amends, table loads). ``commands`` may be a function of the locked
     connection and register id, so that what to append is worked out under the write lock.
     ``change`` says who and why (recorded as a ``change`` system entry) and how strict to be.
+    With ``commit`` false everything is checked and then rolled back (a dry run).
 
     Creates the register when ``create`` is true and it does not exist. Raises InvalidRSF
     (naming the line) for anything that does not fit, RegisterNotFound when the register is
     missing and may not be created; in either case nothing is stored.
     """
     check_name(name)
-    with writer(engine).begin() as conn:
+    with writer(engine).connect() as conn, conn.begin() as transaction:
         reg_id, created = _lock_register(conn, name, create)
         batch = _Batch(conn, reg_id, name, reads.head(conn, reg_id), change or Change())
         if extend:
@@ -107,6 +109,8 @@ def append(
         for command in commands(conn, reg_id) if callable(commands) else commands:
             batch.apply(command)
         head = batch.finish()
+        if not commit:
+            transaction.rollback()
     added = batch.added
     return AppendResult(
         name, created, added[Log.USER], added[Log.SYSTEM], batch.present, head, batch.checks.findings

@@ -123,6 +123,8 @@ class EntryChecks:
             for finding in check(key, value):
                 self._report(line, finding.message)
             for field, register, target in link_targets(definition, value):
+                if field == definition.key_field:
+                    continue  # a record's own key: it exists once the batch is written
                 if register == definition.register:  # itself, whatever name it is loaded under
                     register = self.register
                 self.links.setdefault(register, {}).setdefault(target, (line, field))

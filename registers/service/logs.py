@@ -14,17 +14,17 @@ from typing import Any, BinaryIO
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from .core.entries import Log, now_timestamp
-from .core.errors import InvalidRSF, LineError, RegisterNotFound
-from .core.items import canonical_json, hash_text, item_digest
-from .core.rsf import AddItem, AppendEntry, Command, read_rsf, write_rsf
-from .loaders.rsf import export_commands, open_rsf, register_name_in
-from .store import reads
-from .store.append import AppendResult, append, check_name
-from .store.checks import Change
-from .store.engine import open_engine
-from .store.tree import StoredTree
-from .store.verify import Verified, verify_register
+from ..core.entries import Log, now_timestamp
+from ..core.errors import InvalidRSF, LineError, RegisterNotFound
+from ..core.items import canonical_json, hash_text, item_digest
+from ..core.rsf import AddItem, AppendEntry, Command, read_rsf, write_rsf
+from ..loaders.rsf import export_commands, open_rsf, register_name_in
+from ..store import reads
+from ..store.append import AppendResult, append, check_name
+from ..store.checks import Change
+from ..store.engine import open_engine
+from ..store.tree import StoredTree
+from ..store.verify import Verified, verify_register
 
 PROOF_ID = "merkle:sha-256"
 

@@ -1,0 +1,141 @@
+"""Tables in: CSV, TSV, JSON (an array of objects) and JSON lines, read as rows of a register.
+
+A row becomes an item as GOV.UK did it: empty cells are left out, a cardinality-``n`` field's
+cell is split on ``;`` (a cardinality-``1`` value keeps its ``;``), and values are kept
+exactly as written. Every problem names the line (or the JSON array position).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..core.definitions import Definition
+from ..core.errors import InvalidTable
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".rsf": "rsf"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a table: its line number and its item."""
+
+    line: int
+    key: str
+    item: dict[str, Any]
+
+
+def table_format(path: str, given: str | None = None) -> str:
+    """The format of ``path`` (``csv``, ``tsv``, ``json``, ``jsonl`` or ``rsf``), from its suffix."""
+    if given:
+        return given
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise InvalidTable(f"cannot tell the format of '{path}' (use .csv, .tsv, .json, .jsonl or .rsf)")
+    return fmt
+
+
+def read_rows(stream: BinaryIO, fmt: str, definition: Definition) -> Iterator[Row]:
+    """The rows of a table as items of ``definition``'s register, in file order."""
+    if fmt in ("csv", "tsv"):
+        yield from _delimited(stream, fmt, definition)
+    elif fmt == "jsonl":
+        for number, raw in enumerate(stream, 1):
+            if raw.strip():
+                yield _row(number, _json_object(raw, number), definition)
+    elif fmt == "json":
+        try:
+            doc = json.loads(stream.read())
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise InvalidTable(f"not valid JSON: {exc}") from None
+        if not isinstance(doc, list):
+            raise InvalidTable("a JSON table is an array of objects")
+        for number, value in enumerate(doc, 1):
+            if not isinstance(value, dict):
+                raise InvalidTable(f"element {number} is not an object", number)
+            yield _row(number, value, definition)
+    else:
+        raise InvalidTable(f"'{fmt}' is not a table format")
+
+
+def _delimited(stream: BinaryIO, fmt: str, definition: Definition) -> Iterator[Row]:
+    text = io.TextIOWrapper(stream, encoding="utf-8", errors="strict", newline="")
+    if fmt == "tsv":
+        reader = csv.reader(text, delimiter="\t", quoting=csv.QUOTE_NONE, strict=True)
+    else:
+        reader = csv.reader(text, strict=True)
+    line = 1
+    try:
+        header = next(reader, None)
+        if not header:
+            raise InvalidTable("the table is empty (no header line)", 1)
+        header = [h.strip() for h in header]
+        _check_header(header, definition)
+        line = reader.line_num + 1
+        for cells in reader:
+            if len(cells) > len(header):
+                raise InvalidTable(f"the row has {len(cells)} cells but the header has {len(header)}", line)
+            if any(cells):
+                values = {name: cell for name, cell in zip(header, cells, strict=False) if cell != ""}
+                yield _row(line, _split_lists(values, definition), definition)
+            line = reader.line_num + 1
+    except UnicodeDecodeError as exc:
+        raise InvalidTable(f"the file is not valid UTF-8 (byte {exc.start} of a chunk near here)", line) from None
+    except csv.Error as exc:
+        raise InvalidTable(f"malformed {fmt.upper()}: {exc}", line) from None
+    finally:
+        try:
+            text.detach()  # leave the caller's stream open
+        except ValueError:
+            pass  # the caller closed it first
+
+
+def _check_header(header: list[str], definition: Definition) -> None:
+    seen: set[str] = set()
+    for name in header:
+        if name not in definition.by_name:
+            raise InvalidTable(
+                f"column '{name}' is not a field of register '{definition.register}' "
+                f"(its fields: {', '.join(definition.field_names)})",
+                1,
+            )
+        if name in seen:
+            raise InvalidTable(f"column '{name}' appears twice", 1)
+        seen.add(name)
+    if definition.key_field and definition.key_field not in seen:
+        raise InvalidTable(f"the table has no '{definition.key_field}' column (it holds the key)", 1)
+
+
+def _split_lists(values: dict[str, str], definition: Definition) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if definition.by_name[name].cardinality == "n":
+            out[name] = value.split(";")
+        else:
+            out[name] = value
+    return out
+
+
+def _json_object(raw: bytes, number: int) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidTable(f"not a JSON object: {exc}", number) from None
+    if not isinstance(value, dict):
+        raise InvalidTable("not a JSON object", number)
+    return value
+
+
+def _row(number: int, item: dict[str, Any], definition: Definition) -> Row:
+    key_field = definition.key_field
+    if key_field is None:
+        raise InvalidTable(f"register '{definition.register}' has no field named after it to take keys from")
+    key = item.get(key_field)
+    if not isinstance(key, str) or not key:
+        raise InvalidTable(f"field '{key_field}' is missing: it holds the key", number)
+    return Row(number, key, item)

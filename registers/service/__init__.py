@@ -1,0 +1,81 @@
+"""The operations every entry point calls: the CLI and the web app are thin skins over these.
+
+Each function takes an Engine (see ``open_database``) and register names, and returns plain
+values; user mistakes are raised as ``RegisterError`` subclasses with one-line messages.
+"""
+
+from .fixtures import FixtureLoad, find_fixtures, init_fixtures
+from .logs import (
+    RegisterSummary,
+    append_items,
+    consistency_proof,
+    export_rsf,
+    head,
+    inclusion_proof,
+    list_registers,
+    load_rsf,
+    open_database,
+    register_proof,
+    root_at,
+    verify,
+)
+from .reading import (
+    ChangeNote,
+    HistoryLine,
+    RecordNotFound,
+    changes,
+    export_records,
+    is_current,
+    list_records,
+    record_json,
+    show_record,
+)
+from .records import (
+    NoDefinition,
+    TableLoad,
+    add_record,
+    amend_record,
+    create_register,
+    default_actor,
+    definition_of,
+    end_record,
+    load_table,
+    parse_assignments,
+)
+
+__all__ = [
+    "ChangeNote",
+    "FixtureLoad",
+    "HistoryLine",
+    "NoDefinition",
+    "RecordNotFound",
+    "RegisterSummary",
+    "TableLoad",
+    "add_record",
+    "amend_record",
+    "append_items",
+    "changes",
+    "consistency_proof",
+    "create_register",
+    "default_actor",
+    "definition_of",
+    "end_record",
+    "export_records",
+    "export_rsf",
+    "find_fixtures",
+    "head",
+    "inclusion_proof",
+    "init_fixtures",
+    "is_current",
+    "list_records",
+    "list_registers",
+    "load_rsf",
+    "load_table",
+    "open_database",
+    "parse_assignments",
+    "record_json",
+    "register_proof",
+    "root_at",
+    "show_record",
+    "verify",
+]

@@ -1,0 +1,73 @@
+"""``registers init --with-fixtures``: every register we ship, created in link order and loaded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ..core.definitions import load_definition
+from ..core.errors import RegisterError
+from .logs import load_rsf
+from .records import create_register, load_table
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class FixtureLoad:
+    """One register of the fixtures: entries appended and findings reported."""
+
+    register: str
+    added: int
+    size: int
+    findings: int
+    note: str = ""
+
+
+def find_fixtures(directory: str | None = None) -> tuple[Path, Path]:
+    """``(fixtures, schemas)`` folders: those under ``directory``, else the project's own."""
+    root = Path(directory) if directory else PROJECT
+    fixtures, schemas = root / "fixtures", root / "schemas"
+    if not (fixtures / "fixtures.json").exists() or not schemas.is_dir():
+        raise RegisterError(f"no fixtures/fixtures.json and schemas/ under {root} (give the project folder)")
+    return fixtures, schemas
+
+
+def init_fixtures(
+    engine: Engine,
+    directory: str | None = None,
+    *,
+    by: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Iterator[FixtureLoad]:
+    """Create and load every fixture register in manifest (link) order; running it again adds 0."""
+    fixtures, schemas = find_fixtures(directory)
+    manifest: list[dict[str, Any]] = json.loads((fixtures / "fixtures.json").read_text())["registers"]
+    for spec in manifest:
+        name = spec["register"]
+        if progress:
+            progress(name)
+        added = 0
+        if "schema" in spec:
+            definition = load_definition((schemas / spec["schema"]).read_text())
+            added += create_register(engine, name, definition, by=by, reason="create from the shipped schema").added
+        if "file" not in spec:
+            yield FixtureLoad(name, added, 0, 0, spec.get("note", ""))
+            continue
+        path = fixtures / spec["file"]
+        if path.suffix == ".rsf":
+            result = load_rsf(engine, str(path), name)
+            yield FixtureLoad(name, added + result.added, result.head.user_size, result.findings.count,
+                              spec.get("note", ""))
+            continue
+        with path.open("rb") as stream:
+            load = load_table(
+                engine, stream, path.suffix[1:], name, source=str(path), history=bool(spec.get("history")),
+                by=by, reason=f"load fixture {spec['file']}",
+            )
+        yield FixtureLoad(name, added + load.result.added, load.result.head.user_size, 0, spec.get("note", ""))

@@ -1,0 +1,158 @@
+"""Reading records: one record and its history (with who and why), lists, and table exports."""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, BinaryIO
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+
+from ..core.entries import Entry, Log
+from ..core.errors import RegisterError
+from ..store import records
+from .logs import _register
+from .records import definition_of
+
+
+class RecordNotFound(RegisterError):
+    """No record has that key."""
+
+
+@dataclass(frozen=True)
+class ChangeNote:
+    """Who made a change and why, and the user entries it made."""
+
+    first: int
+    last: int
+    by: str
+    reason: str
+    timestamp: str
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """One entry of a record's history, with the change that made it (if one was recorded)."""
+
+    record: records.Record
+    change: ChangeNote | None
+
+
+def changes(conn: Connection, reg_id: int) -> list[ChangeNote]:
+    """Every recorded change of a register that made user entries, oldest first."""
+    notes = []
+    for rec in _system_history(conn, reg_id, "change"):
+        span = rec.item.get("user-entries", "")
+        if "-" in span:
+            first, last = (int(n) for n in span.split("-", 1))
+            item = rec.item
+            notes.append(ChangeNote(first, last, item.get("by", ""), item.get("reason", ""), rec.entry.timestamp))
+    return notes
+
+
+def _system_history(conn: Connection, reg_id: int, key: str) -> list[records.Record]:
+    entries = records.key_history(conn, reg_id, key, Log.SYSTEM)
+    blobs = records.reads.item_contents(conn, reg_id, [e.digests[0] for e in entries])
+    return [records.Record(e, [json.loads(blobs[e.digests[0]])]) for e in entries]
+
+
+def _change_for(notes: list[ChangeNote], number: int) -> ChangeNote | None:
+    index = bisect.bisect_right([n.first for n in notes], number) - 1
+    if index >= 0 and notes[index].first <= number <= notes[index].last:
+        return notes[index]
+    return None
+
+
+def show_record(engine: Engine, name: str, key: str, history: bool = False) -> list[HistoryLine]:
+    """The record ``key`` (or every entry of its history, oldest first), each with who and why."""
+    with engine.connect() as conn, conn.begin():
+        reg_id = _register(conn, name)
+        if history:
+            found = records.history_records(conn, reg_id, key)
+        else:
+            found = list(records.current_records(conn, reg_id, [key]).values())
+        if not found:
+            raise RecordNotFound(f"register '{name}' has no record '{key}'")
+        notes = changes(conn, reg_id)
+        return [HistoryLine(rec, _change_for(notes, rec.entry.number)) for rec in found]
+
+
+def is_current(item: dict[str, Any], today: str | None = None) -> bool:
+    """True unless the record has an ``end-date`` that has passed."""
+    end = item.get("end-date")
+    return not end or str(end) > (today or date.today().isoformat())
+
+
+def list_records(
+    engine: Engine,
+    name: str,
+    *,
+    field: str | None = None,
+    value: str | None = None,
+    current: bool = False,
+    as_of: int | None = None,
+) -> Iterator[records.Record]:
+    """Records newest first: all, those whose ``field`` holds ``value``, only ``current`` ones
+    (no past end-date), or as they stood after entry ``as_of``. Streams in one read transaction."""
+    with engine.connect() as conn, conn.begin():
+        reg_id = _register(conn, name)
+        today = date.today().isoformat()
+        for rec in records.iter_records(conn, reg_id, as_of):
+            item = rec.item
+            if field is not None:
+                held = item.get(field)
+                if not (held == value or (isinstance(held, list) and value in held)):
+                    continue
+            if current and not is_current(item, today):
+                continue
+            yield rec
+
+
+def record_json(entry: Entry, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The v1 record shape: entry numbers as strings and the item list."""
+    return {
+        "index-entry-number": str(entry.number),
+        "entry-number": str(entry.number),
+        "entry-timestamp": entry.timestamp,
+        "key": entry.key,
+        "item": items,
+    }
+
+
+def export_records(engine: Engine, name: str, fmt: str, out: BinaryIO) -> int:
+    """Write every record as ``csv``, ``json`` (the v1 records object) or ``jsonl``; returns records written."""
+    with engine.connect() as conn, conn.begin():
+        fields = definition_of(conn, _register(conn, name), name).field_names
+    count = 0
+    if fmt == "csv":
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+        writer = csv.writer(text, lineterminator="\r\n")
+        writer.writerow(["index-entry-number", "entry-number", "entry-timestamp", "key", *fields])
+        for rec in list_records(engine, name):
+            item = rec.item
+            cells = [";".join(v) if isinstance(v, list) else v for v in (item.get(f, "") for f in fields)]
+            writer.writerow([rec.entry.number, rec.entry.number, rec.entry.timestamp, rec.entry.key, *cells])
+            count += 1
+        text.detach()
+        return count
+    if fmt == "json":
+        out.write(b"{")
+        for rec in list_records(engine, name):
+            prefix = b"," if count else b""
+            body = json.dumps(record_json(rec.entry, rec.items), ensure_ascii=False, separators=(",", ":"))
+            out.write(prefix + json.dumps(rec.entry.key).encode() + b":" + body.encode())
+            count += 1
+        out.write(b"}\n")
+        return count
+    if fmt == "jsonl":
+        for rec in list_records(engine, name):
+            out.write(json.dumps(record_json(rec.entry, rec.items), ensure_ascii=False).encode() + b"\n")
+            count += 1
+        return count
+    raise RegisterError(f"'{fmt}' is not an export format (rsf, csv, json, jsonl)")

@@ -1,0 +1,228 @@
+"""What a data owner does: create a register, load tables, add, amend and end records, read them.
+
+Every change goes through ``store.append.append`` with ``extend=True`` and works out what to
+append inside the transaction, under the register's write lock. Tables and single changes are
+strict: a finding refuses the change (``allow_dangling`` lets links to missing records through,
+reported).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+
+from ..core.definitions import Definition
+from ..core.entries import Log, now_timestamp
+from ..core.errors import InvalidEntry, LineError, RegisterError
+from ..core.items import canonical_json, item_digest
+from ..core.rsf import AddItem, AppendEntry, Command
+from ..loaders.diff import TableDiff, diff_commands, history_commands
+from ..loaders.tables import read_rows
+from ..store import records
+from ..store.append import AppendResult, append, check_name
+from ..store.checks import Change, system_records
+
+ENV_ACTOR = "REGISTERS_AS"
+
+
+class NoDefinition(RegisterError):
+    """The register has no field definitions to check rows against."""
+
+
+def default_actor() -> str:
+    """Who is acting when ``--as`` is not given: $REGISTERS_AS, else the login name."""
+    return os.environ.get(ENV_ACTOR) or getpass.getuser()
+
+
+def definition_of(conn: Connection, reg_id: int, name: str) -> Definition:
+    """The register's definition from its system records; NoDefinition if it has none."""
+    system = system_records(conn, reg_id)
+    named = system.get("name", {}).get("name", name)
+    definition = Definition.from_system(name, system) or Definition.from_system(str(named), system)
+    if definition is None:
+        raise NoDefinition(
+            f"register '{name}' has no definition: create it with 'registers create {name} --schema FILE'"
+        )
+    return definition
+
+
+def _system_commands(items: list[tuple[str, dict[str, Any]]], current: dict[str, Any], stamp: str) -> Iterator[Command]:
+    for key, value in items:
+        if current.get(key) == value:
+            continue
+        blob = canonical_json(value)
+        digest = item_digest(blob)
+        yield AddItem(blob, digest)
+        yield AppendEntry(Log.SYSTEM, key, stamp, (digest,))
+
+
+def create_register(
+    engine: Engine,
+    name: str,
+    definition: Definition,
+    *,
+    custodian: str | None = None,
+    by: str | None = None,
+    reason: str | None = None,
+) -> AppendResult:
+    """Create register ``name`` with ``definition`` as system entries, or append what changed.
+
+    The register's own name and definition's name must agree. Creating it again with the same
+    definition appends nothing; a changed field or description is appended to the system log.
+    """
+    check_name(name)
+    if definition.register != name:
+        raise InvalidEntry(f"the schema defines register '{definition.register}', not '{name}'")
+    stamp = now_timestamp()
+
+    def commands(conn: Connection, reg_id: int) -> Iterator[Command]:
+        yield from _system_commands(definition.system_items(custodian), system_records(conn, reg_id), stamp)
+
+    change = Change(by=by or default_actor(), reason=reason or f"define register '{name}'")
+    return append(engine, name, commands, create=True, extend=True, change=change)
+
+
+@dataclass(frozen=True)
+class TableLoad:
+    """A table load: what it found and, unless it was a dry run, what was committed."""
+
+    diff: TableDiff
+    result: AppendResult
+
+
+def load_table(
+    engine: Engine,
+    stream: BinaryIO,
+    fmt: str,
+    register: str,
+    *,
+    source: str = "<table>",
+    history: bool = False,
+    end_missing: str | None = None,
+    dry_run: bool = False,
+    allow_dangling: bool = False,
+    by: str | None = None,
+    reason: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> TableLoad:
+    """Load a CSV/TSV/JSON/JSONL table into an existing register, appending only what changed.
+
+    New and changed rows become entries; unchanged rows append nothing; records missing from
+    the table are reported, and ended (``end-date``) only when ``end_missing`` gives the date.
+    A key twice is refused unless ``history``. ``dry_run`` checks everything and stores nothing.
+    Raises a LineError naming ``source`` and the line; nothing is stored then.
+    """
+    diff = TableDiff()
+    stamp = now_timestamp()
+
+    def commands(conn: Connection, reg_id: int) -> Iterator[Command]:
+        rows = read_rows(stream, fmt, definition_of(conn, reg_id, register))
+        if history:
+            return history_commands(conn, reg_id, rows, stamp, diff, progress)
+        return diff_commands(conn, reg_id, rows, stamp, diff, end_missing=end_missing, progress=progress)
+
+    change = Change(
+        by=by or default_actor(),
+        reason=reason or f"load {os.path.basename(source)}",
+        strict=True,
+        allow_dangling=allow_dangling,
+    )
+    try:
+        result = append(engine, check_name(register), commands, create=False, extend=True, change=change,
+                        commit=not dry_run)
+    except LineError as exc:
+        raise exc.located(source) from None
+    return TableLoad(diff, result)
+
+
+def parse_assignments(definition: Definition, assignments: list[str]) -> dict[str, Any]:
+    """``field=value`` arguments as item values (``;`` splits a cardinality-n field; ``field=``
+    with nothing after it removes the field)."""
+    out: dict[str, Any] = {}
+    for text in assignments:
+        name, sep, value = text.partition("=")
+        if not sep:
+            raise InvalidEntry(f"'{text}' is not field=value")
+        f = definition.by_name.get(name)
+        if f is None:
+            raise InvalidEntry(f"field '{name}' is not a field of register '{definition.register}'")
+        out[name] = (value.split(";") if f.cardinality == "n" else value) if value != "" else None
+    return out
+
+
+def _single_change(
+    engine: Engine,
+    name: str,
+    key: str,
+    build: Callable[[Definition, records.Record | None], dict[str, Any]],
+    by: str | None,
+    reason: str | None,
+    what: str,
+) -> AppendResult:
+    stamp = now_timestamp()
+
+    def commands(conn: Connection, reg_id: int) -> Iterator[Command]:
+        definition = definition_of(conn, reg_id, name)
+        current = records.current_records(conn, reg_id, [key]).get(key)
+        value = {k: v for k, v in build(definition, current).items() if v is not None}
+        blob = canonical_json(value)
+        digest = item_digest(blob)
+        if current is not None and current.entry.digests == (digest,):
+            raise InvalidEntry(f"record '{key}' already has these values: nothing to {what}")
+        yield AddItem(blob, digest)
+        yield AppendEntry(Log.USER, key, stamp, (digest,))
+
+    change = Change(by=by or default_actor(), reason=reason or f"{what} {key}")
+    return append(engine, check_name(name), commands, create=False, extend=True, change=change)
+
+
+def add_record(
+    engine: Engine, name: str, key: str, assignments: list[str], *, by: str | None = None, reason: str | None = None
+) -> AppendResult:
+    """Add a new record ``key`` with the given ``field=value``s (the key field is filled in)."""
+
+    def build(definition: Definition, current: records.Record | None) -> dict[str, Any]:
+        if current is not None:
+            raise InvalidEntry(f"record '{key}' already exists: amend it instead")
+        value = parse_assignments(definition, assignments)
+        if definition.key_field:
+            value.setdefault(definition.key_field, key)
+        return value
+
+    return _single_change(engine, name, key, build, by, reason, "add")
+
+
+def amend_record(
+    engine: Engine, name: str, key: str, assignments: list[str], *, by: str | None = None, reason: str | None = None
+) -> AppendResult:
+    """Change only the named fields of record ``key``; every other field is carried over."""
+
+    def build(definition: Definition, current: records.Record | None) -> dict[str, Any]:
+        if current is None:
+            raise InvalidEntry(f"record '{key}' does not exist: add it instead")
+        return {**current.item, **parse_assignments(definition, assignments)}
+
+    return _single_change(engine, name, key, build, by, reason, "amend")
+
+
+def end_record(
+    engine: Engine, name: str, key: str, date: str, *, by: str | None = None, reason: str | None = None
+) -> AppendResult:
+    """End record ``key``: a new entry with ``end-date`` set (the record is not deleted)."""
+
+    def build(definition: Definition, current: records.Record | None) -> dict[str, Any]:
+        if current is None:
+            raise InvalidEntry(f"record '{key}' does not exist")
+        if "end-date" not in definition.by_name:
+            raise InvalidEntry(f"register '{name}' has no end-date field")
+        if "end-date" in current.item:
+            raise InvalidEntry(f"record '{key}' already ended on {current.item['end-date']}")
+        return {**current.item, "end-date": date}
+
+    return _single_change(engine, name, key, build, by, reason, "end")

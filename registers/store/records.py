@@ -1,0 +1,133 @@
+"""Record queries: the current record of a key, its history, and lists of records."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from ..core.entries import Entry, Log
+from . import reads
+from .schema import entry, record
+
+PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Record:
+    """A key's latest entry (as of some point) with its items."""
+
+    entry: Entry
+    items: list[dict[str, Any]]
+
+    @property
+    def item(self) -> dict[str, Any]:
+        """The record's (first) item."""
+        return self.items[0] if self.items else {}
+
+
+def _entries(rows: Iterable[Any], log: Log) -> list[Entry]:
+    return [Entry(log, r.number, r.timestamp, r.key, reads.split_digests(bytes(r.item_hashes))) for r in rows]
+
+
+def _with_items(conn: Connection, reg_id: int, entries: list[Entry]) -> list[Record]:
+    blobs = reads.item_contents(conn, reg_id, list({d for e in entries for d in e.digests}))
+    return [Record(e, [json.loads(blobs[d]) for d in e.digests if d in blobs]) for e in entries]
+
+
+def current_entries(conn: Connection, reg_id: int, keys: list[str], log: Log = Log.USER) -> dict[str, Entry]:
+    """The latest entry of each of ``keys`` that has one."""
+    r, e = record.c, entry.c
+    latest = (e.register_id == r.register_id) & (e.log == r.log) & (e.number == r.entry_number)
+    found: dict[str, Entry] = {}
+    for start in range(0, len(keys), 500):
+        rows = conn.execute(
+            select(e.number, e.timestamp, e.key, e.item_hashes)
+            .join_from(record, entry, latest)
+            .where(r.register_id == reg_id, r.log == int(log), r.key.in_(keys[start : start + 500]))
+        )
+        found.update((x.key, x) for x in _entries(rows, log))
+    return found
+
+
+def current_records(conn: Connection, reg_id: int, keys: list[str]) -> dict[str, Record]:
+    """The current record of each of ``keys`` that has one."""
+    entries = current_entries(conn, reg_id, keys)
+    return {rec.entry.key: rec for rec in _with_items(conn, reg_id, list(entries.values()))}
+
+
+def key_history(conn: Connection, reg_id: int, key: str, log: Log = Log.USER) -> list[Entry]:
+    """Every entry for ``key``, oldest first."""
+    e = entry.c
+    rows = conn.execute(
+        select(e.number, e.timestamp, e.key, e.item_hashes)
+        .where(e.register_id == reg_id, e.log == int(log), e.key == key)
+        .order_by(e.number)
+    )
+    return _entries(rows, log)
+
+
+def history_records(conn: Connection, reg_id: int, key: str) -> list[Record]:
+    """Every entry for ``key`` with its items, oldest first."""
+    return _with_items(conn, reg_id, key_history(conn, reg_id, key))
+
+
+def iter_records(conn: Connection, reg_id: int, as_of: int | None = None) -> Iterator[Record]:
+    """Every record, newest first (by its latest entry), optionally as it stood after entry ``as_of``.
+
+    Keyset-paged by entry number; the current list reads the record index, an ``as_of`` list
+    groups the entries up to that number by key.
+    """
+    r, e = record.c, entry.c
+    before: int | None = None
+    while True:
+        if as_of is None:
+            latest = select(r.entry_number.label("number")).where(r.register_id == reg_id, r.log == int(Log.USER))
+            if before is not None:
+                latest = latest.where(r.entry_number < before)
+        else:
+            latest = (
+                select(func.max(e.number).label("number"))
+                .where(e.register_id == reg_id, e.log == int(Log.USER), e.number <= as_of)
+                .group_by(e.key)
+            )
+            if before is not None:
+                latest = latest.having(func.max(e.number) < before)
+        numbers = sorted(conn.execute(latest.order_by(latest.selected_columns[0].desc()).limit(PAGE)).scalars(),
+                         reverse=True)
+        if not numbers:
+            return
+        rows = conn.execute(
+            select(e.number, e.timestamp, e.key, e.item_hashes)
+            .where(e.register_id == reg_id, e.log == int(Log.USER), e.number.in_(numbers))
+            .order_by(e.number.desc())
+        )
+        yield from _with_items(conn, reg_id, _entries(rows, Log.USER))
+        if len(numbers) < PAGE:
+            return
+        before = numbers[-1]
+
+
+def iter_all_keys(conn: Connection, reg_id: int) -> Iterator[str]:
+    """Every user-record key, in key order (keyset-paged)."""
+    r = record.c
+    after: str | None = None
+    while True:
+        query = select(r.key).where(r.register_id == reg_id, r.log == int(Log.USER)).order_by(r.key).limit(PAGE)
+        if after is not None:
+            query = query.where(r.key > after)
+        keys = list(conn.execute(query).scalars())
+        yield from keys
+        if len(keys) < PAGE:
+            return
+        after = keys[-1]
+
+
+def count_records(conn: Connection, reg_id: int, log: Log = Log.USER) -> int:
+    """How many records (distinct keys) a log has."""
+    r = record.c
+    return int(conn.execute(select(func.count()).where(r.register_id == reg_id, r.log == int(log))).scalar_one())
