@@ -34,6 +34,8 @@ def table_format(path: str, given: str | None = None) -> str:
     """The format of ``path`` (``csv``, ``tsv``, ``json``, ``jsonl`` or ``rsf``), from its suffix."""
     if given:
         return given
+    if path == "-":
+        return "rsf"  # standard input: RSF unless --format says otherwise
     fmt = FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
         raise InvalidTable(f"cannot tell the format of '{path}' (use .csv, .tsv, .json, .jsonl or .rsf)")

@@ -1,0 +1,83 @@
+"""The ``registers`` command: a thin click layer over ``registers.service``.
+
+The group and its helpers live here; the commands, by topic, in ``logs`` and ``records``.
+
+It parses arguments, calls the library and prints; errors a user can cause become one line
+on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from .. import service
+from ..core.errors import RegisterError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(func: F) -> F:
+    """Turn RegisterError into ``error: <one line>`` and exit status 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RegisterError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _engine(ctx: click.Context):  # type: ignore[no-untyped-def]
+    obj = ctx.ensure_object(dict)
+    if "engine" not in obj:
+        obj["engine"] = service.open_database(obj.get("db"))
+    return obj["engine"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    metavar="URL",
+    help="Database URL (default: $REGISTERS_DATABASE_URL, else sqlite:///registers.db).",
+)
+@click.version_option(package_name="registers")
+@click.pass_context
+def main(ctx: click.Context, db: str | None) -> None:
+    """Keep verifiable registers: append-only, hash-chained logs of reference data.
+
+    \b
+    Examples:
+      registers load fixtures/rsf/country.rsf
+      registers root country
+      registers proof inclusion country 10 200
+      registers export country --from 200 --to 209 > patch.rsf
+      registers --db postgresql://postgres@127.0.0.1/test list
+    """
+    ctx.ensure_object(dict)["db"] = db
+
+
+def _print_findings(findings: Any, source: str) -> None:
+    """Report loaded-as-published findings on stderr: a count and the first examples."""
+    if not findings.count:
+        return
+    dangling = f", {findings.dangling} of them links to missing records" if findings.dangling else ""
+    click.echo(f"{findings.count} findings (loaded as published{dangling}); the first:", err=True)
+    for example in findings.examples or []:
+        click.echo(f"  {source}:{example}", err=True)
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=1))
+
+
+
+from . import logs, records  # noqa: E402,F401  (registers the commands on ``main``)

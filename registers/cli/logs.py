@@ -1,0 +1,225 @@
+"""Commands on whole logs: load, root, list, export, proof, verify."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import click
+
+from .. import service
+from ..core.entries import Log
+from ..core.errors import IntegrityError, RegisterError
+from ..core.items import hash_text
+from ..loaders.tables import table_format
+from . import _engine, _friendly, _print_findings, _print_json, main
+
+
+@main.command()
+@click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
+@click.option(
+    "--register", "name", metavar="NAME", help="Register to load into (default: an RSF's name, else FILE's stem)."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["rsf", "csv", "tsv", "json", "jsonl"]), help="Default: FILE's suffix."
+)
+@click.option("--history", is_flag=True, help="Table: a key's rows are its history, oldest first.")
+@click.option("--end-missing", metavar="DATE", help="Table: end records the table no longer holds, on DATE.")
+@click.option("--dry-run", is_flag=True, help="Check everything and print the changes; store nothing.")
+@click.option("--allow-dangling", is_flag=True, help="Table: load links to records that do not exist yet (listed).")
+@click.option("--strict", is_flag=True, help="RSF: refuse datatype and link findings instead of reporting them.")
+@click.option("--as", "by", metavar="WHO", help="Who makes this change (default: $REGISTERS_AS, else your login).")
+@click.option("--reason", metavar="WHY", help="Why (recorded with the change).")
+@click.pass_context
+@_friendly
+def load(ctx: click.Context, file: str, name: str | None, fmt: str | None, **options: Any) -> None:
+    """Load a file into a register: an RSF dump or patch, or a CSV, TSV, JSON or JSONL table.
+
+    An RSF creates the register if new; entries it already holds are skipped. A table goes
+    into a register made with 'registers create': new and changed rows become entries,
+    unchanged rows add nothing, so loading the same file twice adds 0. Any error stores nothing.
+
+    \b
+    Examples:
+      registers load country.rsf
+      registers load country.tsv --register country --history --reason "2024 update"
+      registers load local-authority-eng.csv --end-missing 2024-04-01 --dry-run
+    """
+    fmt = table_format(file, fmt)
+    engine = _engine(ctx)
+    if fmt == "rsf":
+        result = service.load_rsf(
+            engine, file, name, strict=options["strict"], by=options["by"], reason=options["reason"]
+        )
+        _print_result(result)
+        _print_findings(result.findings, file)
+        return
+    register = name or Path(file).stem
+    with _open_input(file) as stream, _progress(file) as progress:
+        load = service.load_table(
+            engine, stream, fmt, register, source="<stdin>" if file == "-" else file,
+            history=options["history"], end_missing=options["end_missing"], dry_run=options["dry_run"],
+            allow_dangling=options["allow_dangling"], by=options["by"], reason=options["reason"], progress=progress,
+        )
+    _print_diff(load.diff, options["dry_run"] or bool(options["end_missing"]))
+    if options["dry_run"]:
+        click.echo(f"{register}: dry run: {load.diff.appended} entries would be appended; nothing stored")
+        _print_findings(load.result.findings, file)
+        return
+    _print_result(load.result)
+    _print_findings(load.result.findings, file)
+
+
+def _print_result(result: Any) -> None:
+    h = result.head
+    present = f", {result.present} already present" if result.present else ""
+    click.echo(
+        f"{result.register}: {result.added_user} added ({result.added_system} system){present}; "
+        f"root {h.user_size} {hash_text(h.user_root)}"
+    )
+
+
+def _print_diff(diff: Any, examples: bool) -> None:
+    parts = [f"{diff.added} new", f"{diff.changed} changed", f"{diff.unchanged} unchanged", f"{diff.vanished} vanished"]
+    if diff.ended:
+        parts.append(f"{diff.ended} ended")
+    click.echo("table: " + ", ".join(parts), err=True)
+    if examples or diff.vanished:
+        for kind in ("added", "changed", "vanished", "ended"):
+            shown = diff.examples.get(kind)
+            if shown and (examples or kind == "vanished"):
+                click.echo(f"  {kind}: {', '.join(shown)}{' …' if getattr(diff, kind) > len(shown) else ''}", err=True)
+
+
+@contextmanager
+def _open_input(file: str) -> Iterator[BinaryIO]:
+    if file == "-":
+        yield sys.stdin.buffer
+        return
+    with open(file, "rb") as stream:
+        yield stream
+
+
+@contextmanager
+def _progress(file: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr for tables over a few thousand rows."""
+    if file == "-" or os.path.getsize(file) < 200_000:
+        yield None
+        return
+    with open(file, "rb") as stream:
+        rows = sum(1 for _ in stream) - 1
+    if rows < 3000:
+        yield None
+        return
+    with click.progressbar(length=rows, label="loading", file=sys.stderr) as bar:
+        yield bar.update
+
+
+@main.command()
+@click.argument("name")
+@click.option("--size", type=click.IntRange(min=0), default=None, help="The root after this many entries.")
+@click.pass_context
+@_friendly
+def root(ctx: click.Context, name: str, size: int | None) -> None:
+    """Print '<size> sha-256:<hex>' of a register's user log (now, or at --size)."""
+    engine = _engine(ctx)
+    if size is None:
+        h = service.head(engine, name)
+        click.echo(f"{h.user_size} {hash_text(h.user_root)}")
+    else:
+        click.echo(f"{size} {hash_text(service.root_at(engine, name, size))}")
+
+
+@main.command("list")
+@click.pass_context
+@_friendly
+def list_(ctx: click.Context) -> None:
+    """List the registers with their sizes and roots."""
+    for summary in service.list_registers(_engine(ctx)):
+        h = summary.head
+        click.echo(f"{summary.name}\t{h.user_size}\t{hash_text(h.user_root)}")
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--format", "fmt", type=click.Choice(["rsf", "csv", "json", "jsonl"]), default="rsf", show_default=True,
+    help="RSF (the log) or the current records as CSV, JSON or JSON lines.",
+)
+@click.option(
+    "--from", "start", type=click.IntRange(min=0), default=0, help="Entries after this number (default 0: a full dump)."
+)
+@click.option("--to", "end", type=click.IntRange(min=0), default=None, help="Up to this entry (default: the latest).")
+@click.pass_context
+@_friendly
+def export(ctx: click.Context, name: str, fmt: str, start: int, end: int | None) -> None:
+    """Write a register to stdout: RSF (a full dump, or the patch --from N --to M), or its records.
+
+    \b
+    Examples:
+      registers export country > country.rsf
+      registers export country --from 200 > patch.rsf
+      registers export country --format csv > country.csv
+    """
+    if fmt == "rsf":
+        service.export_rsf(_engine(ctx), name, sys.stdout.buffer, start, end)
+    else:
+        service.export_records(_engine(ctx), name, fmt, sys.stdout.buffer)
+    sys.stdout.buffer.flush()
+
+
+@main.group()
+def proof() -> None:
+    """Print v1 Merkle proofs as JSON."""
+
+
+@proof.command()
+@click.argument("name")
+@click.argument("number", type=int)
+@click.argument("size", type=int)
+@click.pass_context
+@_friendly
+def inclusion(ctx: click.Context, name: str, number: int, size: int) -> None:
+    """The audit path of entry NUMBER in the tree of SIZE entries."""
+    _print_json(service.inclusion_proof(_engine(ctx), name, number, size))
+
+
+@proof.command()
+@click.argument("name")
+@click.argument("first", type=int)
+@click.argument("second", type=int)
+@click.pass_context
+@_friendly
+def consistency(ctx: click.Context, name: str, first: int, second: int) -> None:
+    """The consistency proof from the tree of FIRST entries to SECOND."""
+    _print_json(service.consistency_proof(_engine(ctx), name, first, second))
+
+
+@main.command()
+@click.argument("name")
+@click.pass_context
+def verify(ctx: click.Context, name: str) -> None:
+    """Recompute a register from its log and check every stored hash, tile and checkpoint.
+
+    Exits 0 and prints the root when everything holds; otherwise names the first bad entry
+    and exits 1.
+    """
+    try:
+        result = service.verify(_engine(ctx), name)
+    except IntegrityError as exc:
+        click.echo(f"{name}: FAILED: {exc}", err=True)
+        sys.exit(1)
+    except RegisterError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    h = result.head
+    click.echo(
+        f"{name}: ok: {result.entries[Log.USER]} user and {result.entries[Log.SYSTEM]} system entries, "
+        f"{result.items} items; root {h.user_size} {hash_text(h.user_root)}"
+    )
+
+

@@ -1,0 +1,153 @@
+"""Commands on records: create a register, add, amend, end, show, list; init with fixtures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .. import service
+from ..core.definitions import load_definition
+from ..core.errors import RegisterError
+from ..core.items import hash_text
+from . import _engine, _friendly, main
+
+WHO = click.option("--as", "by", metavar="WHO", help="Who makes this change (default: $REGISTERS_AS, else your login).")
+WHY = click.option("--reason", metavar="WHY", help="Why (recorded with the change, shown in histories).")
+
+
+def _done(result: service.logs.AppendResult) -> None:  # type: ignore[name-defined]
+    h = result.head
+    click.echo(f"{result.register}: {result.added_user} added; root {h.user_size} {hash_text(h.user_root)}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--schema", "schema_file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The register's definition (schemas/NAME.json).")
+@click.option("--custodian", metavar="WHO", help="The custodian named in the register's metadata.")
+@WHO
+@WHY
+@click.pass_context
+@_friendly
+def create(ctx: click.Context, name: str, schema_file: str, custodian: str | None, by: str | None,
+           reason: str | None) -> None:
+    """Create a register from its definition, or append what changed in the definition.
+
+    \b
+    Example:
+      registers create country --schema schemas/country.json --custodian "Jane Doe"
+    """
+    try:
+        definition = load_definition(Path(schema_file).read_text(encoding="utf-8"))
+    except RegisterError as exc:
+        raise RegisterError(f"{schema_file}: {exc}") from None
+    result = service.create_register(_engine(ctx), name, definition, custodian=custodian, by=by, reason=reason)
+    click.echo(f"{name}: {result.added_system} system entries added ({len(definition.fields)} fields)")
+
+
+@main.command()
+@click.argument("name")
+@click.argument("key")
+@click.argument("values", nargs=-1, metavar="FIELD=VALUE...")
+@WHO
+@WHY
+@click.pass_context
+@_friendly
+def add(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: str | None, reason: str | None) -> None:
+    """Add a new record (the key field is filled in from KEY).
+
+    \b
+    Example:
+      registers add country XK name=Kosovo official-name="The Republic of Kosovo" --reason "recognised"
+    """
+    _done(service.add_record(_engine(ctx), name, key, list(values), by=by, reason=reason))
+
+
+@main.command()
+@click.argument("name")
+@click.argument("key")
+@click.argument("values", nargs=-1, required=True, metavar="FIELD=VALUE...")
+@WHO
+@WHY
+@click.pass_context
+@_friendly
+def amend(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: str | None, reason: str | None) -> None:
+    """Change some fields of a record; the others are carried over (FIELD= removes a field).
+
+    \b
+    Example:
+      registers amend country CZ name=Czechia --reason "short name changed"
+    """
+    _done(service.amend_record(_engine(ctx), name, key, list(values), by=by, reason=reason))
+
+
+@main.command()
+@click.argument("name")
+@click.argument("key")
+@click.option("--date", required=True, metavar="DATE", help="The end-date (YYYY-MM-DD).")
+@WHO
+@WHY
+@click.pass_context
+@_friendly
+def end(ctx: click.Context, name: str, key: str, date: str, by: str | None, reason: str | None) -> None:
+    """End a record: append an entry with its end-date (nothing is deleted)."""
+    _done(service.end_record(_engine(ctx), name, key, date, by=by, reason=reason))
+
+
+@main.command()
+@click.argument("name")
+@click.argument("key")
+@click.option("--history", is_flag=True, help="Every entry for the key, oldest first, with who and why.")
+@click.pass_context
+@_friendly
+def show(ctx: click.Context, name: str, key: str, history: bool) -> None:
+    """Show a record as JSON (or, with --history, each of its entries with who and why)."""
+    for line in service.show_record(_engine(ctx), name, key, history):
+        e = line.record.entry
+        if history:
+            who = f"by {line.change.by}: {line.change.reason}" if line.change else "(no change recorded)"
+            click.echo(f"entry {e.number}  {e.timestamp}  {who}")
+            click.echo(f"  {json.dumps(line.record.item, ensure_ascii=False, sort_keys=True)}")
+        else:
+            click.echo(json.dumps(service.record_json(e, line.record.items), ensure_ascii=False, indent=1))
+
+
+@main.command("records")
+@click.argument("name")
+@click.option("--field", metavar="FIELD", help="Only records whose FIELD holds --value.")
+@click.option("--value", metavar="VALUE")
+@click.option("--current", is_flag=True, help="Only records without an end-date in the past.")
+@click.option("--as-of", type=click.IntRange(min=0), metavar="N", help="The records as they stood after entry N.")
+@click.pass_context
+@_friendly
+def records_(ctx: click.Context, name: str, field: str | None, value: str | None, current: bool,
+             as_of: int | None) -> None:
+    """List records as JSON lines, newest first.
+
+    \b
+    Examples:
+      registers records local-authority-eng --field local-authority-type --value MD --current
+      registers records country --as-of 100
+    """
+    if (field is None) != (value is None):
+        raise RegisterError("--field and --value go together")
+    for rec in service.list_records(_engine(ctx), name, field=field, value=value, current=current, as_of=as_of):
+        click.echo(json.dumps(service.record_json(rec.entry, rec.items), ensure_ascii=False))
+
+
+@main.command()
+@click.option("--with-fixtures", is_flag=True, required=True, help="Create and load every register we ship.")
+@click.option("--project", metavar="DIR", help="Where fixtures/ and schemas/ are (default: this installation's).")
+@WHO
+@click.pass_context
+@_friendly
+def init(ctx: click.Context, with_fixtures: bool, project: str | None, by: str | None) -> None:
+    """Create every shipped register in link order and load its real data (again: adds 0)."""
+    total = 0
+    for load in service.init_fixtures(_engine(ctx), project, by=by):
+        total += load.added
+        findings = f"; {load.findings} findings reported (loaded as published)" if load.findings else ""
+        click.echo(f"{load.register}: {load.added} added, {load.size} entries{findings}")
+    click.echo(f"{total} entries added")
