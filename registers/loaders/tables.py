@@ -8,7 +8,6 @@ exactly as written. Every problem names the line (or the JSON array position).
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -65,12 +64,24 @@ def read_rows(stream: BinaryIO, fmt: str, definition: Definition) -> Iterator[Ro
         raise InvalidTable(f"'{fmt}' is not a table format")
 
 
+def _decoded_lines(stream: BinaryIO) -> Iterator[str]:
+    """The stream's lines as text, naming the exact line and byte of any invalid UTF-8."""
+    for number, raw in enumerate(stream, 1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidTable(
+                f"the line is not valid UTF-8 (byte {exc.start + 1} is 0x{raw[exc.start]:02x})", number
+            ) from None
+        yield text[1:] if number == 1 and text.startswith("\ufeff") else text
+
+
 def _delimited(stream: BinaryIO, fmt: str, definition: Definition) -> Iterator[Row]:
-    text = io.TextIOWrapper(stream, encoding="utf-8", errors="strict", newline="")
+    lines = _decoded_lines(stream)
     if fmt == "tsv":
-        reader = csv.reader(text, delimiter="\t", quoting=csv.QUOTE_NONE, strict=True)
+        reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE, strict=True)
     else:
-        reader = csv.reader(text, strict=True)
+        reader = csv.reader(lines, strict=True)
     line = 1
     try:
         header = next(reader, None)
@@ -86,15 +97,8 @@ def _delimited(stream: BinaryIO, fmt: str, definition: Definition) -> Iterator[R
                 values = {name: cell for name, cell in zip(header, cells, strict=False) if cell != ""}
                 yield _row(line, _split_lists(values, definition), definition)
             line = reader.line_num + 1
-    except UnicodeDecodeError as exc:
-        raise InvalidTable(f"the file is not valid UTF-8 (byte {exc.start} of a chunk near here)", line) from None
     except csv.Error as exc:
         raise InvalidTable(f"malformed {fmt.upper()}: {exc}", line) from None
-    finally:
-        try:
-            text.detach()  # leave the caller's stream open
-        except ValueError:
-            pass  # the caller closed it first
 
 
 def _check_header(header: list[str], definition: Definition) -> None:
