@@ -107,12 +107,12 @@ def _open_input(file: str) -> Iterator[BinaryIO]:
 @contextmanager
 def _progress(file: str) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on stderr for tables over a few thousand rows."""
-    if file == "-" or os.path.getsize(file) < 200_000:
+    if file == "-" or os.path.getsize(file) < 50_000:
         yield None
         return
     with open(file, "rb") as stream:
         rows = sum(1 for _ in stream) - 1
-    if rows < 3000:
+    if rows < 2000:
         yield None
         return
     with click.progressbar(length=rows, label="loading", file=sys.stderr) as bar:
