@@ -117,9 +117,29 @@ def extra_schemas() -> dict[str, dict[str, Any]]:
     return {"uk": uk, wpc: constituency, "industrial-classification": sic, "school": school, "address": address}
 
 
+TITLES = {
+    "address": "Addresses",
+    "country": "Country register",
+    "government-organisation": "Government organisations",
+    "industrial-classification": "Standard Industrial Classification",
+    "local-authority-eng": "Local authorities in England",
+    "local-authority-nir": "Local authorities in Northern Ireland",
+    "local-authority-sct": "Local authorities in Scotland",
+    "local-authority-type": "Local authority types",
+    "principal-local-authority": "Principal local authorities in Wales",
+    "registration-district": "Registration districts in England and Wales",
+    "school": "Schools",
+    "territory": "Territories",
+    "uk": "Countries and nations of the UK",
+    "westminster-parliamentary-constituency": "Westminster parliamentary constituencies",
+}
+
+
 def main() -> None:
     schemas = {name: from_catalogue(name) for name in FROM_CATALOGUE}
     schemas.update(extra_schemas())
+    for name, doc in schemas.items():
+        doc["register-name"] = TITLES[name]
     OUT.mkdir(exist_ok=True)
     for name, doc in sorted(schemas.items()):
         (OUT / f"{name}.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n")

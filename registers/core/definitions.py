@@ -68,6 +68,7 @@ class Definition:
     registry: str = ""
     text: str = ""
     phase: str = "beta"
+    title: str = ""  # the register-name, e.g. "Local authorities in England"
     by_name: dict[str, FieldDef] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -97,6 +98,8 @@ class Definition:
     def system_items(self, custodian: str | None = None) -> list[tuple[str, dict[str, Any]]]:
         """``(key, item)`` of every system entry that declares this register, in GOV.UK order."""
         items: list[tuple[str, dict[str, Any]]] = [("name", {"name": self.register})]
+        if self.title:
+            items.append(("register-name", {"register-name": self.title}))
         if custodian:
             items.append(("custodian", {"custodian": custodian}))
         items += [(f"field:{f.name}", f.item()) for f in self.fields]
@@ -105,7 +108,10 @@ class Definition:
 
     def to_json(self) -> dict[str, Any]:
         """The ``schemas/<register>.json`` document."""
-        return {"register": self.register_item(), "fields": [f.item() for f in self.fields]}
+        doc: dict[str, Any] = {"register": self.register_item(), "fields": [f.item() for f in self.fields]}
+        if self.title:
+            doc["register-name"] = self.title
+        return doc
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Definition:
@@ -116,7 +122,10 @@ class Definition:
             ordered = tuple(fields[name] for name in reg["fields"])
         except KeyError as exc:
             raise InvalidDefinition(f"schema is missing {exc}") from None
-        return cls(reg["register"], ordered, reg.get("registry", ""), reg.get("text", ""), reg.get("phase", "beta"))
+        return cls(
+            reg["register"], ordered, reg.get("registry", ""), reg.get("text", ""), reg.get("phase", "beta"),
+            str(doc.get("register-name", "")),
+        )
 
     @classmethod
     def from_system(cls, register: str, records: Mapping[str, Mapping[str, Any]]) -> Definition | None:
@@ -128,7 +137,10 @@ class Definition:
         for name in reg.get("fields", []):
             item = records.get(f"field:{name}")
             fields.append(FieldDef.from_item(item) if item else FieldDef(name))
-        return cls(register, tuple(fields), reg.get("registry", ""), reg.get("text", ""), reg.get("phase", "beta"))
+        title = records.get("register-name", {}).get("register-name", "")
+        return cls(
+            register, tuple(fields), reg.get("registry", ""), reg.get("text", ""), reg.get("phase", "beta"), str(title)
+        )
 
 
 def load_definition(text: str) -> Definition:

@@ -12,7 +12,7 @@ TSV = SHARED / "data" / "tsv"
 
 def test_init_with_fixtures_then_again_adds_nothing(db_url: str) -> None:
     out = ok(db_url, "init", "--with-fixtures")
-    assert "country: 216 added, 206 entries" in out
+    assert "country: 217 added, 206 entries" in out
     assert "school: 1013 added, 1000 entries; 900 findings reported (loaded as published)" in out
     again = ok(db_url, "init", "--with-fixtures")
     assert again.splitlines()[-1] == "0 entries added"
