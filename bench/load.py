@@ -38,6 +38,7 @@ from registers.core.merkle import EMPTY_ROOT, leaf_hash, node_hash, verify_consi
 from registers.core.rsf import AddItem, AppendEntry, AssertRootHash, Command, write_rsf
 
 REGISTER = "address"
+RUN = secrets.token_hex(4)  # names this run's PostgreSQL schemas: bench_<RUN>_load, _bare, _profile
 SEED = 20_170_301
 BATCH = 10_000  # rows per executemany in the bare baseline
 PROOFS = 200  # of each kind
@@ -124,7 +125,7 @@ def fresh_database(db: str, workdir: Path, label: str) -> tuple[str, Callable[[]
     """
     if db.startswith("sqlite"):
         return f"sqlite:///{workdir / label}.db", lambda: None  # workdir goes at the end
-    schema = f"bench_{secrets.token_hex(4)}_{label}"
+    schema = f"bench_{RUN}_{label}"
     with pg_connect(db, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
 
@@ -229,6 +230,12 @@ def run_child(*args: str) -> dict[str, Any]:
     return dict(json.loads(done.stdout.splitlines()[-1]))
 
 
+def require(ok: bool, what: str) -> None:
+    """Stop the run when a check fails: figures from a wrong load are worthless."""
+    if not ok:
+        sys.exit(f"check failed: {what}")
+
+
 def time_proofs(url: str, n: int) -> dict[str, tuple[float, float, float]]:
     """(median, p99, max) ms of PROOFS inclusion and consistency proofs at size n, one connection.
 
@@ -242,8 +249,7 @@ def time_proofs(url: str, n: int) -> dict[str, tuple[float, float, float]]:
     rng, engine = random.Random(SEED), service.open_database(url)
     times: dict[str, list[float]] = {"inclusion": [], "consistency": []}
     with engine.connect() as conn, conn.begin():
-        reg_id = reads.register_id(conn, REGISTER)
-        assert reg_id is not None
+        reg_id = reads.register_id(conn, REGISTER) or 0
         root = reads.head(conn, reg_id).user_root
         tree = partial(StoredTree, conn, reg_id, Log.USER, n)
         tree().inclusion_proof(1, n)  # warm-up: SQLAlchemy compiles and caches the tile query
@@ -253,12 +259,12 @@ def time_proofs(url: str, n: int) -> dict[str, tuple[float, float, float]]:
             path = tree().inclusion_proof(number, n)
             times["inclusion"].append((time.perf_counter() - start) * 1000)
             leaf = leaf_hash(next(reads.iter_entries(conn, reg_id, Log.USER, number, number)).leaf())
-            assert verify_inclusion(number - 1, n, leaf, path, root), f"inclusion proof of {number} fails"
+            require(verify_inclusion(number - 1, n, leaf, path, root), f"inclusion proof of {number}")
         for old in [rng.randint(1, n - 1) for _ in range(PROOFS)]:
             start = time.perf_counter()
             proof = tree().consistency_proof(old, n)
             times["consistency"].append((time.perf_counter() - start) * 1000)
-            assert verify_consistency(old, n, tree().root(old), root, proof), f"consistency {old}->{n} fails"
+            require(verify_consistency(old, n, tree().root(old), root, proof), f"consistency proof {old}->{n}")
     start = time.perf_counter()
     service.inclusion_proof(engine, REGISTER, n // 2 + 1, n)
     times["service"] = [(time.perf_counter() - start) * 1000]
@@ -276,10 +282,12 @@ def profile_load(db: str, workdir: Path, n: int, rsf: Path) -> None:
     url, drop = fresh_database(db, workdir, "profile")
     engine = service.open_database(url)
     profiler, start = cProfile.Profile(), time.perf_counter()
-    profiler.runcall(service.load_rsf, engine, str(rsf), REGISTER)
-    total = time.perf_counter() - start
-    engine.dispose()
-    drop()
+    try:
+        profiler.runcall(service.load_rsf, engine, str(rsf), REGISTER)
+    finally:
+        total = time.perf_counter() - start
+        engine.dispose()
+        drop()
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     print(f"\nprofile:   {n:,} entries loaded under cProfile in {total:.1f} s (profiling inflates it); % of that")
     for column, title in ((3, "cumulative"), (2, "own (total)")):
@@ -305,8 +313,7 @@ def report(args: argparse.Namespace, workdir: Path, drops: list[Callable[[], Non
     url, drop = fresh_database(args.db, workdir, "load")
     drops.append(drop)
     floor, load = run_child("floor", url), run_child("load", url, str(rsf))
-    if not load["added"] == load["size"] == n or load["root"] != root.hex():
-        sys.exit(f"the load does not match the generated file: {load}")
+    require(load["added"] == load["size"] == n and load["root"] == root.hex(), f"the load matches the file: {load}")
     rate, peak, floor_mb = n / load["seconds"], load["peak_kib"] * 1024 / 1e6, floor["peak_kib"] * 1024 / 1e6
     print(f"load:      {n:,} entries in {load['seconds']:.1f} s = {rate:,.0f} entries/s | peak RSS "
           f"{peak:,.0f} MB (floor {floor_mb:,.0f} MB: import + open engine)", flush=True)
@@ -355,7 +362,7 @@ def main() -> None:
         report(args, workdir, drops)
     finally:
         if args.keep:
-            print(f"kept:      {workdir}" + ("" if args.db.startswith("sqlite") else " and the bench_* schemas"))
+            print(f"kept:      {workdir}" + ("" if args.db.startswith("sqlite") else f", schemas bench_{RUN}_*"))
         else:
             for drop in drops:
                 drop()

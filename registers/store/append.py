@@ -29,6 +29,7 @@ from ..core.tiles import TileBuilder, edge_positions
 from . import reads
 from .checks import Change, EntryChecks, Findings
 from .engine import writer
+from .pending import PendingItems
 from .schema import checkpoint, register
 from .tree import StoredTree
 
@@ -155,7 +156,7 @@ class _Batch:
         self.stored: dict[Log, Iterator[Entry]] = {}
         self.added = {Log.USER: 0, Log.SYSTEM: 0}
         self.present = 0
-        self.pending: dict[bytes, int] = {}  # items added but not yet used -> line
+        self.pending = PendingItems(conn)  # items added but not yet used
         self.chunk_items: dict[bytes, bytes] = {}  # items added since the last write
         self.to_check: dict[bytes, int] = {}  # items used that must already be stored -> line
         self.entry_rows: list[tuple[int, int, int, str, str, bytes]] = []
@@ -175,7 +176,7 @@ class _Batch:
         if isinstance(command, AddItem):
             if command.digest not in self.chunk_items:
                 self.chunk_items[command.digest] = command.blob
-                self.pending.setdefault(command.digest, command.line)
+                self.pending.add(command.digest, command.line)
                 if len(self.chunk_items) >= CHUNK:
                     self._write()
         elif isinstance(command, AppendEntry):
@@ -228,9 +229,7 @@ class _Batch:
             self._match_stored(command, number)
             return
         for digest in command.digests:
-            if digest in self.pending:
-                del self.pending[digest]
-            elif digest not in self.chunk_items:
+            if not self.pending.use(digest) and digest not in self.chunk_items:
                 self.to_check.setdefault(digest, command.line)
         if log is Log.SYSTEM:
             value = json.loads(self._item_bytes(command.digests[0], command.line))
@@ -255,7 +254,7 @@ class _Batch:
                 command.line,
             )
         for digest in command.digests:
-            self.pending.pop(digest, None)
+            self.pending.use(digest)
         self.present += 1
 
     def _assert_root(self, command: AssertRootHash) -> None:
@@ -301,6 +300,7 @@ class _Batch:
                 )
             self.to_check = {}
         self.checks.validate_pending(self._contents)
+        self.pending.flush()
         reg = self.reg_id
         self.sql.many(_INSERT_ITEM, [(reg, d, blob) for d, blob in self.chunk_items.items()])
         self.sql.many(_INSERT_ENTRY, self.entry_rows)
@@ -317,9 +317,11 @@ class _Batch:
         if self.start is None:
             self._begin(None, 0)
         self._write()
-        if self.pending:
-            digest, line = min(self.pending.items(), key=lambda pair: pair[1])
+        orphan = self.pending.first_orphan()
+        if orphan is not None:
+            digest, line = orphan
             raise InvalidRSF(f"add-item {hash_text(digest)} is used by no entry in the file (an orphan item)", line)
+        self.pending.close()
         self.checks.check_links()
         if not any(self.added.values()):
             return self.head

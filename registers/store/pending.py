@@ -1,0 +1,78 @@
+"""Items a batch has added that no entry has used yet (the RSF orphan-item rule).
+
+Kept in memory while few (interleaved files and table loads never hold more than a handful);
+once there are many (a dump that lists every item before any entry) they move to a temporary
+table of the same transaction, so memory stays flat however large the dump.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+MEMORY_LIMIT = 50_000
+
+
+class PendingItems:
+    """Digests of items added but not yet used, with the line that added each."""
+
+    def __init__(self, conn: Connection, limit: int | None = None) -> None:
+        self.conn = conn
+        self.limit = MEMORY_LIMIT if limit is None else limit
+        self.memory: dict[bytes, int] = {}
+        self.spilled = False
+        self._used_maybe_spilled: list[tuple[bytes]] = []
+        self._pyformat = conn.dialect.paramstyle in ("format", "pyformat")
+
+    def __contains__(self, digest: bytes) -> bool:
+        return digest in self.memory
+
+    def add(self, digest: bytes, line: int) -> None:
+        """An item was added on ``line``."""
+        self.memory.setdefault(digest, line)
+        if len(self.memory) > self.limit:
+            self._spill()
+
+    def use(self, digest: bytes) -> bool:
+        """An entry uses ``digest``; True if it was waiting in memory."""
+        found = self.memory.pop(digest, None) is not None
+        if self.spilled:
+            self._used_maybe_spilled.append((digest,))
+        return found
+
+    def flush(self) -> None:
+        """Forget the spilled items used since the last flush."""
+        if self._used_maybe_spilled:
+            self._run_many("DELETE FROM pending_item WHERE hash = ?", self._used_maybe_spilled)
+            self._used_maybe_spilled = []
+
+    def first_orphan(self) -> tuple[bytes, int] | None:
+        """The unused item added earliest, if any (after every entry has been seen)."""
+        self.flush()
+        candidates = list(self.memory.items())
+        if self.spilled:
+            row = self.conn.execute(text("SELECT hash, line FROM pending_item ORDER BY line LIMIT 1")).first()
+            if row is not None:
+                candidates.append((bytes(row[0]), int(row[1])))
+        return min(candidates, key=lambda pair: pair[1]) if candidates else None
+
+    def close(self) -> None:
+        """Drop the temporary table (it is transaction-scoped: a rollback removes it too)."""
+        if self.spilled:
+            self.conn.execute(text("DROP TABLE pending_item"))
+            self.spilled = False
+
+    def _spill(self) -> None:
+        if not self.spilled:
+            binary = "BYTEA" if self.conn.dialect.name == "postgresql" else "BLOB"
+            self.conn.execute(text(f"CREATE TEMPORARY TABLE pending_item (hash {binary} PRIMARY KEY, line BIGINT)"))
+            self.spilled = True
+        self.flush()
+        rows = list(self.memory.items())
+        self._run_many("INSERT INTO pending_item (hash, line) VALUES (?, ?) ON CONFLICT DO NOTHING", rows)
+        self.memory = {}
+
+    def _run_many(self, sql: str, rows: list) -> None:  # type: ignore[type-arg]
+        if self._pyformat:
+            sql = sql.replace("?", "%s")
+        self.conn.exec_driver_sql(sql, rows)
