@@ -66,16 +66,16 @@ def leaf_bytes(number: int, timestamp: str, key: str, digests: tuple[bytes, ...]
     ).encode()
 
 
-_USER_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
-_DOUBLE_PUNCTUATION = re.compile(r"[-_./]{2}")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_./:-]+")
+_USER_KEY = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*[-_./]?")
 _SYSTEM_KEY = re.compile(r"name|register-name|custodian|change|register:[^\s]+|field:[^\s]+")
-_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+_TIMESTAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z")
 
 
 def key_problem(log: Log, key: str) -> str | None:
     """Why ``key`` is not a valid key for ``log``, or None when it is."""
     if log is Log.USER:
-        if not _USER_KEY.fullmatch(key) or _DOUBLE_PUNCTUATION.search(key):
+        if not _USER_KEY.fullmatch(key):
             return (
                 f"key '{key}' is not valid (a letter or digit, then letters, digits and "
                 "single . _ / -)"
@@ -88,10 +88,12 @@ def key_problem(log: Log, key: str) -> str | None:
 
 def timestamp_problem(timestamp: str) -> str | None:
     """Why ``timestamp`` is not an entry timestamp (``YYYY-MM-DDThh:mm:ssZ``), or None."""
-    if not _TIMESTAMP.fullmatch(timestamp):
+    match = _TIMESTAMP.fullmatch(timestamp)
+    if not match:
         return f"timestamp '{timestamp}' is not YYYY-MM-DDThh:mm:ssZ"
     try:
-        datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ")
+        year, month, day, hour, minute, second = (int(g) for g in match.groups())
+        datetime(year, month, day, hour, minute, second)
     except ValueError:
         return f"timestamp '{timestamp}' is not a real date and time"
     return None

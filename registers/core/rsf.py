@@ -14,8 +14,7 @@ problem; keys, timestamps and what a line means for a register are checked by th
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from .entries import Entry, Log
 from .errors import InvalidRSF
@@ -24,8 +23,7 @@ from .items import InvalidItem, hash_text, item_digest, parse_canonical, parse_h
 MEDIA_TYPE = "application/uk-gov-rsf"
 
 
-@dataclass(frozen=True, slots=True)
-class AddItem:
+class AddItem(NamedTuple):
     """``add-item``: canonical item bytes and their digest."""
 
     blob: bytes
@@ -37,8 +35,7 @@ class AddItem:
         return b"add-item\t" + self.blob
 
 
-@dataclass(frozen=True, slots=True)
-class AppendEntry:
+class AppendEntry(NamedTuple):
     """``append-entry``: an entry for the user or system log (its number is implied)."""
 
     log: Log
@@ -62,8 +59,7 @@ class AppendEntry:
         return cls(entry.log, entry.key, entry.timestamp, entry.digests)
 
 
-@dataclass(frozen=True, slots=True)
-class AssertRootHash:
+class AssertRootHash(NamedTuple):
     """``assert-root-hash``: the user log's root at this point of the file."""
 
     digest: bytes
@@ -117,16 +113,22 @@ def parse_line(line: bytes, number: int = 0) -> Command:
 
 def _append_entry(fields: list[str], number: int) -> AppendEntry:
     if len(fields) == 4:
-        try:
-            log = Log.from_label(fields[0])
-        except ValueError as exc:
-            raise InvalidRSF(str(exc), number) from None
-        key, timestamp, hashes = fields[1], fields[2], fields[3]
+        label, key, timestamp, hashes = fields
+        if label == "user":
+            log = Log.USER
+        else:
+            try:
+                log = Log.from_label(label)
+            except ValueError as exc:
+                raise InvalidRSF(str(exc), number) from None
     elif len(fields) == 3:  # the 2016 form: timestamp, hashes, key; user log
         log, timestamp, hashes, key = Log.USER, fields[0], fields[1], fields[2]
     else:
         raise InvalidRSF("append-entry needs log, key, timestamp and item hashes", number)
-    digests = tuple(_hash(h, number) for h in hashes.split(";"))
+    if ";" in hashes:
+        digests = tuple(_hash(h, number) for h in hashes.split(";"))
+    else:
+        digests = (_hash(hashes, number),)
     return AppendEntry(log, key, timestamp, digests, number)
 
 

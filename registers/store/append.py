@@ -161,6 +161,7 @@ class _Batch:
         self.to_check: dict[bytes, int] = {}  # items used that must already be stored -> line
         self.entry_rows: list[tuple[int, int, int, str, str, bytes]] = []
         self.record_rows: dict[tuple[int, str], int] = {}
+        self.good_timestamps: set[str] = set()
         self.sql = _SqlRunner(conn)
 
     def _builder(self, log: Log) -> TileBuilder:
@@ -219,27 +220,31 @@ class _Batch:
                 )
 
     def _append_entry(self, command: AppendEntry) -> None:
-        log = command.log
-        problem = key_problem(log, command.key) or timestamp_problem(command.timestamp)
+        log, key, timestamp, digests, line = command
+        problem = key_problem(log, key)
+        if timestamp not in self.good_timestamps:
+            problem = problem or timestamp_problem(timestamp)
+            if not problem:
+                self.good_timestamps.add(timestamp)
         if problem:
-            raise InvalidRSF(problem, command.line)
+            raise InvalidRSF(problem, line)
         number = self.pos[log] + 1
         self.pos[log] = number
         if number <= self.head.size(log):
             self._match_stored(command, number)
             return
-        for digest in command.digests:
+        for digest in digests:
             if not self.pending.use(digest) and digest not in self.chunk_items:
-                self.to_check.setdefault(digest, command.line)
+                self.to_check.setdefault(digest, line)
         if log is Log.SYSTEM:
-            value = json.loads(self._item_bytes(command.digests[0], command.line))
-            self.checks.system_entry(command.key, value, command.line)
+            value = json.loads(self._item_bytes(digests[0], line))
+            self.checks.system_entry(key, value, line)
         else:
-            for digest in command.digests:
-                self.checks.user_entry(command.line, command.key, digest)
-        key, timestamp, digests = command.key, command.timestamp, command.digests
-        self.entry_rows.append((self.reg_id, int(log), number, key, timestamp, b"".join(digests)))
-        self.record_rows[(int(log), key)] = number
+            for digest in digests:
+                self.checks.user_entry(line, key, digest)
+        log_id = log.value
+        self.entry_rows.append((self.reg_id, log_id, number, key, timestamp, b"".join(digests)))
+        self.record_rows[(log_id, key)] = number
         self.trees[log].append(leaf_hash(leaf_bytes(number, timestamp, key, digests)))
         self.added[log] += 1
         if len(self.entry_rows) >= CHUNK:

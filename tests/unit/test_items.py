@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from registers.core.items import (
     InvalidItem,
     canonical_json,
+    canonical_json_reference,
     hash_text,
     item_digest,
     item_hash,
@@ -84,3 +85,20 @@ def test_canonical_bytes_parse_back_to_the_item(item: dict) -> None:
     assert parse_canonical(blob) == item
     assert json.loads(blob) == item
     assert canonical_json(json.loads(blob)) == blob
+
+
+@given(items)
+def test_fast_canonical_bytes_equal_the_standard_library_reference(item: dict) -> None:
+    try:
+        reference = canonical_json_reference(item)
+    except InvalidItem:
+        with pytest.raises(InvalidItem):
+            canonical_json(item)
+        return
+    assert canonical_json(item) == reference
+
+
+def test_every_control_character_and_tricky_text_matches_the_reference() -> None:
+    for code in [*range(0x20), 0x7F, 0x2028, 0x2029, 0xFEFF, 0x1F600]:
+        item = {"k" + chr(code): ["a" + chr(code) + "\\u00ab", chr(code)]}
+        assert canonical_json(item) == canonical_json_reference(item)
