@@ -57,11 +57,14 @@ class Entry:
 
 def leaf_bytes(number: int, timestamp: str, key: str, digests: tuple[bytes, ...]) -> bytes:
     """The v1 leaf JSON: index-entry-number, entry-number, entry-timestamp, key, item-hash."""
-    hashes = ",".join(f'"sha-256:{d.hex()}"' for d in digests)
-    n = str(number)
-    key_json = json.dumps(key, ensure_ascii=False)
+    if len(digests) == 1:
+        hashes = f'"sha-256:{digests[0].hex()}"'
+    else:
+        hashes = ",".join(f'"sha-256:{d.hex()}"' for d in digests)
+    # Valid keys need no JSON escaping; anything else is escaped as JSON would.
+    key_json = f'"{key}"' if _PLAIN_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
     return (
-        f'{{"index-entry-number":"{n}","entry-number":"{n}","entry-timestamp":"{timestamp}",'
+        f'{{"index-entry-number":"{number}","entry-number":"{number}","entry-timestamp":"{timestamp}",'
         f'"key":{key_json},"item-hash":[{hashes}]}}'
     ).encode()
 

@@ -75,7 +75,7 @@ def check_item_shape(item: Any) -> None:
     if not isinstance(item, dict):
         raise InvalidItem("an item must be a JSON object")
     for name, value in item.items():
-        if isinstance(value, str):
+        if type(value) is str or isinstance(value, str):
             continue
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             continue

@@ -27,6 +27,7 @@ from ..core.merkle import EMPTY_ROOT, leaf_hash
 from ..core.rsf import AddItem, AppendEntry, AssertRootHash, Command
 from ..core.tiles import TileBuilder, edge_positions
 from . import reads
+from .bulk import BulkWriter, Chunk
 from .checks import Change, EntryChecks, Findings
 from .engine import writer
 from .pending import PendingItems
@@ -36,18 +37,6 @@ from .tree import StoredTree
 CHUNK = 10_000  # entries or items held in memory before they are written
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,99}")
 
-_INSERT_ITEM = "INSERT INTO item (register_id, hash, content) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
-_INSERT_ENTRY = (
-    "INSERT INTO entry (register_id, log, number, key, timestamp, item_hashes) VALUES (?, ?, ?, ?, ?, ?)"
-)
-_UPSERT_RECORD = (
-    "INSERT INTO record (register_id, log, key, entry_number) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (register_id, log, key) DO UPDATE SET entry_number = excluded.entry_number"
-)
-_UPSERT_TILE = (
-    "INSERT INTO merkle_tile (register_id, log, level, idx, hashes) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT (register_id, log, level, idx) DO UPDATE SET hashes = excluded.hashes"
-)
 
 
 @dataclass(frozen=True)
@@ -104,12 +93,19 @@ def append(
     check_name(name)
     with writer(engine).connect() as conn, conn.begin() as transaction:
         reg_id, created = _lock_register(conn, name, create)
-        batch = _Batch(conn, reg_id, name, reads.head(conn, reg_id), change or Change())
+        # A stream of commands is written in the background while the next chunk is read; a
+        # function of the connection (a table diff) reads the store as it goes, so it is not.
+        batch = _Batch(conn, reg_id, name, reads.head(conn, reg_id), change or Change(), not callable(commands))
         if extend:
             batch.begin_at_head()
-        for command in commands(conn, reg_id) if callable(commands) else commands:
-            batch.apply(command)
-        head = batch.finish()
+        failed = True
+        try:
+            for command in commands(conn, reg_id) if callable(commands) else commands:
+                batch.apply(command)
+            head = batch.finish()
+            failed = False
+        finally:
+            batch.sql.close(failed)
         if not commit:
             transaction.rollback()
     added = batch.added
@@ -144,7 +140,9 @@ def _dialect_insert(conn: Connection, table):  # type: ignore[no-untyped-def]
 class _Batch:
     """The state of one append transaction while its commands stream through."""
 
-    def __init__(self, conn: Connection, reg_id: int, name: str, head: reads.Head, change: Change) -> None:
+    def __init__(
+        self, conn: Connection, reg_id: int, name: str, head: reads.Head, change: Change, background: bool = False
+    ) -> None:
         self.conn = conn
         self.reg_id = reg_id
         self.head = head
@@ -156,13 +154,13 @@ class _Batch:
         self.stored: dict[Log, Iterator[Entry]] = {}
         self.added = {Log.USER: 0, Log.SYSTEM: 0}
         self.present = 0
-        self.pending = PendingItems(conn)  # items added but not yet used
+        self.sql = BulkWriter(conn, reg_id, background)
+        self.pending = PendingItems(conn, sync=self.sql.wait)  # items added but not yet used
         self.chunk_items: dict[bytes, bytes] = {}  # items added since the last write
         self.to_check: dict[bytes, int] = {}  # items used that must already be stored -> line
-        self.entry_rows: list[tuple[int, int, int, str, str, bytes]] = []
+        self.entry_rows: list[tuple[int, int, str, str, bytes]] = []
         self.record_rows: dict[tuple[int, str], int] = {}
         self.good_timestamps: set[str] = set()
-        self.sql = _SqlRunner(conn)
 
     def _builder(self, log: Log) -> TileBuilder:
         size = self.head.size(log)
@@ -198,6 +196,7 @@ class _Batch:
         self.pos = {log: self.head.size(log) for log in Log}
 
     def _begin(self, root: bytes | None, line: int) -> None:
+        self.sql.wait()
         if root is None or root == EMPTY_ROOT:
             start = reads.Head()
         elif root == self.head.user_root:
@@ -243,7 +242,7 @@ class _Batch:
             for digest in digests:
                 self.checks.user_entry(line, key, digest)
         log_id = log.value
-        self.entry_rows.append((self.reg_id, log_id, number, key, timestamp, b"".join(digests)))
+        self.entry_rows.append((log_id, number, key, timestamp, b"".join(digests)))
         self.record_rows[(log_id, key)] = number
         self.trees[log].append(leaf_hash(leaf_bytes(number, timestamp, key, digests)))
         self.added[log] += 1
@@ -251,6 +250,7 @@ class _Batch:
             self._write()
 
     def _match_stored(self, command: AppendEntry, number: int) -> None:
+        self.sql.wait()
         stored = next(self.stored[command.log])
         if not stored.same_content(command.entry(number)):
             raise InvalidRSF(
@@ -265,6 +265,7 @@ class _Batch:
     def _assert_root(self, command: AssertRootHash) -> None:
         size = self.pos[Log.USER]
         if size <= self.head.user_size:
+            self.sql.wait()
             expected = StoredTree(self.conn, self.reg_id, Log.USER, self.head.user_size).root(size)
         else:
             expected = self.trees[Log.USER].root()
@@ -286,6 +287,7 @@ class _Batch:
         found = {d: self.chunk_items[d] for d in digests if d in self.chunk_items}
         rest = [d for d in digests if d not in found]
         if rest:
+            self.sql.wait()
             found.update(reads.item_contents(self.conn, self.reg_id, rest))
         return found
 
@@ -293,6 +295,7 @@ class _Batch:
 
     def _write(self) -> None:
         """Write what the batch holds so far (still inside the transaction)."""
+        self.sql.wait()
         if self.to_check:
             found = reads.item_contents(self.conn, self.reg_id, list(self.to_check))
             missing = [(line, d) for d, line in self.to_check.items() if d not in found]
@@ -306,12 +309,15 @@ class _Batch:
             self.to_check = {}
         self.checks.validate_pending(self._contents)
         self.pending.flush()
-        reg = self.reg_id
-        self.sql.many(_INSERT_ITEM, [(reg, d, blob) for d, blob in self.chunk_items.items()])
-        self.sql.many(_INSERT_ENTRY, self.entry_rows)
-        self.sql.many(_UPSERT_RECORD, [(reg, log, key, n) for (log, key), n in self.record_rows.items()])
-        tiles = [(reg, int(log), lvl, idx, data) for log in Log for lvl, idx, data in self.trees[log].take_tiles()]
-        self.sql.many(_UPSERT_TILE, tiles)
+        self.sql.submit(
+            Chunk(
+                items=list(self.chunk_items.items()),
+                entries=self.entry_rows,
+                # in key order, so the record index is written page by page rather than at random
+                records=sorted((log, key, n) for (log, key), n in self.record_rows.items()),
+                tiles=[(log.value, lvl, idx, data) for log in Log for lvl, idx, data in self.trees[log].take_tiles()],
+            )
+        )
         self.chunk_items = {}
         self.entry_rows = []
         self.record_rows = {}
@@ -322,6 +328,7 @@ class _Batch:
         if self.start is None:
             self._begin(None, 0)
         self._write()
+        self.sql.wait()
         orphan = self.pending.first_orphan()
         if orphan is not None:
             digest, line = orphan
@@ -333,6 +340,7 @@ class _Batch:
         if self.change.recorded:
             self._record_change()
             self._write()
+            self.sql.wait()
         new = reads.Head(
             self.trees[Log.USER].size,
             self.trees[Log.USER].root(),
@@ -351,7 +359,6 @@ class _Batch:
         )
         return new
 
-
     def _record_change(self) -> None:
         """Append the ``change`` system entry: who, why, and which entries the change made."""
         value: dict[str, str] = {}
@@ -367,19 +374,3 @@ class _Batch:
         digest = item_digest(blob)
         self.apply(AddItem(blob, digest))
         self.apply(AppendEntry(Log.SYSTEM, "change", now_timestamp(), (digest,)))
-
-
-class _SqlRunner:
-    """executemany straight on the driver cursor: the bulk path, in either paramstyle."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.pyformat = conn.dialect.paramstyle in ("format", "pyformat")
-
-    def many(self, sql: str, rows: list[tuple]) -> None:  # type: ignore[type-arg]
-        """Run ``sql`` (written with ``?`` markers) once per row."""
-        if not rows:
-            return
-        if self.pyformat:
-            sql = sql.replace("?", "%s")
-        self.conn.exec_driver_sql(sql, rows)

@@ -35,7 +35,9 @@ def open_engine(url: str | None = None, *, create_tables: bool = True) -> Engine
     """
     url = database_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 60})
+        # check_same_thread off: the append transaction hands its connection to one writer thread
+        # at a time (store/bulk.py), never to two at once.
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
         _sqlite_setup(engine)
     else:
         engine = create_engine(url, pool_pre_ping=True)

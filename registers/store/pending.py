@@ -7,6 +7,8 @@ table of the same transaction, so memory stays flat however large the dump.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -16,8 +18,9 @@ MEMORY_LIMIT = 50_000
 class PendingItems:
     """Digests of items added but not yet used, with the line that added each."""
 
-    def __init__(self, conn: Connection, limit: int | None = None) -> None:
+    def __init__(self, conn: Connection, limit: int | None = None, sync: Callable[[], None] = lambda: None) -> None:
         self.conn = conn
+        self.sync = sync  # called before the connection is used (a write may be in flight)
         self.limit = MEMORY_LIMIT if limit is None else limit
         self.memory: dict[bytes, int] = {}
         self.spilled = False
@@ -43,6 +46,7 @@ class PendingItems:
     def flush(self) -> None:
         """Forget the spilled items used since the last flush."""
         if self._used_maybe_spilled:
+            self.sync()
             self._run_many("DELETE FROM pending_item WHERE hash = ?", self._used_maybe_spilled)
             self._used_maybe_spilled = []
 
@@ -51,6 +55,7 @@ class PendingItems:
         self.flush()
         candidates = list(self.memory.items())
         if self.spilled:
+            self.sync()
             row = self.conn.execute(text("SELECT hash, line FROM pending_item ORDER BY line LIMIT 1")).first()
             if row is not None:
                 candidates.append((bytes(row[0]), int(row[1])))
@@ -59,10 +64,12 @@ class PendingItems:
     def close(self) -> None:
         """Drop the temporary table (it is transaction-scoped: a rollback removes it too)."""
         if self.spilled:
+            self.sync()
             self.conn.execute(text("DROP TABLE pending_item"))
             self.spilled = False
 
     def _spill(self) -> None:
+        self.sync()
         if not self.spilled:
             binary = "BYTEA" if self.conn.dialect.name == "postgresql" else "BLOB"
             self.conn.execute(text(f"CREATE TEMPORARY TABLE pending_item (hash {binary} PRIMARY KEY, line BIGINT)"))

@@ -1,0 +1,155 @@
+"""Bulk writes for the append transaction: one set-based statement per table per chunk.
+
+A chunk's rows travel as a few large parameters (concatenated bytes, a JSON array of the small
+columns on SQLite; arrays for ``unnest`` on PostgreSQL) and the database expands them, so no
+Python runs per row and the whole statement executes with the GIL released. With
+``background`` the statements run on a worker thread while the next chunk is read and checked,
+using the second core. At most one chunk is in flight; ``wait`` must be called before anything
+else touches the connection, and it re-raises whatever the write raised.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import Connection
+
+_SQLITE_ITEMS = (
+    "INSERT INTO item (register_id, hash, content) "
+    "SELECT ?1, substr(?2, j.key * 32 + 1, 32), "
+    "substr(?3, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]')) "
+    "FROM json_each(?4) AS j WHERE true ON CONFLICT DO NOTHING"
+)
+_SQLITE_ENTRIES = (
+    "INSERT INTO entry (register_id, log, number, key, timestamp, item_hashes) "
+    "SELECT ?1, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'), "
+    "json_extract(j.value, '$[3]'), substr(?2, json_extract(j.value, '$[4]'), json_extract(j.value, '$[5]')) "
+    "FROM json_each(?3) AS j"
+)
+_SQLITE_RECORDS = (
+    "INSERT INTO record (register_id, log, key, entry_number) "
+    "SELECT ?1, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]') "
+    "FROM json_each(?2) AS j WHERE true "
+    "ON CONFLICT (register_id, log, key) DO UPDATE SET entry_number = excluded.entry_number"
+)
+_PG_ITEMS = (
+    "INSERT INTO item (register_id, hash, content) "
+    "SELECT %s, h, c FROM unnest(%s::bytea[], %s::bytea[]) WITH ORDINALITY AS t(h, c, o) ORDER BY o "
+    "ON CONFLICT DO NOTHING"
+)
+_PG_ENTRIES = (
+    "INSERT INTO entry (register_id, log, number, key, timestamp, item_hashes) "
+    "SELECT %s, l, n, k, t, h FROM unnest(%s::smallint[], %s::bigint[], %s::text[], %s::text[], %s::bytea[]) "
+    "AS u(l, n, k, t, h)"
+)
+_PG_RECORDS = (
+    "INSERT INTO record (register_id, log, key, entry_number) "
+    "SELECT %s, l, k, n FROM unnest(%s::smallint[], %s::text[], %s::bigint[]) AS u(l, k, n) "
+    "ON CONFLICT (register_id, log, key) DO UPDATE SET entry_number = excluded.entry_number"
+)
+_UPSERT_TILE = (
+    "INSERT INTO merkle_tile (register_id, log, level, idx, hashes) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (register_id, log, level, idx) DO UPDATE SET hashes = excluded.hashes"
+)
+
+
+@dataclass
+class Chunk:
+    """The rows one write adds: items, entries, record index updates and changed tiles."""
+
+    items: list[tuple[bytes, bytes]] = field(default_factory=list)  # (digest, canonical bytes)
+    entries: list[tuple[int, int, str, str, bytes]] = field(default_factory=list)  # log, number, key, ts, hashes
+    records: list[tuple[int, str, int]] = field(default_factory=list)  # log, key, entry number
+    tiles: list[tuple[int, int, int, bytes]] = field(default_factory=list)  # log, level, index, hashes
+
+
+class BulkWriter:
+    """Writes chunks of one register on one connection, inline or on a worker thread."""
+
+    def __init__(self, conn: Connection, register_id: int, background: bool = False) -> None:
+        self.conn = conn
+        self.register_id = register_id
+        self.postgresql = conn.dialect.name == "postgresql"
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="registers-write") if background else None
+        self._inflight: Future[None] | None = None
+
+    def submit(self, chunk: Chunk) -> None:
+        """Write ``chunk``: now, or in the background once the previous chunk is written."""
+        self.wait()
+        statements = self._pg_statements(chunk) if self.postgresql else self._sqlite_statements(chunk)
+        if not statements:
+            return
+        if self._executor is None:
+            self._run(statements)
+        else:
+            self._inflight = self._executor.submit(self._run, statements)
+
+    def _sqlite_statements(self, chunk: Chunk) -> list[tuple[str, Any]]:
+        reg = self.register_id
+        out: list[tuple[str, Any]] = []
+        if chunk.items:
+            offsets, start = [], 1
+            for _digest, blob in chunk.items:
+                offsets.append((start, len(blob)))
+                start += len(blob)
+            hashes = b"".join(d for d, _ in chunk.items)
+            contents = b"".join(b for _, b in chunk.items)
+            out.append((_SQLITE_ITEMS, (reg, hashes, contents, orjson.dumps(offsets).decode())))
+        if chunk.entries:
+            rows, start = [], 1
+            for log, number, key, timestamp, digests in chunk.entries:
+                rows.append((log, number, key, timestamp, start, len(digests)))
+                start += len(digests)
+            packed = b"".join(e[4] for e in chunk.entries)
+            out.append((_SQLITE_ENTRIES, (reg, packed, orjson.dumps(rows).decode())))
+        if chunk.records:
+            out.append((_SQLITE_RECORDS, (reg, orjson.dumps(chunk.records).decode())))
+        if chunk.tiles:
+            out.append((_UPSERT_TILE, [(reg, *tile) for tile in chunk.tiles]))
+        return out
+
+    def _pg_statements(self, chunk: Chunk) -> list[tuple[str, Any]]:
+        reg = self.register_id
+        out: list[tuple[str, Any]] = []
+        if chunk.items:
+            out.append((_PG_ITEMS, (reg, [d for d, _ in chunk.items], [b for _, b in chunk.items])))
+        if chunk.entries:
+            logs, numbers, keys, stamps, hashes = (list(column) for column in zip(*chunk.entries, strict=True))
+            out.append((_PG_ENTRIES, (reg, logs, numbers, keys, stamps, hashes)))
+        if chunk.records:
+            logs, keys, numbers = (list(column) for column in zip(*chunk.records, strict=True))
+            out.append((_PG_RECORDS, (reg, logs, keys, numbers)))
+        if chunk.tiles:
+            out.append((_UPSERT_TILE.replace("?", "%s"), [(reg, *tile) for tile in chunk.tiles]))
+        return out
+
+    def _run(self, statements: list[tuple[str, Any]]) -> None:
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for sql, params in statements:
+                if isinstance(params, list):
+                    cursor.executemany(sql, params)
+                else:
+                    cursor.execute(sql, params)
+        finally:
+            cursor.close()
+
+    def wait(self) -> None:
+        """Block until the chunk in flight is written; re-raise its error."""
+        if self._inflight is not None:
+            inflight, self._inflight = self._inflight, None
+            inflight.result()
+
+    def close(self, failed: bool = False) -> None:
+        """Finish the chunk in flight (its error is dropped when the batch has ``failed``)."""
+        try:
+            self.wait()
+        except Exception:
+            if not failed:
+                raise
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
