@@ -13,6 +13,7 @@ problem; keys, timestamps and what a line means for a register are checked by th
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO, NamedTuple
 
@@ -78,13 +79,18 @@ def read_rsf(stream: BinaryIO | Iterable[bytes]) -> Iterator[Command]:
 
     Raises InvalidRSF naming the line of the first line that cannot be read.
     """
+    sha256 = hashlib.sha256
     for number, raw in enumerate(stream, 1):
-        line = raw.rstrip(b"\n")
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if not line:
-            continue
-        yield parse_line(line, number)
+        line = raw.rstrip(b"\r\n") if raw.endswith(b"\n") else raw.rstrip(b"\r")
+        if line.startswith(b"add-item\t"):  # the common case, inline
+            blob = line[9:]
+            try:
+                parse_canonical(blob)
+            except InvalidItem as exc:
+                raise InvalidRSF(str(exc), number) from None
+            yield AddItem(blob, sha256(blob).digest(), number)
+        elif line:
+            yield parse_line(line, number)
 
 
 def parse_line(line: bytes, number: int = 0) -> Command:

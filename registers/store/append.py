@@ -161,6 +161,7 @@ class _Batch:
         self.entry_rows: list[tuple[int, int, str, str, bytes]] = []
         self.record_rows: dict[tuple[int, str], int] = {}
         self.good_timestamps: set[str] = set()
+        self.stored_size = {log: head.size(log) for log in Log}
 
     def _builder(self, log: Log) -> TileBuilder:
         size = self.head.size(log)
@@ -172,17 +173,20 @@ class _Batch:
 
     def apply(self, command: Command) -> None:
         """Check one command against the register and the batch so far, and take it in."""
-        if isinstance(command, AddItem):
-            if command.digest not in self.chunk_items:
-                self.chunk_items[command.digest] = command.blob
-                self.pending.add(command.digest, command.line)
-                if len(self.chunk_items) >= CHUNK:
+        kind = type(command)
+        if kind is AddItem:
+            blob, digest, line = command
+            chunk_items = self.chunk_items
+            if digest not in chunk_items:
+                chunk_items[digest] = blob
+                self.pending.add(digest, line)
+                if len(chunk_items) >= CHUNK:
                     self._write()
-        elif isinstance(command, AppendEntry):
+        elif kind is AppendEntry:
             if self.start is None:
                 self._begin(None, command.line)
             self._append_entry(command)
-        elif isinstance(command, AssertRootHash):
+        elif kind is AssertRootHash:
             if self.start is None:
                 self._begin(command.digest, command.line)
             else:
@@ -227,13 +231,15 @@ class _Batch:
                 self.good_timestamps.add(timestamp)
         if problem:
             raise InvalidRSF(problem, line)
-        number = self.pos[log] + 1
-        self.pos[log] = number
-        if number <= self.head.size(log):
+        pos = self.pos
+        number = pos[log] + 1
+        pos[log] = number
+        if number <= self.stored_size[log]:
             self._match_stored(command, number)
             return
+        use = self.pending.use
         for digest in digests:
-            if not self.pending.use(digest) and digest not in self.chunk_items:
+            if not use(digest) and digest not in self.chunk_items:
                 self.to_check.setdefault(digest, line)
         if log is Log.SYSTEM:
             value = json.loads(self._item_bytes(digests[0], line))
@@ -242,11 +248,12 @@ class _Batch:
             for digest in digests:
                 self.checks.user_entry(line, key, digest)
         log_id = log.value
-        self.entry_rows.append((log_id, number, key, timestamp, b"".join(digests)))
+        entry_rows = self.entry_rows
+        entry_rows.append((log_id, number, key, timestamp, digests[0] if len(digests) == 1 else b"".join(digests)))
         self.record_rows[(log_id, key)] = number
         self.trees[log].append(leaf_hash(leaf_bytes(number, timestamp, key, digests)))
         self.added[log] += 1
-        if len(self.entry_rows) >= CHUNK:
+        if len(entry_rows) >= CHUNK:
             self._write()
 
     def _match_stored(self, command: AppendEntry, number: int) -> None:
