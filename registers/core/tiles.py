@@ -1,11 +1,12 @@
 """Merkle tiles: how a log's tree is stored so that any root or proof costs O(log n) reads.
 
-The tree is cut into tiles of height 8, as in C2SP tlog-tiles. Tile ``(t, i)`` holds, in order,
-the hashes of the perfect subtrees at tree level ``8t`` with indexes ``256i .. 256i + 255``
-(level 0 = leaf hashes). Only the right edge of each tile level is ever partial; a full tile
-never changes. Any perfect subtree at level ``8t + b`` is the root of ``2**b`` consecutive
-hashes of one tile, so a proof reads about ``log256(n)`` tiles and hashes at most 255 nodes per
-subtree. The right-edge tiles alone give the current root, which is all an append needs.
+The tree is cut into tiles of height 8, as in C2SP tlog-tiles. Tile ``(t, i)`` covers the
+perfect subtrees at tree level ``8t`` with indexes ``256i .. 256i + 255`` (level 0 = leaf
+hashes): its bottom row. Unlike tlog-tiles, the stored bytes also hold the rows above it inside
+the tile (levels ``8t+1 .. 8t+7``, each complete node), so any perfect subtree hash is a slice of
+one stored tile and a proof reads about ``log256(n)`` tiles and hashes nothing. Only the right
+edge of each tile level is ever partial; a full tile never changes. The right-edge tiles alone
+give the current root, which is all an append needs.
 """
 
 from __future__ import annotations
@@ -35,25 +36,61 @@ def edge_positions(size: int) -> Iterator[tuple[int, int, int]]:
 
 
 def split_hashes(tile: bytes) -> list[bytes]:
-    """The 32-byte hashes a tile's bytes hold, in order."""
+    """The 32-byte hashes in some bytes, in order."""
     return [tile[i : i + HASH_SIZE] for i in range(0, len(tile), HASH_SIZE)]
 
 
-def subtree_from_tiles(level: int, index: int, read_tile: TileReader) -> bytes:
-    """The hash of perfect subtree ``(level, index)``, from the one tile that covers it.
+def _row_starts(width: int) -> list[int]:
+    starts, total = [], 0
+    for rise in range(TILE_HEIGHT + 1):
+        starts.append(total)
+        total += width >> rise
+    return starts
 
-    Raises LookupError if the tile is missing or too short to hold the subtree.
+
+# For a tile whose bottom row holds ``width`` hashes: where each row starts (in hashes); and
+# from a tile's total number of hashes (strictly increasing in width), its width.
+_ROW_STARTS = [_row_starts(width) for width in range(TILE_WIDTH + 1)]
+_WIDTH_OF_TOTAL = {starts[TILE_HEIGHT]: width for width, starts in enumerate(_ROW_STARTS)}
+
+
+def encode_tile(row: list[bytes]) -> bytes:
+    """A tile's stored bytes: its bottom row, then each row of complete nodes above it (7 rows)."""
+    parts = [b"".join(row)]
+    current = row
+    for _ in range(TILE_HEIGHT - 1):
+        current = [node_hash(current[i], current[i + 1]) for i in range(0, len(current) - 1, 2)]
+        parts.append(b"".join(current))
+    return b"".join(parts)
+
+
+def tile_width(tile: bytes) -> int:
+    """How many hashes a stored tile's bottom row holds; LookupError if its length is not a tile's."""
+    width = _WIDTH_OF_TOTAL.get(len(tile) // HASH_SIZE) if len(tile) % HASH_SIZE == 0 else None
+    if width is None:
+        raise LookupError(f"stored tile of {len(tile)} bytes is not a tile")
+    return width
+
+
+def bottom_row(tile: bytes) -> bytes:
+    """The bottom-row hashes of a stored tile."""
+    return tile[: tile_width(tile) * HASH_SIZE] if tile else b""
+
+
+def subtree_from_tiles(level: int, index: int, read_tile: TileReader) -> bytes:
+    """The hash of perfect subtree ``(level, index)``: a slice of the one tile that covers it.
+
+    Raises LookupError if the tile is missing or does not hold the subtree.
     """
     tile_level, rise = divmod(level, TILE_HEIGHT)
     first = index << rise
     tile = read_tile(tile_level, first // TILE_WIDTH)
-    start = (first % TILE_WIDTH) * HASH_SIZE
-    end = start + (HASH_SIZE << rise)
-    if len(tile) < end:
+    width = tile_width(tile) if tile else 0
+    position = (first % TILE_WIDTH) >> rise
+    if position >= width >> rise:
         raise LookupError(f"tile ({tile_level}, {first // TILE_WIDTH}) does not hold node ({level}, {index})")
-    if rise == 0:
-        return tile[start:end]
-    return perfect_root(split_hashes(tile[start:end]))
+    start = (_ROW_STARTS[width][rise] + position) * HASH_SIZE
+    return tile[start : start + HASH_SIZE]
 
 
 class TileBuilder:
@@ -70,7 +107,7 @@ class TileBuilder:
         self._dirty: dict[tuple[int, int], bytes] = {}
         edge = edge or {}
         for level, _index, width in edge_positions(size):
-            stored = edge.get(level, b"")
+            stored = bottom_row(edge.get(level, b""))
             if len(stored) < width * HASH_SIZE:
                 raise LookupError(f"edge tile at level {level} holds {len(stored) // HASH_SIZE} of {width} hashes")
             while len(self._rows) <= level:
@@ -101,9 +138,11 @@ class TileBuilder:
             if len(row) < TILE_WIDTH:
                 return
             index = self._full[level]
-            self._dirty[(level, index)] = b"".join(row)
+            tile = encode_tile(row)
+            self._dirty[(level, index)] = tile
             self._full[level] = index + 1
-            value = perfect_root(row)
+            top = _ROW_STARTS[TILE_WIDTH][TILE_HEIGHT - 1] * HASH_SIZE  # the two nodes under the tile's root
+            value = node_hash(tile[top : top + HASH_SIZE], tile[top + HASH_SIZE : top + 2 * HASH_SIZE])
             self._rows[level] = []
             level += 1
 
@@ -111,7 +150,7 @@ class TileBuilder:
         """Every tile written since the last call (full ones, then the current edge)."""
         for level, row in enumerate(self._rows):
             if row:
-                self._dirty[(level, self._full[level])] = b"".join(row)
+                self._dirty[(level, self._full[level])] = encode_tile(row)
         tiles = [(level, index, data) for (level, index), data in self._dirty.items()]
         self._dirty = {}
         return tiles

@@ -173,8 +173,7 @@ class _Batch:
 
     def apply(self, command: Command) -> None:
         """Check one command against the register and the batch so far, and take it in."""
-        kind = type(command)
-        if kind is AddItem:
+        if type(command) is AddItem:
             blob, digest, line = command
             chunk_items = self.chunk_items
             if digest not in chunk_items:
@@ -182,11 +181,11 @@ class _Batch:
                 self.pending.add(digest, line)
                 if len(chunk_items) >= CHUNK:
                     self._write()
-        elif kind is AppendEntry:
+        elif type(command) is AppendEntry:
             if self.start is None:
                 self._begin(None, command.line)
             self._append_entry(command)
-        elif kind is AssertRootHash:
+        elif type(command) is AssertRootHash:
             if self.start is None:
                 self._begin(command.digest, command.line)
             else:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Callable
+
+from sqlalchemy import select, tuple_
 from sqlalchemy.engine import Connection
 
 from ..core import merkle
 from ..core.entries import Log
 from ..core.errors import IntegrityError, InvalidRange
-from ..core.tiles import subtree_from_tiles
+from ..core.tiles import TILE_HEIGHT, TILE_WIDTH, subtree_from_tiles
 from .schema import merkle_tile
+
+_PLACEHOLDER = bytes(32)
 
 
 class StoredTree:
@@ -39,6 +43,29 @@ class StoredTree:
             self._tiles[key] = bytes(data) if data is not None else b""
         return self._tiles[key]
 
+    def prefetch(self, compute: Callable[[merkle.NodeOracle], object]) -> None:
+        """Read, in one query, every tile ``compute`` will need (found by a dry run of it)."""
+        wanted: set[tuple[int, int]] = set()
+
+        def record(level: int, index: int) -> bytes:
+            tile_level, rise = divmod(level, TILE_HEIGHT)
+            wanted.add((tile_level, (index << rise) // TILE_WIDTH))
+            return _PLACEHOLDER
+
+        compute(record)
+        missing = sorted(wanted - self._tiles.keys())
+        if not missing:
+            return
+        t = merkle_tile.c
+        rows = self.conn.execute(
+            select(t.level, t.idx, t.hashes).where(
+                t.register_id == self.register_id, t.log == int(self.log), tuple_(t.level, t.idx).in_(missing)
+            )
+        )
+        found = {(row.level, row.idx): bytes(row.hashes) for row in rows}
+        for key in missing:
+            self._tiles[key] = found.get(key, b"")
+
     def node(self, level: int, index: int) -> bytes:
         """The subtree oracle over the stored tiles."""
         try:
@@ -51,6 +78,7 @@ class StoredTree:
         size = self.size if size is None else size
         if not 0 <= size <= self.size:
             raise InvalidRange(f"tree size {size} is outside 0..{self.size}")
+        self.prefetch(lambda node: merkle.tree_root(size, node))
         return merkle.tree_root(size, self.node)
 
     def inclusion_proof(self, number: int, size: int) -> list[bytes]:
@@ -59,6 +87,7 @@ class StoredTree:
             raise InvalidRange(
                 f"an inclusion proof needs 1 <= entry ({number}) <= size ({size}) <= {self.size}"
             )
+        self.prefetch(lambda node: merkle.inclusion_path(number - 1, size, node))
         return merkle.inclusion_path(number - 1, size, self.node)
 
     def consistency_proof(self, old_size: int, size: int) -> list[bytes]:
@@ -67,4 +96,7 @@ class StoredTree:
             raise InvalidRange(
                 f"a consistency proof needs 1 <= first ({old_size}) <= second ({size}) <= {self.size}"
             )
-        return merkle.consistency_proof(old_size, size, self.node) if old_size < size else []
+        if old_size == size:
+            return []
+        self.prefetch(lambda node: merkle.consistency_proof(old_size, size, node))
+        return merkle.consistency_proof(old_size, size, self.node)

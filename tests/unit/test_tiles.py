@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from registers.core import merkle
 from registers.core.merkle import MemoryTree, leaf_hash
-from registers.core.tiles import TILE_WIDTH, TileBuilder, edge_positions, subtree_from_tiles
+from registers.core.tiles import TILE_WIDTH, TileBuilder, bottom_row, edge_positions, subtree_from_tiles
 
 
 def _leaves(n: int) -> list[bytes]:
@@ -50,10 +50,13 @@ def test_tiles_hold_hashes_of_level_multiples_of_eight() -> None:
     builder.extend(leaves)
     tiles = {(lvl, idx): data for lvl, idx, data in builder.take_tiles()}
     memory = MemoryTree(leaves)
-    assert len(tiles[(0, 0)]) == 32 * TILE_WIDTH
-    assert tiles[(1, 0)] == b"".join(memory.levels[8])  # 256 full subtrees of 256 leaves
+    first = tiles[(0, 0)]
+    assert bottom_row(first) == b"".join(leaves[:TILE_WIDTH])
+    # above the bottom row, the tile holds levels 1..7 of its subtree: 128 + 64 + ... + 2 nodes
+    assert first == b"".join(b"".join(memory.levels[k][: TILE_WIDTH >> k]) for k in range(8))
+    assert bottom_row(tiles[(1, 0)]) == b"".join(memory.levels[8])  # 256 full subtrees of 256 leaves
     assert tiles[(2, 0)] == memory.levels[16][0]
-    assert tiles[(0, TILE_WIDTH)] == b"".join(leaves[-3:])
+    assert tiles[(0, TILE_WIDTH)] == b"".join(leaves[-3:]) + memory.levels[1][-1]
     assert builder.root() == memory.root()
     assert list(edge_positions(n)) == [(0, TILE_WIDTH, 3), (2, 0, 1)]
 
