@@ -65,9 +65,14 @@ def main(ctx: click.Context, db: str | None) -> None:
     ctx.ensure_object(dict)["db"] = db
 
 
-def _print_findings(findings: Any, source: str) -> None:
-    """Report loaded-as-published findings on stderr: a count and the first examples."""
+def _print_findings(findings: Any, source: str, every_dangling: bool = False) -> None:
+    """Report findings on stderr: a count and the first examples, or every dangling link."""
     if not findings.count:
+        return
+    if every_dangling:
+        click.echo(f"{findings.dangling} dangling links (loaded with --allow-dangling):", err=True)
+        for text in findings.dangling_links:
+            click.echo(f"  {source}:{text}", err=True)
         return
     dangling = f", {findings.dangling} of them links to missing records" if findings.dangling else ""
     click.echo(f"{findings.count} findings (loaded as published{dangling}); the first:", err=True)

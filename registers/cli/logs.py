@@ -68,10 +68,10 @@ def load(ctx: click.Context, file: str, name: str | None, fmt: str | None, **opt
     _print_diff(load.diff, options["dry_run"] or bool(options["end_missing"]))
     if options["dry_run"]:
         click.echo(f"{register}: dry run: {load.diff.appended} entries would be appended; nothing stored")
-        _print_findings(load.result.findings, file)
+        _print_findings(load.result.findings, file, every_dangling=options["allow_dangling"])
         return
     _print_result(load.result)
-    _print_findings(load.result.findings, file)
+    _print_findings(load.result.findings, file, every_dangling=options["allow_dangling"])
 
 
 def _print_result(result: Any) -> None:

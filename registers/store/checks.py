@@ -9,6 +9,7 @@ within itself. ``Change.strict`` decides whether a finding refuses the batch or 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,14 +55,19 @@ class Findings:
     count: int = 0
     examples: list[str] | None = None
     dangling: int = 0
+    dangling_links: list[str] = dataclasses.field(default_factory=list)  # every one, not only the first
 
     def add(self, line: int, message: str, dangling: bool = False) -> None:
+        """Count a finding on ``line``; keep it as an example (every dangling link is kept)."""
+        text = f"{line}: {message}" if line else message
         self.count += 1
-        self.dangling += dangling
+        if dangling:
+            self.dangling += 1
+            self.dangling_links.append(text)
         if self.examples is None:
             self.examples = []
         if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append(f"{line}: {message}" if line else message)
+            self.examples.append(text)
 
 
 class EntryChecks:

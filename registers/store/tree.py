@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from ..core import merkle
@@ -57,12 +57,17 @@ class StoredTree:
         if not missing:
             return
         t = merkle_tile.c
-        rows = self.conn.execute(
-            select(t.level, t.idx, t.hashes).where(
-                t.register_id == self.register_id, t.log == int(self.log), tuple_(t.level, t.idx).in_(missing)
+        found: dict[tuple[int, int], bytes] = {}
+        for level in sorted({level for level, _ in missing}):  # one index range per tile level
+            rows = self.conn.execute(
+                select(t.idx, t.hashes).where(
+                    t.register_id == self.register_id,
+                    t.log == int(self.log),
+                    t.level == level,
+                    t.idx.in_([index for lvl, index in missing if lvl == level]),
+                )
             )
-        )
-        found = {(row.level, row.idx): bytes(row.hashes) for row in rows}
+            found.update(((level, row.idx), bytes(row.hashes)) for row in rows)
         for key in missing:
             self._tiles[key] = found.get(key, b"")
 

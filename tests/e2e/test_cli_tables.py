@@ -67,3 +67,15 @@ def test_large_loads_show_progress_on_stderr_and_data_on_stdout(db_url: str) -> 
     assert "loading" in result.stderr.decode()
     assert "loading" not in result.stdout.decode()
     assert result.stdout.decode().startswith(f"{name}: 3877 added")
+
+
+def test_allow_dangling_loads_and_lists_every_dangling_link(db_url: str) -> None:
+    ok(db_url, "create", "local-authority-eng", "--schema", str(ROOT / "schemas/local-authority-eng.json"))
+    refused = run(db_url, "load", str(TSV / "local-authority-eng.tsv"))
+    assert refused.returncode == 1 and "is not a key of register 'local-authority-type'" in refused.stderr.decode()
+    result = run(db_url, "load", str(TSV / "local-authority-eng.tsv"), "--allow-dangling")
+    assert result.returncode == 0
+    listed = [line for line in result.stderr.decode().splitlines() if "is not a key of register" in line]
+    rows = (TSV / "local-authority-eng.tsv").read_text().splitlines()[1:]
+    distinct_types = {row.split("\t")[1] for row in rows if row.split("\t")[1]}
+    assert len(listed) == len(distinct_types) > 3  # each missing type, with the first line naming it
