@@ -223,3 +223,15 @@ def verify(ctx: click.Context, name: str) -> None:
     )
 
 
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the v1 API for development (production: gunicorn 'registers.web:create_app()')."""
+    from ..web import create_app
+
+    db = ctx.ensure_object(dict).get("db")
+    create_app({"DATABASE_URL": db} if db else None).run(host=host, port=port)

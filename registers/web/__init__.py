@@ -1,0 +1,30 @@
+"""The web app: the GOV.UK Registers v1 read API for every register, at ``/<register>/``.
+
+Production: ``gunicorn 'registers.web:create_app()'``; development: ``registers serve``.
+Configuration comes from ``REGISTERS_*`` environment variables (``REGISTERS_DATABASE_URL``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from ..store.engine import open_engine
+from . import api, health, problems
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """A Flask app serving the registers of ``DATABASE_URL`` (default ./registers.db)."""
+    app = Flask(__name__)
+    app.config.from_mapping(DATABASE_URL=None, PAGE_SIZE=100, MAX_PAGE_SIZE=5000)
+    app.config.from_prefixed_env("REGISTERS")
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["registers.engine"] = open_engine(app.config["DATABASE_URL"])
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # v1 member order is part of the format
+    problems.install(app)
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(api.blueprint)
+    return app

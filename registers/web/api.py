@@ -1,0 +1,274 @@
+"""The v1 API of each register, at ``/<register>/``: entries, records, items, downloads, proofs.
+
+Reads go straight to the store (plain queries, one read transaction per request); nothing here
+writes. A ``.json`` or ``.csv`` suffix chooses the representation (JSON by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Blueprint, Response, current_app, redirect, request, stream_with_context
+from sqlalchemy.engine import Connection
+
+from ..core.entries import Log
+from ..core.errors import RegisterNotFound
+from ..core.items import hash_text, parse_hash
+from ..core.rsf import MEDIA_TYPE as RSF_TYPE
+from ..loaders.rsf import export_commands
+from ..service import definition_of
+from ..store import reads, records
+from ..store.tree import StoredTree
+from .problems import BadRequest, NotFound
+from .representations import entries_csv, entry_json, json_response, record_json, records_csv
+
+blueprint = Blueprint("api", __name__, url_prefix="/<register>")
+CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Link, ETag"}
+PROOF = "merkle:sha-256"
+
+
+@contextmanager
+def _reading(name: str) -> Iterator[tuple[Connection, int]]:
+    with current_app.extensions["registers.engine"].connect() as conn, conn.begin():
+        reg_id = reads.register_id(conn, name)
+        if reg_id is None:
+            raise RegisterNotFound(name)
+        yield conn, reg_id
+
+
+def _split_format(path: str) -> tuple[str, str]:
+    for suffix in (".json", ".csv"):
+        if path.endswith(suffix):
+            return path[: -len(suffix)], suffix[1:]
+    return path, "json"
+
+
+def _number(text: str | None, what: str, default: int, low: int = 1, high: int | None = None) -> int:
+    if text is None:
+        return default
+    if not text.isdigit():
+        raise BadRequest(f"{what} must be a whole number, not '{text}'")
+    value = int(text)
+    if value < low or (high is not None and value > high):
+        raise BadRequest(f"{what} must be between {low} and {high}" if high else f"{what} must be at least {low}")
+    return value
+
+
+def _links(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    links = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in pairs)
+    return {**CORS, "Link": links} if links else dict(CORS)
+
+
+@blueprint.get("/register")
+@blueprint.get("/register.json")
+def register_info(register: str) -> Response:
+    """Totals, the latest update and the register's own definition record."""
+    with _reading(register) as (conn, reg_id):
+        head = reads.head(conn, reg_id)
+        latest = next(reads.iter_entries(conn, reg_id, Log.USER, head.user_size), None) if head.user_size else None
+        definition = definition_of(conn, reg_id, register)
+        body = {
+            "domain": request.host,
+            "total-records": records.count_records(conn, reg_id),
+            "total-entries": head.user_size,
+            "last-updated": latest.timestamp if latest else None,
+            "register-record": definition.register_item(),
+        }
+    return json_response(body, CORS)
+
+
+@blueprint.get("/entries", defaults={"fmt": "json"})
+@blueprint.get("/entries.<any(json,csv):fmt>")
+def entries(register: str, fmt: str) -> Response:
+    """Entries oldest first from ``start`` (an entry number), ``limit`` at a time (at most 5000)."""
+    limit = _number(request.args.get("limit"), "limit", current_app.config["PAGE_SIZE"], 1,
+                    current_app.config["MAX_PAGE_SIZE"])
+    with _reading(register) as (conn, reg_id):
+        size = reads.head(conn, reg_id).user_size
+        start = _number(request.args.get("start"), "start", 1, 1)
+        found = list(reads.iter_entries(conn, reg_id, Log.USER, start, min(size, start + limit - 1)))
+    pairs = []
+    if start + limit <= size:
+        pairs.append(("next", f"?start={start + limit}&limit={limit}"))
+    if start > 1:
+        pairs.append(("previous", f"?start={max(1, start - limit)}&limit={limit}"))
+    headers = _links(pairs)
+    if fmt == "csv":
+        return entries_csv(found, headers)
+    return json_response([entry_json(e) for e in found], headers)
+
+
+@blueprint.get("/entries/<path:number>")
+def entry(register: str, number: str) -> Response:
+    """One entry, as a one-element list."""
+    text, fmt = _split_format(number)
+    n = _number(text, "entry number", 1, 1)
+    with _reading(register) as (conn, reg_id):
+        found = list(reads.iter_entries(conn, reg_id, Log.USER, n, n))
+    if not found:
+        raise NotFound(f"register '{register}' has no entry {n}")
+    headers = {**CORS, "Cache-Control": "public, max-age=31536000, immutable", "ETag": f'"entry-{n}"'}
+    return entries_csv(found, headers) if fmt == "csv" else json_response([entry_json(found[0])], headers)
+
+
+@blueprint.get("/items/<path:digest>")
+def item(register: str, digest: str) -> Response:
+    """One item by its hash."""
+    text, fmt = _split_format(digest)
+    try:
+        raw = parse_hash(text)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    with _reading(register) as (conn, reg_id):
+        blob = reads.item_contents(conn, reg_id, [raw]).get(raw)
+        fields = definition_of(conn, reg_id, register).field_names if fmt == "csv" and blob else []
+    if blob is None:
+        raise NotFound(f"register '{register}' has no item {text}")
+    headers = {**CORS, "Cache-Control": "public, max-age=31536000, immutable", "ETag": f'"{text}"'}
+    if fmt == "csv":
+        import json as _json
+
+        from .representations import csv_response
+
+        value = _json.loads(blob)
+        return csv_response(fields, [[value.get(f) for f in fields]], headers)
+    return Response(blob, content_type="application/json", headers=headers)
+
+
+def _record_page(conn: Connection, reg_id: int, page: int, size: int) -> tuple[list[records.Record], bool]:
+    skip = (page - 1) * size
+    out: list[records.Record] = []
+    for index, rec in enumerate(records.iter_records(conn, reg_id)):
+        if index < skip:
+            continue
+        if len(out) == size:
+            return out, True
+        out.append(rec)
+    return out, False
+
+
+@blueprint.get("/records", defaults={"fmt": "json"})
+@blueprint.get("/records.<any(json,csv):fmt>")
+def record_list(register: str, fmt: str) -> Response:
+    """Records newest first, ``page-size`` (default 100, at most 5000) per ``page-index`` (from 1)."""
+    size = _number(request.args.get("page-size"), "page-size", current_app.config["PAGE_SIZE"], 1,
+                   current_app.config["MAX_PAGE_SIZE"])
+    page = _number(request.args.get("page-index"), "page-index", 1, 1)
+    with _reading(register) as (conn, reg_id):
+        found, more = _record_page(conn, reg_id, page, size)
+        fields = definition_of(conn, reg_id, register).field_names if fmt == "csv" else []
+    pairs = []
+    if more:
+        pairs.append(("next", f"?page-index={page + 1}&page-size={size}"))
+    if page > 1:
+        pairs.append(("previous", f"?page-index={page - 1}&page-size={size}"))
+    return _records_answer(found, fmt, fields, _links(pairs))
+
+
+def _records_answer(found: list[records.Record], fmt: str, fields: list[str], headers: dict[str, str]) -> Response:
+    if fmt == "csv":
+        return records_csv([(r.entry, r.item) for r in found], fields, headers)
+    return json_response({r.entry.key: record_json(r.entry, r.items) for r in found}, headers)
+
+
+@blueprint.get("/records/<path:rest>")
+def record_paths(register: str, rest: str) -> Response:
+    """``records/{key}``, ``records/{key}/entries`` and ``records/{field}/{value}``."""
+    path, fmt = _split_format(rest)
+    parts = path.split("/")
+    with _reading(register) as (conn, reg_id):
+        if len(parts) == 2 and parts[1] == "entries":
+            history = records.key_history(conn, reg_id, parts[0])
+            if not history:
+                raise NotFound(f"register '{register}' has no record '{parts[0]}'")
+            return entries_csv(history, CORS) if fmt == "csv" else json_response([entry_json(e) for e in history], CORS)
+        definition = definition_of(conn, reg_id, register)
+        if len(parts) == 2 and parts[0] in definition.by_name:
+            field, value = parts
+            found = [r for r in records.iter_records(conn, reg_id) if _holds(r.item.get(field), value)]
+            return _records_answer(found, fmt, definition.field_names, CORS)
+        key = path
+        found = list(records.current_records(conn, reg_id, [key]).values())
+        if not found:
+            raise NotFound(f"register '{register}' has no record '{key}'")
+        return _records_answer(found, fmt, definition.field_names, CORS)
+
+
+def _holds(held: Any, value: str) -> bool:
+    return held == value or (isinstance(held, list) and value in held)
+
+
+@blueprint.get("/download-rsf", defaults={"start": None, "end": None})
+@blueprint.get("/download-rsf/<int:start>", defaults={"end": None})
+@blueprint.get("/download-rsf/<int:start>/<int:end>")
+def download_rsf(register: str, start: int | None, end: int | None) -> Response:
+    """The register as RSF, streamed: whole, from entry ``start`` (exclusive), or up to ``end``."""
+    engine = current_app.extensions["registers.engine"]
+    with _reading(register) as (conn, reg_id):
+        head = reads.head(conn, reg_id)
+    first = start or 0
+    last = head.user_size if end is None else end
+    if not 0 <= first <= last <= head.user_size:
+        raise BadRequest(f"a download needs 0 <= {first} <= {last} <= {head.user_size}")
+
+    def generate() -> Iterator[bytes]:
+        with engine.connect() as conn, conn.begin():
+            lines: list[bytes] = []
+            for command in export_commands(conn, reg_id, head, first, last):
+                lines.append(command.to_line() + b"\n")
+                if len(lines) >= 1000:
+                    yield b"".join(lines)
+                    lines = []
+            yield b"".join(lines)
+
+    return Response(stream_with_context(generate()), content_type=RSF_TYPE, headers=CORS)
+
+
+@blueprint.get("/proof/register/merkle:sha-256")
+def register_proof(register: str) -> Response:
+    """The root hash and size of the user log."""
+    with _reading(register) as (conn, reg_id):
+        head = reads.head(conn, reg_id)
+    body = {"proof-identifier": PROOF, "root-hash": hash_text(head.user_root), "total-entries": head.user_size}
+    return json_response(body, CORS)
+
+
+@blueprint.get("/proof/entries/<number>/<size>/merkle:sha-256")
+def entry_proof(register: str, number: str, size: str) -> Response:
+    """The audit path of an entry in the tree of ``size`` entries."""
+    n, s = _number(number, "entry number", 1, 1), _number(size, "tree size", 1, 1)
+    with _reading(register) as (conn, reg_id):
+        tree = StoredTree(conn, reg_id, Log.USER, reads.head(conn, reg_id).user_size)
+        path = tree.inclusion_proof(n, s)
+    body = {"proof-identifier": PROOF, "entry-number": str(n), "merkle-audit-path": [hash_text(h) for h in path]}
+    return json_response(body, {**CORS, "Cache-Control": "public, max-age=31536000, immutable"})
+
+
+@blueprint.get("/proof/consistency/<first>/<second>/merkle:sha-256")
+def consistency_proof(register: str, first: str, second: str) -> Response:
+    """The consistency proof between two tree sizes."""
+    m, n = _number(first, "first size", 1, 1), _number(second, "second size", 1, 1)
+    with _reading(register) as (conn, reg_id):
+        tree = StoredTree(conn, reg_id, Log.USER, reads.head(conn, reg_id).user_size)
+        nodes = tree.consistency_proof(m, n)
+    body = {"proof-identifier": PROOF, "merkle-consistency-nodes": [hash_text(h) for h in nodes]}
+    return json_response(body, {**CORS, "Cache-Control": "public, max-age=31536000, immutable"})
+
+
+@blueprint.get("/record/<path:rest>")
+@blueprint.get("/entry/<path:rest>")
+@blueprint.get("/item/<path:rest>")
+@blueprint.get("/proof/entry/<path:rest>")
+def singular(register: str, rest: str) -> Response:
+    """Old singular paths answer 301 to the plural ones."""
+    path = request.path
+    for old, new in (("/record/", "/records/"), ("/entry/", "/entries/"), ("/item/", "/items/")):
+        if f"/{register}{old}" in path:
+            path = path.replace(f"/{register}{old}", f"/{register}{new}", 1)
+            break
+    else:
+        path = path.replace(f"/{register}/proof/entry/", f"/{register}/proof/entries/", 1)
+    query = request.query_string.decode()
+    return redirect(path + (f"?{query}" if query else ""), code=301)  # type: ignore[return-value]

@@ -1,0 +1,49 @@
+"""Errors as RFC 9457 ``application/problem+json`` answers with the right status."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+from ..core.errors import IntegrityError, InvalidName, InvalidRange, RegisterError, RegisterNotFound
+
+MEDIA_TYPE = "application/problem+json"
+
+
+class NotFound(RegisterError):
+    """A key, entry or item the register does not hold."""
+
+
+class BadRequest(RegisterError):
+    """A malformed number, range or parameter."""
+
+
+_STATUS: list[tuple[type[RegisterError], int, str]] = [
+    (IntegrityError, 500, "Stored data does not verify"),
+    (RegisterNotFound, 404, "Register not found"),
+    (NotFound, 404, "Not found"),
+    (InvalidRange, 400, "Bad range"),
+    (BadRequest, 400, "Bad request"),
+    (InvalidName, 404, "Register not found"),
+]
+
+
+def problem(status: int, title: str, detail: str) -> Response:
+    """A problem+json response."""
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
+    return Response(body, status=status, mimetype=MEDIA_TYPE, headers={"Access-Control-Allow-Origin": "*"})
+
+
+def install(app: Flask) -> None:
+    """Answer every error, ours and Werkzeug's, as problem+json."""
+
+    @app.errorhandler(RegisterError)
+    def _register_error(exc: RegisterError) -> Response:
+        for kind, status, title in _STATUS:
+            if isinstance(exc, kind):
+                return problem(status, title, str(exc))
+        return problem(400, "Bad request", str(exc))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        return problem(exc.code or 500, exc.name, exc.description or exc.name)

@@ -1,0 +1,73 @@
+"""How entries, records and items look: v1 JSON and CSV (``text/csv;charset=UTF-8``, CRLF rows)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Response, jsonify
+
+from ..core.entries import Entry
+
+CSV_TYPE = "text/csv;charset=UTF-8"
+ENTRY_COLUMNS = ["index-entry-number", "entry-number", "entry-timestamp", "key", "item-hash"]
+
+
+def entry_json(entry: Entry) -> dict[str, Any]:
+    """The v1 entry: numbers as strings, item hashes as a list."""
+    return {
+        "index-entry-number": str(entry.number),
+        "entry-number": str(entry.number),
+        "entry-timestamp": entry.timestamp,
+        "key": entry.key,
+        "item-hash": entry.item_hashes,
+    }
+
+
+def record_json(entry: Entry, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The v1 record: the entry's fields with its items in place of their hashes."""
+    return {
+        "index-entry-number": str(entry.number),
+        "entry-number": str(entry.number),
+        "entry-timestamp": entry.timestamp,
+        "key": entry.key,
+        "item": items,
+    }
+
+
+def _cell(value: Any) -> str:
+    return ";".join(value) if isinstance(value, list) else ("" if value is None else str(value))
+
+
+def csv_response(header: list[str], rows: Iterable[list[Any]], headers: dict[str, str] | None = None) -> Response:
+    """A CSV answer with CRLF rows."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_cell(v) for v in row])
+    return Response(out.getvalue(), headers=headers, content_type=CSV_TYPE)
+
+
+def entries_csv(entries: list[Entry], headers: dict[str, str] | None = None) -> Response:
+    """Entries as CSV."""
+    rows = ([e.number, e.number, e.timestamp, e.key, e.item_hashes] for e in entries)
+    return csv_response(ENTRY_COLUMNS, rows, headers)
+
+
+def records_csv(
+    records: list[tuple[Entry, dict[str, Any]]], fields: list[str], headers: dict[str, str] | None = None
+) -> Response:
+    """Records as CSV, the register's fields in register order."""
+    rows = ([e.number, e.number, e.timestamp, e.key, *(item.get(f) for f in fields)] for e, item in records)
+    return csv_response(["index-entry-number", "entry-number", "entry-timestamp", "key", *fields], rows, headers)
+
+
+def json_response(value: Any, headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer (``application/json``)."""
+    response = jsonify(value)
+    if headers:
+        response.headers.update(headers)
+    return response

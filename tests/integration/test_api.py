@@ -1,0 +1,118 @@
+"""The v1 read API through the Flask test client, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+
+from registers import service
+from registers.web import create_app
+from tests.conftest import RSF, vector
+from tests.integration.helpers import load
+
+COUNTRY = vector("country-proofs.json")
+
+
+@pytest.fixture
+def client(engine: Engine, db_url: str) -> Iterator[FlaskClient]:
+    load(engine, "country-208.rsf", "country")
+    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
+    yield app.test_client()
+    app.extensions["registers.engine"].dispose()
+
+
+def test_country_208_proofs_over_http_equal_the_published_ones(client: FlaskClient) -> None:
+    register = client.get("/country/proof/register/merkle:sha-256")
+    assert register.json == {
+        "proof-identifier": "merkle:sha-256", "root-hash": COUNTRY["register_proof"]["root-hash"], "total-entries": 208,
+    }
+    entry = client.get("/country/proof/entries/10/200/merkle:sha-256").json
+    assert entry["merkle-audit-path"] == COUNTRY["entry_proof"]["merkle-audit-path"]
+    nodes = client.get("/country/proof/consistency/197/200/merkle:sha-256").json["merkle-consistency-nodes"]
+    assert nodes == COUNTRY["consistency_proof"]["merkle-consistency-nodes"]
+
+
+def test_entries_page_by_number_with_links_and_csv(client: FlaskClient) -> None:
+    page = client.get("/country/entries?start=201&limit=5")
+    assert page.content_type == "application/json"
+    assert [e["entry-number"] for e in page.json] == ["201", "202", "203", "204", "205"]
+    assert page.headers["Link"] == '<?start=206&limit=5>; rel="next", <?start=196&limit=5>; rel="previous"'
+    csv = client.get("/country/entries.csv?start=1&limit=2")
+    assert csv.headers["Content-Type"] == "text/csv;charset=UTF-8"
+    assert csv.data.split(b"\r\n")[0] == b"index-entry-number,entry-number,entry-timestamp,key,item-hash"
+    assert client.get("/country/entries/10").json[0]["key"] == "AD"
+
+
+def test_paging_walks_every_record_exactly_once(client: FlaskClient) -> None:
+    seen: list[str] = []
+    url = "/country/records?page-size=7"
+    while url:
+        page = client.get(url)
+        seen += list(page.json)
+        link = page.headers.get("Link", "")
+        nxt = [part for part in link.split(", ") if part.endswith('rel="next"')]
+        url = "/country/records" + nxt[0][1 : nxt[0].index(">")] if nxt else ""
+    assert len(seen) == len(set(seen)) == client.get("/country/register").json["total-records"]
+
+
+def test_records_by_key_field_and_history(client: FlaskClient) -> None:
+    gb = client.get("/country/records/GB").json["GB"]
+    assert gb["key"] == "GB" and gb["item"][0]["name"] == "United Kingdom"
+    assert [r["key"] for r in client.get("/country/records/name/France").json.values()] == ["FR"]
+    assert len(client.get("/country/records/GM/entries").json) == 4
+    csv = client.get("/country/records/GB.csv").data.decode()
+    assert csv.startswith("index-entry-number,entry-number,entry-timestamp,key,country,name,official-name,")
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/nowhere/records", 404),
+        ("/country/records/XX", 404),
+        ("/country/entries/999", 404),
+        ("/country/items/sha-256:" + "0" * 64, 404),
+        ("/country/entries?limit=5001", 400),
+        ("/country/entries?start=x", 400),
+        ("/country/proof/entries/300/200/merkle:sha-256", 400),
+        ("/country/proof/consistency/0/5/merkle:sha-256", 400),
+        ("/country/download-rsf/5/3", 400),
+        ("/country/items/sha-256:XYZ", 400),
+    ],
+)
+def test_errors_are_problem_json(client: FlaskClient, path: str, status: int) -> None:
+    answer = client.get(path)
+    assert answer.status_code == status
+    assert answer.content_type == "application/problem+json"
+    assert answer.json["status"] == status and answer.json["detail"]
+
+
+def test_download_rsf_reloads_to_the_same_root_and_patches_apply(client: FlaskClient, other_engine: Engine) -> None:
+    from registers.core.rsf import read_rsf
+    from registers.store.append import append
+    from registers.store.checks import Change
+
+    whole = client.get("/country/download-rsf")
+    assert whole.content_type == "application/uk-gov-rsf"
+    original = [line for line in (RSF / "country-208.rsf").read_bytes().splitlines() if not line.startswith(b"assert")]
+    assert [line for line in whole.data.splitlines() if not line.startswith(b"assert")] == original
+    first = client.get("/country/download-rsf/0/150").data
+    append(other_engine, "country", read_rsf(io.BytesIO(first)), change=Change(strict=False))
+    append(other_engine, "country", read_rsf(io.BytesIO(client.get("/country/download-rsf/150").data)),
+           change=Change(strict=False))
+    assert service.head(other_engine, "country").user_size == 208
+    assert service.register_proof(other_engine, "country")["root-hash"] == COUNTRY["register_proof"]["root-hash"]
+
+
+def test_old_singular_paths_redirect(client: FlaskClient) -> None:
+    answer = client.get("/country/record/GB")
+    assert answer.status_code == 301 and answer.headers["Location"].endswith("/country/records/GB")
+    assert client.get("/country/entry/5").headers["Location"].endswith("/country/entries/5")
+
+
+def test_health(client: FlaskClient) -> None:
+    assert client.get("/healthz").json == {"status": "ok"}
+    assert client.get("/readyz").json == {"status": "ok"}
