@@ -76,14 +76,16 @@ def history_records(conn: Connection, reg_id: int, key: str) -> list[Record]:
     return _with_items(conn, reg_id, key_history(conn, reg_id, key))
 
 
-def iter_records(conn: Connection, reg_id: int, as_of: int | None = None) -> Iterator[Record]:
+def iter_records(
+    conn: Connection, reg_id: int, as_of: int | None = None, before: int | None = None
+) -> Iterator[Record]:
     """Every record, newest first (by its latest entry), optionally as it stood after entry ``as_of``.
 
-    Keyset-paged by entry number; the current list reads the record index, an ``as_of`` list
-    groups the entries up to that number by key.
+    Keyset-paged by entry number: ``before`` starts after a record whose entry number it is. The
+    current list reads the record index; an ``as_of`` list groups the entries up to that number
+    by key.
     """
     r, e = record.c, entry.c
-    before: int | None = None
     while True:
         if as_of is None:
             latest = select(r.entry_number.label("number")).where(r.register_id == reg_id, r.log == int(Log.USER))

@@ -6,8 +6,11 @@ writes. A ``.json`` or ``.csv`` suffix chooses the representation (JSON by defau
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, request, stream_with_context
@@ -18,11 +21,11 @@ from ..core.errors import RegisterNotFound
 from ..core.items import hash_text, parse_hash
 from ..core.rsf import MEDIA_TYPE as RSF_TYPE
 from ..loaders.rsf import export_commands
-from ..service import definition_of
+from ..service import definition_of, is_current
 from ..store import reads, records
 from ..store.tree import StoredTree
 from .problems import BadRequest, NotFound
-from .representations import entries_csv, entry_json, json_response, record_json, records_csv
+from .representations import csv_response, entries_csv, entry_json, json_response, record_json, records_csv
 
 blueprint = Blueprint("api", __name__, url_prefix="/<register>")
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Link, ETag"}
@@ -95,9 +98,9 @@ def entries(register: str, fmt: str) -> Response:
     if start > 1:
         pairs.append(("previous", f"?start={max(1, start - limit)}&limit={limit}"))
     headers = _links(pairs)
-    if fmt == "csv":
-        return entries_csv(found, headers)
-    return json_response([entry_json(e) for e in found], headers)
+    response = entries_csv(found, headers) if fmt == "csv" else json_response([entry_json(e) for e in found], headers)
+    last = found[-1].number if found else 0
+    return _conditional(response, f"entries-{start}-{last}-{limit}-{fmt}")  # entries never change
 
 
 @blueprint.get("/entries/<path:number>")
@@ -109,8 +112,9 @@ def entry(register: str, number: str) -> Response:
         found = list(reads.iter_entries(conn, reg_id, Log.USER, n, n))
     if not found:
         raise NotFound(f"register '{register}' has no entry {n}")
-    headers = {**CORS, "Cache-Control": "public, max-age=31536000, immutable", "ETag": f'"entry-{n}"'}
-    return entries_csv(found, headers) if fmt == "csv" else json_response([entry_json(found[0])], headers)
+    headers = {**CORS, "Cache-Control": "public, max-age=31536000, immutable"}
+    response = entries_csv(found, headers) if fmt == "csv" else json_response([entry_json(found[0])], headers)
+    return _conditional(response, f"entry-{n}-{fmt}")
 
 
 @blueprint.get("/items/<path:digest>")
@@ -126,22 +130,27 @@ def item(register: str, digest: str) -> Response:
         fields = definition_of(conn, reg_id, register).field_names if fmt == "csv" and blob else []
     if blob is None:
         raise NotFound(f"register '{register}' has no item {text}")
-    headers = {**CORS, "Cache-Control": "public, max-age=31536000, immutable", "ETag": f'"{text}"'}
+    headers = {**CORS, "Cache-Control": "public, max-age=31536000, immutable"}
     if fmt == "csv":
-        import json as _json
-
-        from .representations import csv_response
-
-        value = _json.loads(blob)
-        return csv_response(fields, [[value.get(f) for f in fields]], headers)
-    return Response(blob, content_type="application/json", headers=headers)
+        value = json.loads(blob)
+        return _conditional(csv_response(fields, [[value.get(f) for f in fields]], headers), f"{text}-csv")
+    return _conditional(Response(blob, content_type="application/json", headers=headers), f"{text}-json")
 
 
-def _record_page(conn: Connection, reg_id: int, page: int, size: int) -> tuple[list[records.Record], bool]:
-    skip = (page - 1) * size
+def _record_page(
+    conn: Connection, reg_id: int, size: int, *, page: int = 1, before: int | None = None,
+    current: bool = False, as_of: int | None = None,
+) -> tuple[list[records.Record], bool]:
+    """One page of records newest first: after the keyset cursor ``before``, or by ``page`` (a
+    walk past the earlier pages, kept for old clients). Also says whether more follow."""
+    skip = 0 if before is not None else (page - 1) * size
+    today = date.today().isoformat()
     out: list[records.Record] = []
-    for index, rec in enumerate(records.iter_records(conn, reg_id)):
-        if index < skip:
+    for rec in records.iter_records(conn, reg_id, as_of, before):
+        if current and not is_current(rec.item, today):
+            continue
+        if skip:
+            skip -= 1
             continue
         if len(out) == size:
             return out, True
@@ -152,19 +161,34 @@ def _record_page(conn: Connection, reg_id: int, page: int, size: int) -> tuple[l
 @blueprint.get("/records", defaults={"fmt": "json"})
 @blueprint.get("/records.<any(json,csv):fmt>")
 def record_list(register: str, fmt: str) -> Response:
-    """Records newest first, ``page-size`` (default 100, at most 5000) per ``page-index`` (from 1)."""
-    size = _number(request.args.get("page-size"), "page-size", current_app.config["PAGE_SIZE"], 1,
+    """Records newest first, ``page-size`` (default 100, at most 5000) a page; ``page-index``
+    (from 1) or the keyset cursor ``before`` that ``Link: next`` carries; ``current=true`` leaves
+    out ended records; ``as-of=N`` gives the records as they stood after entry N."""
+    args = request.args
+    size = _number(args.get("page-size"), "page-size", current_app.config["PAGE_SIZE"], 1,
                    current_app.config["MAX_PAGE_SIZE"])
-    page = _number(request.args.get("page-index"), "page-index", 1, 1)
+    page = _number(args.get("page-index"), "page-index", 1, 1)
+    before = _number(args.get("before"), "before", 0, 1) or None
+    as_of = _number(args.get("as-of"), "as-of", 0, 1) or None
+    current = args.get("current", "false") == "true"
     with _reading(register) as (conn, reg_id):
-        found, more = _record_page(conn, reg_id, page, size)
+        found, more = _record_page(conn, reg_id, size, page=page, before=before, current=current, as_of=as_of)
         fields = definition_of(conn, reg_id, register).field_names if fmt == "csv" else []
+        root = reads.head(conn, reg_id).user_root.hex()
+    keep = "".join(f"&{k}={args[k]}" for k in ("current", "as-of") if k in args)
     pairs = []
     if more:
-        pairs.append(("next", f"?page-index={page + 1}&page-size={size}"))
-    if page > 1:
-        pairs.append(("previous", f"?page-index={page - 1}&page-size={size}"))
-    return _records_answer(found, fmt, fields, _links(pairs))
+        pairs.append(("next", f"?page-size={size}&before={found[-1].entry.number}{keep}"))
+    if before is None and page > 1:
+        pairs.append(("previous", f"?page-index={page - 1}&page-size={size}{keep}"))
+    response = _records_answer(found, fmt, fields, _links(pairs))
+    return _conditional(response, f"{root}-{request.query_string.decode()}-{fmt}")
+
+
+def _conditional(response: Response, identity: str) -> Response:
+    """Give ``response`` a strong ETag from content identity; answer 304 when it matches."""
+    response.set_etag(hashlib.sha256(identity.encode()).hexdigest()[:32])
+    return response.make_conditional(request)
 
 
 def _records_answer(found: list[records.Record], fmt: str, fields: list[str], headers: dict[str, str]) -> Response:
@@ -193,7 +217,8 @@ def record_paths(register: str, rest: str) -> Response:
         found = list(records.current_records(conn, reg_id, [key]).values())
         if not found:
             raise NotFound(f"register '{register}' has no record '{key}'")
-        return _records_answer(found, fmt, definition.field_names, CORS)
+        response = _records_answer(found, fmt, definition.field_names, CORS)
+        return _conditional(response, f"record-{key}-{found[0].entry.number}-{fmt}")
 
 
 def _holds(held: Any, value: str) -> bool:

@@ -116,3 +116,27 @@ def test_old_singular_paths_redirect(client: FlaskClient) -> None:
 def test_health(client: FlaskClient) -> None:
     assert client.get("/healthz").json == {"status": "ok"}
     assert client.get("/readyz").json == {"status": "ok"}
+
+
+def test_etags_answer_304_and_change_with_the_content(client: FlaskClient, engine: Engine) -> None:
+    first = client.get("/country/records/GB")
+    etag = first.headers["ETag"]
+    assert client.get("/country/records/GB", headers={"If-None-Match": etag}).status_code == 304
+    assert client.get("/country/records/GB.csv").headers["ETag"] != etag
+    item = client.get("/country/entries/7").json[0]["item-hash"][0]
+    answer = client.get(f"/country/items/{item}")
+    assert "immutable" in answer.headers["Cache-Control"]
+    assert client.get(f"/country/items/{item}", headers={"If-None-Match": answer.headers["ETag"]}).status_code == 304
+    listing = client.get("/country/records?page-size=5").headers["ETag"]
+    service.append_items(engine, "country", [("GB", {"country": "GB", "name": "Britain"})])
+    assert client.get("/country/records?page-size=5").headers["ETag"] != listing
+    assert client.get("/country/records/GB", headers={"If-None-Match": etag}).status_code == 200
+
+
+def test_current_and_as_of(client: FlaskClient) -> None:
+    everything = client.get("/country/records?page-size=5000").json
+    current = client.get("/country/records?page-size=5000&current=true").json
+    ended = {key for key, r in everything.items() if r["item"][0].get("end-date")}
+    assert ended and set(current) == set(everything) - ended
+    early = client.get("/country/records?page-size=5000&as-of=10").json
+    assert len(early) == 10 and all(int(r["entry-number"]) <= 10 for r in early.values())
