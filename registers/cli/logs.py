@@ -15,12 +15,11 @@ from .. import service
 from ..core.entries import Log
 from ..core.errors import IntegrityError, RegisterError
 from ..core.items import hash_text
-from ..loaders.tables import table_format
 from . import _engine, _friendly, _print_findings, _print_json, main
 
 
 @main.command()
-@click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
+@click.argument("file", type=click.Path(exists=True, allow_dash=True, dir_okay=False))
 @click.option(
     "--register", "name", metavar="NAME", help="Register to load into (default: an RSF's name, else FILE's stem)."
 )
@@ -49,13 +48,20 @@ def load(ctx: click.Context, file: str, name: str | None, fmt: str | None, **opt
       registers load country.tsv --register country --history --reason "2024 update"
       registers load local-authority-eng.csv --end-missing 2024-04-01 --dry-run
     """
-    fmt = table_format(file, fmt)
+    fmt = service.table_format(file, fmt)
     engine = _engine(ctx)
     if fmt == "rsf":
+        for table_only in ("history", "end_missing", "allow_dangling"):
+            if options[table_only]:
+                raise RegisterError(f"--{table_only.replace('_', '-')} applies to tables, not RSF")
         result = service.load_rsf(
-            engine, file, name, strict=options["strict"], by=options["by"], reason=options["reason"]
+            engine, file, name, strict=options["strict"], by=options["by"], reason=options["reason"],
+            dry_run=options["dry_run"],
         )
-        _print_result(result)
+        if options["dry_run"]:
+            click.echo(f"{result.register}: dry run: {result.added} entries would be appended; nothing stored")
+        else:
+            _print_result(result)
         _print_findings(result.findings, file)
         return
     register = name or Path(file).stem

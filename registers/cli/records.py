@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
 from .. import service
-from ..core.definitions import load_definition
 from ..core.errors import RegisterError
 from ..core.items import hash_text
 from . import _engine, _friendly, main
@@ -39,10 +37,7 @@ def create(ctx: click.Context, name: str, schema_file: str, custodian: str | Non
     Example:
       registers create country --schema schemas/country.json --custodian "Jane Doe"
     """
-    try:
-        definition = load_definition(Path(schema_file).read_text(encoding="utf-8"))
-    except RegisterError as exc:
-        raise RegisterError(f"{schema_file}: {exc}") from None
+    definition = service.read_schema(schema_file)
     result = service.create_register(_engine(ctx), name, definition, custodian=custodian, by=by, reason=reason)
     click.echo(f"{name}: {result.added_system} system entries added ({len(definition.fields)} fields)")
 

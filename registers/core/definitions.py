@@ -8,7 +8,7 @@ cardinality, the register it links to, text). ``schemas/<register>.json`` holds 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,7 +150,3 @@ def load_definition(text: str) -> Definition:
     except (ValueError, TypeError) as exc:
         raise InvalidDefinition(f"schema is not valid: {exc}") from None
 
-
-def links(definition: Definition) -> Iterable[tuple[str, str]]:
-    """``(field, linked register)`` for every linked field."""
-    return ((f.name, f.register) for f in definition.fields if f.register)

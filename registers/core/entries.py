@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
+from typing import Any
 
 from .items import hash_text
 
@@ -55,6 +56,28 @@ class Entry:
         return (self.timestamp, self.key, self.digests) == (other.timestamp, other.key, other.digests)
 
 
+def entry_json(entry: Entry) -> dict[str, Any]:
+    """The v1 entry: numbers as strings, item hashes as a list."""
+    return {
+        "index-entry-number": str(entry.number),
+        "entry-number": str(entry.number),
+        "entry-timestamp": entry.timestamp,
+        "key": entry.key,
+        "item-hash": entry.item_hashes,
+    }
+
+
+def record_json(entry: Entry, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The v1 record: the entry's fields with its items in place of their hashes."""
+    return {
+        "index-entry-number": str(entry.number),
+        "entry-number": str(entry.number),
+        "entry-timestamp": entry.timestamp,
+        "key": entry.key,
+        "item": items,
+    }
+
+
 def leaf_bytes(number: int, timestamp: str, key: str, digests: tuple[bytes, ...]) -> bytes:
     """The v1 leaf JSON: index-entry-number, entry-number, entry-timestamp, key, item-hash."""
     if len(digests) == 1:
@@ -72,7 +95,7 @@ def leaf_bytes(number: int, timestamp: str, key: str, digests: tuple[bytes, ...]
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_./:-]+")
 _USER_KEY = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*[-_./]?")
 _SYSTEM_KEY = re.compile(r"name|register-name|custodian|change|register:[^\s]+|field:[^\s]+")
-_TIMESTAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z")
+_TIMESTAMP = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
 
 
 def key_problem(log: Log, key: str) -> str | None:

@@ -37,7 +37,7 @@ class LineError(RegisterError):
 
     def _message(self) -> str:
         where = self.source or ""
-        if self.line is not None:
+        if self.line:  # commands the platform makes itself carry no line
             where = f"{where}:{self.line}" if where else f"line {self.line}"
         return f"{where}: {self.reason}" if where else self.reason
 

@@ -7,6 +7,7 @@ Problems are ``Finding``s that read ``field 'x': value 'y' is not a valid dateti
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,7 @@ def _datatype_validator(f: FieldDef) -> Callable[[str], None]:
     return run
 
 
+@functools.lru_cache(maxsize=64)
 def item_schema(definition: Definition) -> Schema:
     """A marshmallow schema holding the rules of ``definition`` (unknown fields refused)."""
     declared: dict[str, fields.Field[Any]] = {}
@@ -78,15 +80,11 @@ def _schema_findings(errors: Mapping[str, Any], definition: Definition, item: Ma
             elif message.startswith("not-list:"):
                 yield _not_list(name)
             elif message.startswith("not-string:"):
-                yield _not_string(name) if not isinstance(item.get(name), list) else _not_list_item(name)
+                yield _not_string(name)
             elif message.startswith("Shorter than minimum length"):
                 yield Finding(name, f"field '{name}' is an empty list")
             else:
                 yield Finding(name, message)
-
-
-def _not_list_item(name: str) -> Finding:
-    return _not_string(name)
 
 
 def _flatten(messages: Any) -> Iterator[str]:

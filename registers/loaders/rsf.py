@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from ..core.entries import Entry, Log
 from ..core.errors import InvalidRange
-from ..core.items import item_digest
+from ..core.items import item_digest, parse_hash
 from ..core.rsf import AddItem, AppendEntry, AssertRootHash, Command
 from ..store import reads
 from ..store.tree import StoredTree
@@ -27,7 +27,10 @@ def register_name_in(path: Path) -> str | None:
     with path.open("rb") as stream:
         for line in stream:
             if line.startswith(b"append-entry\tsystem\tname\t"):
-                wanted = bytes.fromhex(line.rstrip(b"\r\n").rsplit(b"\t", 1)[1][8:].decode("ascii"))
+                try:
+                    wanted = parse_hash(line.rstrip(b"\r\n").rsplit(b"\t", 1)[1].decode("ascii"))
+                except (ValueError, UnicodeDecodeError):
+                    return None  # the load itself names the bad line
     if wanted is None:
         return None
     with path.open("rb") as stream:

@@ -4,6 +4,8 @@ Each function takes an Engine (see ``open_database``) and register names, and re
 values; user mistakes are raised as ``RegisterError`` subclasses with one-line messages.
 """
 
+from ..core.entries import entry_json, record_json
+from ..loaders.tables import table_format
 from .fixtures import FixtureLoad, find_fixtures, init_fixtures
 from .logs import (
     RegisterSummary,
@@ -27,7 +29,6 @@ from .reading import (
     export_records,
     is_current,
     list_records,
-    record_json,
     show_record,
 )
 from .records import (
@@ -41,6 +42,7 @@ from .records import (
     end_record,
     load_table,
     parse_assignments,
+    read_schema,
 )
 
 __all__ = [
@@ -73,8 +75,11 @@ __all__ = [
     "load_table",
     "open_database",
     "parse_assignments",
+    "read_schema",
+    "table_format",
     "record_json",
     "register_proof",
+    "entry_json",
     "root_at",
     "show_record",
     "verify",

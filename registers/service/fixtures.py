@@ -10,10 +10,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ..core.definitions import load_definition
 from ..core.errors import RegisterError
 from .logs import load_rsf
-from .records import create_register, load_table
+from .records import create_register, load_table, read_schema
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -54,14 +53,14 @@ def init_fixtures(
             progress(name)
         added = 0
         if "schema" in spec:
-            definition = load_definition((schemas / spec["schema"]).read_text())
+            definition = read_schema(str(schemas / spec["schema"]))
             added += create_register(engine, name, definition, by=by, reason="create from the shipped schema").added
         if "file" not in spec:
             yield FixtureLoad(name, added, 0, 0, spec.get("note", ""))
             continue
         path = fixtures / spec["file"]
         if path.suffix == ".rsf":
-            result = load_rsf(engine, str(path), name)
+            result = load_rsf(engine, str(path), name, by=by, reason=f"load fixture {spec['file']}" if by else None)
             yield FixtureLoad(name, added + result.added, result.head.user_size, result.findings.count,
                               spec.get("note", ""))
             continue

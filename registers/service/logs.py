@@ -22,7 +22,7 @@ from ..loaders.rsf import export_commands, open_rsf, register_name_in
 from ..store import reads
 from ..store.append import AppendResult, append, check_name
 from ..store.checks import Change
-from ..store.engine import open_engine
+from ..store.engine import open_engine, snapshot
 from ..store.tree import StoredTree
 from ..store.verify import Verified, verify_register
 
@@ -50,6 +50,7 @@ def load_rsf(
     strict: bool = False,
     by: str | None = None,
     reason: str | None = None,
+    dry_run: bool = False,
 ) -> AppendResult:
     """Load an RSF file (``-`` for stdin) into a register, creating it if new.
 
@@ -57,19 +58,19 @@ def load_rsf(
     Entries the register already holds are skipped; a patch must continue from a root the
     register had. Hashes, asserts and order are always strict; datatype and link findings are
     reported in the result unless ``strict``. ``by`` and ``reason``, when given, are recorded
-    as a ``change`` system entry. Raises a LineError naming the file and line; nothing is
-    stored then.
+    as a ``change`` system entry. ``dry_run`` checks everything and stores nothing. Raises a
+    LineError naming the file and line; nothing is stored then.
     """
     name = register or _name_for(path)
     source = "<stdin>" if path == "-" else path
     stream = open_rsf(path)
     change = Change(by=by, reason=reason, strict=strict)
     try:
-        return append(engine, check_name(name), read_rsf(stream), change=change)
+        return append(engine, check_name(name), read_rsf(stream), change=change, commit=not dry_run)
     except LineError as exc:
         raise exc.located(source) from None
     finally:
-        if stream is not None and path != "-":
+        if path != "-":
             stream.close()
 
 
@@ -101,7 +102,8 @@ def append_items(
     return append(engine, check_name(name), commands(), create=create, extend=True)
 
 
-def _register(conn: Connection, name: str) -> int:
+def register_id_of(conn: Connection, name: str) -> int:
+    """The id of register ``name``; RegisterNotFound if there is none."""
     reg_id = reads.register_id(conn, name)
     if reg_id is None:
         raise RegisterNotFound(name)
@@ -110,22 +112,22 @@ def _register(conn: Connection, name: str) -> int:
 
 def head(engine: Engine, name: str) -> reads.Head:
     """The committed size and root of both logs of register ``name``."""
-    with engine.connect() as conn:
-        return reads.head(conn, _register(conn, name))
+    with snapshot(engine) as conn:
+        return reads.head(conn, register_id_of(conn, name))
 
 
 def root_at(engine: Engine, name: str, size: int, log: Log = Log.USER) -> bytes:
     """The root of the first ``size`` entries of a log (any size up to the current one)."""
-    with engine.connect() as conn, conn.begin():
-        reg_id = _register(conn, name)
+    with snapshot(engine) as conn:
+        reg_id = register_id_of(conn, name)
         return StoredTree(conn, reg_id, log, reads.head(conn, reg_id).size(log)).root(size)
 
 
 def list_registers(engine: Engine) -> list[RegisterSummary]:
     """Every register with its head, by name."""
-    with engine.connect() as conn:
+    with snapshot(engine) as conn:
         return [
-            RegisterSummary(name, reads.head(conn, _register(conn, name))) for name in reads.register_names(conn)
+            RegisterSummary(name, reads.head(conn, register_id_of(conn, name))) for name in reads.register_names(conn)
         ]
 
 
@@ -134,8 +136,8 @@ def export_rsf(engine: Engine, name: str, out: BinaryIO, start: int = 0, end: in
 
     Streams from one consistent read transaction, in constant memory for whole dumps.
     """
-    with engine.connect() as conn, conn.begin():
-        reg_id = _register(conn, name)
+    with snapshot(engine) as conn:
+        reg_id = register_id_of(conn, name)
         return write_rsf(export_commands(conn, reg_id, reads.head(conn, reg_id), start, end), out)
 
 
@@ -147,8 +149,8 @@ def register_proof(engine: Engine, name: str, log: Log = Log.USER) -> dict[str, 
 
 def inclusion_proof(engine: Engine, name: str, number: int, size: int, log: Log = Log.USER) -> dict[str, object]:
     """The v1 entry proof: the audit path of entry ``number`` in the tree of ``size`` entries."""
-    with engine.connect() as conn, conn.begin():
-        reg_id = _register(conn, name)
+    with snapshot(engine) as conn:
+        reg_id = register_id_of(conn, name)
         tree = StoredTree(conn, reg_id, log, reads.head(conn, reg_id).size(log))
         path = tree.inclusion_proof(number, size)
     return {
@@ -160,8 +162,8 @@ def inclusion_proof(engine: Engine, name: str, number: int, size: int, log: Log 
 
 def consistency_proof(engine: Engine, name: str, old_size: int, size: int, log: Log = Log.USER) -> dict[str, object]:
     """The v1 consistency proof between the trees of ``old_size`` and ``size`` entries."""
-    with engine.connect() as conn, conn.begin():
-        reg_id = _register(conn, name)
+    with snapshot(engine) as conn:
+        reg_id = register_id_of(conn, name)
         tree = StoredTree(conn, reg_id, log, reads.head(conn, reg_id).size(log))
         nodes = tree.consistency_proof(old_size, size)
     return {"proof-identifier": PROOF_ID, "merkle-consistency-nodes": [hash_text(h) for h in nodes]}
@@ -169,5 +171,5 @@ def consistency_proof(engine: Engine, name: str, old_size: int, size: int, log: 
 
 def verify(engine: Engine, name: str) -> Verified:
     """Recompute register ``name`` from its log; raises IntegrityError at the first fault."""
-    with engine.connect() as conn, conn.begin():
-        return verify_register(conn, _register(conn, name))
+    with snapshot(engine) as conn:
+        return verify_register(conn, register_id_of(conn, name))

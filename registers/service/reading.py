@@ -14,10 +14,11 @@ from typing import Any, BinaryIO
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from ..core.entries import Entry, Log
+from ..core.entries import Log, record_json
 from ..core.errors import RegisterError
 from ..store import records
-from .logs import _register
+from ..store.engine import snapshot
+from .logs import register_id_of
 from .records import definition_of
 
 
@@ -71,8 +72,8 @@ def _change_for(notes: list[ChangeNote], number: int) -> ChangeNote | None:
 
 def show_record(engine: Engine, name: str, key: str, history: bool = False) -> list[HistoryLine]:
     """The record ``key`` (or every entry of its history, oldest first), each with who and why."""
-    with engine.connect() as conn, conn.begin():
-        reg_id = _register(conn, name)
+    with snapshot(engine) as conn:
+        reg_id = register_id_of(conn, name)
         if history:
             found = records.history_records(conn, reg_id, key)
         else:
@@ -100,8 +101,8 @@ def list_records(
 ) -> Iterator[records.Record]:
     """Records newest first: all, those whose ``field`` holds ``value``, only ``current`` ones
     (no past end-date), or as they stood after entry ``as_of``. Streams in one read transaction."""
-    with engine.connect() as conn, conn.begin():
-        reg_id = _register(conn, name)
+    with snapshot(engine) as conn:
+        reg_id = register_id_of(conn, name)
         today = date.today().isoformat()
         for rec in records.iter_records(conn, reg_id, as_of):
             item = rec.item
@@ -114,21 +115,10 @@ def list_records(
             yield rec
 
 
-def record_json(entry: Entry, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """The v1 record shape: entry numbers as strings and the item list."""
-    return {
-        "index-entry-number": str(entry.number),
-        "entry-number": str(entry.number),
-        "entry-timestamp": entry.timestamp,
-        "key": entry.key,
-        "item": items,
-    }
-
-
 def export_records(engine: Engine, name: str, fmt: str, out: BinaryIO) -> int:
     """Write every record as ``csv``, ``json`` (the v1 records object) or ``jsonl``; returns records written."""
-    with engine.connect() as conn, conn.begin():
-        fields = definition_of(conn, _register(conn, name), name).field_names
+    with snapshot(engine) as conn:
+        fields = definition_of(conn, register_id_of(conn, name), name).field_names
     count = 0
     if fmt == "csv":
         text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)

@@ -12,12 +12,13 @@ import getpass
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from ..core.definitions import Definition
+from ..core.definitions import Definition, load_definition
 from ..core.entries import Log, now_timestamp
 from ..core.errors import InvalidEntry, LineError, RegisterError
 from ..core.items import canonical_json, item_digest
@@ -33,6 +34,14 @@ ENV_ACTOR = "REGISTERS_AS"
 
 class NoDefinition(RegisterError):
     """The register has no field definitions to check rows against."""
+
+
+def read_schema(path: str) -> Definition:
+    """The register definition in a ``schemas/<register>.json`` file (errors name the file)."""
+    try:
+        return load_definition(Path(path).read_text(encoding="utf-8"))
+    except RegisterError as exc:
+        raise RegisterError(f"{path}: {exc}") from None
 
 
 def default_actor() -> str:

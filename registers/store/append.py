@@ -335,7 +335,7 @@ class _Batch:
             self._begin(None, 0)
         self._write()
         self.sql.wait()
-        orphan = self.pending.first_orphan()
+        orphan = self._first_orphan()
         if orphan is not None:
             digest, line = orphan
             raise InvalidRSF(f"add-item {hash_text(digest)} is used by no entry in the file (an orphan item)", line)
@@ -365,6 +365,24 @@ class _Batch:
         )
         return new
 
+    def _first_orphan(self) -> tuple[bytes, int] | None:
+        """The earliest item added but used by no entry of the batch.
+
+        An item added again after an entry already used it waits in ``pending`` once more; such
+        items are found among the batch's entries here (rarely needed: only when some are left).
+        """
+        waiting = self.pending.unused()
+        if not waiting or self.start is None:
+            return None
+        left = dict(waiting)
+        for log in Log:
+            for stored in reads.iter_entries(self.conn, self.reg_id, log, self.start.size(log) + 1):
+                for digest in stored.digests:
+                    left.pop(digest, None)
+                if not left:
+                    return None
+        return min(left.items(), key=lambda pair: pair[1])
+
     def _record_change(self) -> None:
         """Append the ``change`` system entry: who, why, and which entries the change made."""
         value: dict[str, str] = {}
@@ -378,5 +396,6 @@ class _Batch:
                 value[label] = f"{last - self.added[log] + 1}-{last}"
         blob = canonical_json(value)
         digest = item_digest(blob)
+        self.pos[Log.SYSTEM] = self.trees[Log.SYSTEM].size  # after everything, whatever the file's place
         self.apply(AddItem(blob, digest))
         self.apply(AppendEntry(Log.SYSTEM, "change", now_timestamp(), (digest,)))

@@ -10,6 +10,7 @@ within itself. ``Change.strict`` decides whether a finding refuses the batch or 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,11 +22,12 @@ from sqlalchemy.engine import Connection
 from ..core.definitions import Definition
 from ..core.entries import Log
 from ..core.errors import InvalidEntry, InvalidRSF
-from ..core.validation import ItemCheck, compile_checks, link_targets
+from ..core.validation import ItemCheck, compile_checks, link_targets, validate_item
 from . import reads
 from .schema import entry, record
 
 MAX_EXAMPLES = 20
+SMALL_BATCH = 100  # up to this many entries are checked by the marshmallow schema itself
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ class EntryChecks:
         if definition is None or check is None:
             self.pending = []
             return
+        if len(self.pending) <= SMALL_BATCH:  # marshmallow holds the rules; bulk loads use them compiled
+            check = functools.partial(validate_item, definition)
         blobs = contents(list({digest for _line, _key, digest in self.pending}))
         for line, key, digest in self.pending:
             value = json.loads(blobs[digest])

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection
 
 from .schema import metadata
@@ -68,10 +70,27 @@ def _sqlite_setup(engine: Engine) -> None:
 
 
 def _create_tables(engine: Engine) -> None:
+    """Create missing tables; when all exist (the usual case) take no lock, so a reader never
+    waits for a writer."""
+    with engine.connect() as conn:
+        existing = set(inspect(conn).get_table_names())
+    if existing >= set(metadata.tables):
+        return
     with engine.execution_options(**WRITE).begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_SCHEMA_LOCK})
         metadata.create_all(conn)
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """A read transaction that sees one committed state throughout (REPEATABLE READ on
+    PostgreSQL; a deferred transaction in WAL mode is already a snapshot on SQLite)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
 
 
 def writer(engine: Engine) -> Engine:

@@ -27,9 +27,6 @@ class PendingItems:
         self._used_maybe_spilled: list[tuple[bytes]] = []
         self._pyformat = conn.dialect.paramstyle in ("format", "pyformat")
 
-    def __contains__(self, digest: bytes) -> bool:
-        return digest in self.memory
-
     def add(self, digest: bytes, line: int) -> None:
         """An item was added on ``line``."""
         self.memory.setdefault(digest, line)
@@ -50,16 +47,15 @@ class PendingItems:
             self._run_many("DELETE FROM pending_item WHERE hash = ?", self._used_maybe_spilled)
             self._used_maybe_spilled = []
 
-    def first_orphan(self) -> tuple[bytes, int] | None:
-        """The unused item added earliest, if any (after every entry has been seen)."""
+    def unused(self) -> list[tuple[bytes, int]]:
+        """Every item still waiting for an entry, earliest line first (after all entries)."""
         self.flush()
         candidates = list(self.memory.items())
         if self.spilled:
             self.sync()
-            row = self.conn.execute(text("SELECT hash, line FROM pending_item ORDER BY line LIMIT 1")).first()
-            if row is not None:
-                candidates.append((bytes(row[0]), int(row[1])))
-        return min(candidates, key=lambda pair: pair[1]) if candidates else None
+            rows = self.conn.execute(text("SELECT hash, line FROM pending_item"))
+            candidates += [(bytes(row[0]), int(row[1])) for row in rows]
+        return sorted(candidates, key=lambda pair: pair[1])
 
     def close(self) -> None:
         """Drop the temporary table (it is transaction-scoped: a rollback removes it too)."""

@@ -107,9 +107,14 @@ def _verify_log(conn: Connection, reg_id: int, log: Log, head: reads.Head) -> in
             page = []
     _check_items_exist(conn, reg_id, page)
     tiles.compare(builder.take_tiles(), page, final=True)
-    if builder.size != head.size(log):
+    if builder.size < head.size(log):
         raise IntegrityError(
             f"{log.label} entry {builder.size + 1} is missing: the log holds {builder.size} entries "
+            f"but its latest checkpoint records {head.size(log)}"
+        )
+    if builder.size > head.size(log):
+        raise IntegrityError(
+            f"{log.label} entry {head.size(log) + 1} was never committed: the log holds {builder.size} entries "
             f"but its latest checkpoint records {head.size(log)}"
         )
     if tiles.changed_tile:

@@ -23,6 +23,7 @@ from ..core.rsf import MEDIA_TYPE as RSF_TYPE
 from ..loaders.rsf import export_commands
 from ..service import definition_of, is_current
 from ..store import reads, records
+from ..store.engine import snapshot
 from ..store.tree import StoredTree
 from .problems import BadRequest, NotFound
 from .representations import csv_response, entries_csv, entry_json, json_response, record_json, records_csv
@@ -34,7 +35,7 @@ PROOF = "merkle:sha-256"
 
 @contextmanager
 def _reading(name: str) -> Iterator[tuple[Connection, int]]:
-    with current_app.extensions["registers.engine"].connect() as conn, conn.begin():
+    with snapshot(current_app.extensions["registers.engine"]) as conn:
         reg_id = reads.register_id(conn, name)
         if reg_id is None:
             raise RegisterNotFound(name)
@@ -51,7 +52,7 @@ def _split_format(path: str) -> tuple[str, str]:
 def _number(text: str | None, what: str, default: int, low: int = 1, high: int | None = None) -> int:
     if text is None:
         return default
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise BadRequest(f"{what} must be a whole number, not '{text}'")
     value = int(text)
     if value < low or (high is not None and value > high):
@@ -239,9 +240,9 @@ def download_rsf(register: str, start: int | None, end: int | None) -> Response:
         raise BadRequest(f"a download needs 0 <= {first} <= {last} <= {head.user_size}")
 
     def generate() -> Iterator[bytes]:
-        with engine.connect() as conn, conn.begin():
+        with snapshot(engine) as conn:  # one snapshot for the whole dump; the log only grew since
             lines: list[bytes] = []
-            for command in export_commands(conn, reg_id, head, first, last):
+            for command in export_commands(conn, reg_id, reads.head(conn, reg_id), first, last):
                 lines.append(command.to_line() + b"\n")
                 if len(lines) >= 1000:
                     yield b"".join(lines)

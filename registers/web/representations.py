@@ -9,32 +9,10 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from ..core.entries import Entry
+from ..core.entries import Entry, entry_json, record_json  # noqa: F401  (re-exported for the API)
 
 CSV_TYPE = "text/csv;charset=UTF-8"
 ENTRY_COLUMNS = ["index-entry-number", "entry-number", "entry-timestamp", "key", "item-hash"]
-
-
-def entry_json(entry: Entry) -> dict[str, Any]:
-    """The v1 entry: numbers as strings, item hashes as a list."""
-    return {
-        "index-entry-number": str(entry.number),
-        "entry-number": str(entry.number),
-        "entry-timestamp": entry.timestamp,
-        "key": entry.key,
-        "item-hash": entry.item_hashes,
-    }
-
-
-def record_json(entry: Entry, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """The v1 record: the entry's fields with its items in place of their hashes."""
-    return {
-        "index-entry-number": str(entry.number),
-        "entry-number": str(entry.number),
-        "entry-timestamp": entry.timestamp,
-        "key": entry.key,
-        "item": items,
-    }
 
 
 def _cell(value: Any) -> str:

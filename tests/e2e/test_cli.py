@@ -126,3 +126,28 @@ def test_default_database_is_registers_db_in_the_working_directory(tmp_path: Pat
     env["REGISTERS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'registers.db'}"
     out = subprocess.run([*_registers_command(), "root", "country"], env=env, capture_output=True, check=True)
     assert out.stdout.decode() == f"209 {COUNTRY['final_roots']['../data/rsf/country.rsf']}\n"
+
+
+def test_rsf_dry_run_stores_nothing_and_table_options_are_refused(db_url: str) -> None:
+    out = ok(db_url, "load", str(RSF / "country-small.rsf"), "--dry-run")
+    assert out == "country: dry run: 19 entries would be appended; nothing stored\n"
+    assert ok(db_url, "list") == ""
+    refused = run(db_url, "load", str(RSF / "country-small.rsf"), "--history")
+    assert (refused.returncode, refused.stderr.decode()) == (1, "error: --history applies to tables, not RSF\n")
+
+
+def test_a_missing_file_is_one_line(db_url: str) -> None:
+    result = run(db_url, "load", "/nowhere/country.rsf")
+    assert result.returncode == 2 and "does not exist" in result.stderr.decode()
+    assert "Traceback" not in result.stderr.decode()
+
+
+def test_who_and_why_on_rsf_patches_that_overlap_the_log(db_url: str, tmp_path: Path) -> None:
+    ok(db_url, "load", str(RSF / "industrial-classification.rsf"), "--register", "sic")
+    other = f"sqlite:///{tmp_path / 'copy.db'}"
+    ok(other, "load", "-", "--register", "sic", stdin=run(db_url, "export", "sic", "--to", "150").stdout)
+    ok(other, "load", "-", "--register", "sic", "--as", "bob", stdin=run(db_url, "export", "sic", "--from", "150", "--to", "180").stdout)
+    out = ok(other, "load", "-", "--register", "sic", "--as", "carol",
+             stdin=run(db_url, "export", "sic", "--from", "150", "--to", "208").stdout)
+    assert out.startswith("sic: 28 added (1 system), 30 already present")
+    assert ok(other, "verify", "sic").startswith("sic: ok: 208 user")

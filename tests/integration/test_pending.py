@@ -60,3 +60,15 @@ def test_an_orphan_among_spilled_items_is_found_and_nothing_stored(engine: Engin
     assert "orphan item" in str(caught.value)
     assert snapshot(engine) == before
     assert small_memory  # the orphan was found in the temporary table
+
+
+def test_an_item_added_again_after_its_entry_is_not_an_orphan_wherever_chunks_fall(
+    engine: Engine, small_memory: list[int]
+) -> None:
+    items = [canonical_json({"n": str(i)}) for i in range(400)]
+    commands: list = []
+    for i, blob in enumerate(items):
+        commands += [AddItem(blob, item_digest(blob)), AppendEntry(Log.USER, f"k{i}", "2020-01-01T00:00:00Z", (item_digest(blob),))]
+    commands.append(AddItem(items[0], item_digest(items[0])))  # re-added long after first use
+    result = append_module.append(engine, "again", read_rsf(io.BytesIO(rsf_bytes(commands))), change=Change(strict=False))
+    assert result.added_user == 400

@@ -51,3 +51,13 @@ def test_accepted(datatype: str, value: str) -> None:
 @pytest.mark.parametrize(("datatype", "value"), [(d, v) for d, (_, bad) in CASES.items() for v in bad])
 def test_refused(datatype: str, value: str) -> None:
     assert CHECKERS[datatype](value) is not None
+
+
+def test_only_ascii_digits_count() -> None:
+    from registers.core.entries import timestamp_problem
+
+    arabic = "٢٠١٦-٠٤-٠٥T13:23:05Z"
+    assert timestamp_problem(arabic) is not None
+    assert CHECKERS["datetime"]("٢٠١٦") is not None
+    assert CHECKERS["integer"]("٣") is not None
+    assert CHECKERS["point"]("[٠, 1]") is not None
