@@ -15,6 +15,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import OperationalError
 
 from .. import service
 from ..core.errors import RegisterError
@@ -31,6 +32,9 @@ def _friendly(func: F) -> F:
             return func(*args, **kwargs)
         except RegisterError as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except OperationalError as exc:  # the database is unreachable or busy: say so in one line
+            click.echo(f"error: database: {str(exc.orig).splitlines()[0]}", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response, json
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from ..core.errors import IntegrityError, InvalidName, InvalidRange, RegisterError, RegisterNotFound
@@ -43,6 +44,10 @@ def install(app: Flask) -> None:
             if isinstance(exc, kind):
                 return problem(status, title, str(exc))
         return problem(400, "Bad request", str(exc))
+
+    @app.errorhandler(OperationalError)
+    def _database_error(exc: OperationalError) -> Response:
+        return problem(503, "Database unavailable", str(exc.orig).splitlines()[0])
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
