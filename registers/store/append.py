@@ -36,8 +36,8 @@ from .tree import StoredTree
 
 CHUNK = 10_000  # entries or items held in memory before they are written
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,99}")
-
-
+# The platform's own top-level paths: no register may take one (it would shadow it over HTTP).
+RESERVED = frozenset({"healthz", "readyz", "keys", "static", "openapi", "api", "search", "catalogue", "favicon"})
 
 @dataclass(frozen=True)
 class AppendResult:
@@ -61,6 +61,8 @@ def check_name(name: str) -> str:
     """``name`` if it can name a register (lower-case letters, digits, single hyphens)."""
     if not _NAME.fullmatch(name):
         raise InvalidName(f"'{name}' cannot name a register (lower-case letters, digits and single hyphens)")
+    if name in RESERVED:
+        raise InvalidName(f"'{name}' is one of the platform's own paths and cannot name a register")
     return name
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask
 
 from ..store.engine import open_engine
-from . import api, health, problems
+from . import api, catalogue, health, problems
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -26,5 +26,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # v1 member order is part of the format
     problems.install(app)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(catalogue.blueprint)
     app.register_blueprint(api.blueprint)
     return app

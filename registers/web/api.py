@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, current_app, redirect, request, stream_with_context
+from flask import Blueprint, Response, current_app, redirect, render_template, request, stream_with_context
 from sqlalchemy.engine import Connection
 
 from ..core.entries import Log
@@ -43,10 +43,36 @@ def _reading(name: str) -> Iterator[tuple[Connection, int]]:
 
 
 def _split_format(path: str) -> tuple[str, str]:
+    """The path without its ``.json``/``.csv`` suffix, and the representation asked for
+    (the suffix beats ``Accept``; a browser asking for HTML gets the page)."""
     for suffix in (".json", ".csv"):
         if path.endswith(suffix):
             return path[: -len(suffix)], suffix[1:]
-    return path, "json"
+    return path, "html" if _wants_html() else "json"
+
+
+def _wants_html() -> bool:
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+
+
+@blueprint.get("/")
+def register_page(register: str) -> Response | str:
+    """The register's HTML page: what it is, its newest records (``?q=`` finds by key or name)."""
+    query = request.args.get("q", "").strip()
+    with _reading(register) as (conn, reg_id):
+        head = reads.head(conn, reg_id)
+        definition = definition_of(conn, reg_id, register)
+        if query:
+            exact = list(records.current_records(conn, reg_id, [query]).values())
+            wanted = query.lower()
+            named = [r for r in records.iter_records(conn, reg_id) if wanted in str(r.item.get("name", "")).lower()]
+            found = (exact + [r for r in named if r not in exact])[:100]
+        else:
+            found, _more = _record_page(conn, reg_id, 100)
+    return render_template(
+        "register.html", register=register, title=definition.title or register, text=definition.text,
+        total=head.user_size, root=hash_text(head.user_root), fields=definition.field_names, records=found, query=query,
+    )
 
 
 def _number(text: str | None, what: str, default: int, low: int = 1, high: int | None = None) -> int:
@@ -218,6 +244,11 @@ def record_paths(register: str, rest: str) -> Response:
         found = list(records.current_records(conn, reg_id, [key]).values())
         if not found:
             raise NotFound(f"register '{register}' has no record '{key}'")
+        if fmt == "html":
+            return render_template(  # type: ignore[return-value]
+                "record.html", register=register, key=key, item=found[0].item, entry=found[0].entry,
+                fields=definition.field_names,
+            )
         response = _records_answer(found, fmt, definition.field_names, CORS)
         return _conditional(response, f"record-{key}-{found[0].entry.number}-{fmt}")
 

@@ -1,0 +1,58 @@
+"""``/``: the catalogue of registers (JSON and HTML), searchable by name and description."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, render_template, request
+
+from ..core.items import hash_text
+from ..service import NoDefinition, definition_of
+from ..store import reads
+from ..store.checks import system_records
+from ..store.engine import snapshot
+from .representations import json_response
+
+blueprint = Blueprint("catalogue", __name__)
+LICENCE = "Open Government Licence v3.0"
+
+
+def _registers(query: str) -> list[dict[str, Any]]:
+    out = []
+    with snapshot(current_app.extensions["registers.engine"]) as conn:
+        for name in reads.register_names(conn):
+            reg_id = reads.register_id(conn, name)
+            assert reg_id is not None
+            head = reads.head(conn, reg_id)
+            system = system_records(conn, reg_id)
+            try:
+                definition = definition_of(conn, reg_id, name)
+                text, title = definition.text, definition.title
+            except NoDefinition:  # a register loaded without a definition is still listed
+                text, title = "", ""
+            entry = {
+                "register": name,
+                "name": title or name,
+                "text": text,
+                "custodian": system.get("custodian", {}).get("custodian", ""),
+                "total-entries": head.user_size,
+                "root-hash": hash_text(head.user_root),
+                "licence": LICENCE,
+                "link": f"/{name}/",
+            }
+            haystack = f"{name} {title} {text}".lower()
+            if all(word in haystack for word in query.lower().split()):
+                out.append(entry)
+    return out
+
+
+@blueprint.get("/")
+@blueprint.get("/index.json")
+def catalogue() -> Response | str:
+    """Every register with its size, root, custodian, licence and link; ``?q=`` searches."""
+    query = request.args.get("q", "")
+    registers = _registers(query)
+    wants_html = request.path == "/" and request.accept_mimetypes.accept_html and not request.args.get("format")
+    if wants_html:
+        return render_template("catalogue.html", registers=registers, query=query)
+    return json_response(registers, {"Access-Control-Allow-Origin": "*"})

@@ -1,0 +1,57 @@
+"""The catalogue and the HTML pages: what a person sees, with data always shown as text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+
+from registers import service
+from registers.core.errors import InvalidName
+from registers.web import create_app
+
+HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+
+
+@pytest.fixture
+def client(engine: Engine, db_url: str) -> Iterator[FlaskClient]:
+    for _ in service.init_fixtures(engine):
+        pass
+    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
+    yield app.test_client()
+    app.extensions["registers.engine"].dispose()
+
+
+def test_the_catalogue_lists_every_register_and_searches(client: FlaskClient) -> None:
+    listed = client.get("/index.json").json
+    assert {r["register"] for r in listed} >= {"country", "local-authority-eng", "school", "address"}
+    country = next(r for r in listed if r["register"] == "country")
+    assert country["total-entries"] == 206 and country["root-hash"].startswith("sha-256:")
+    assert country["licence"] == "Open Government Licence v3.0" and country["link"] == "/country/"
+    assert [r["register"] for r in client.get("/index.json?q=scotland").json] == ["local-authority-sct"]
+    page = client.get("/", headers=HTML)
+    assert page.content_type.startswith("text/html") and b'href="/local-authority-eng/"' in page.data
+
+
+def test_a_record_page_shows_its_fields_and_links_to_json(client: FlaskClient) -> None:
+    page = client.get("/country/records/FR", headers=HTML).data.decode()
+    assert "The French Republic" in page
+    assert 'href="/country/records/FR.json"' in page
+    assert client.get("/country/records/FR").content_type == "application/json"  # no Accept: JSON
+
+
+def test_data_is_always_shown_as_text(client: FlaskClient, engine: Engine) -> None:
+    service.amend_record(engine, "country", "FR", ["official-name=<script>alert('x')</script>"])
+    page = client.get("/country/records/FR", headers=HTML).data.decode()
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
+    index = client.get("/country/?q=france", headers=HTML).data.decode()
+    assert "<script>alert" not in index
+
+
+def test_register_names_cannot_shadow_the_platform(engine: Engine) -> None:
+    for name in ["healthz", "readyz", "keys", "static", "openapi"]:
+        with pytest.raises(InvalidName):
+            service.append_items(engine, name, [("a", {"x": "y"})], create=True)
