@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask
 
 from ..store.engine import open_engine
-from . import api, catalogue, health, problems
+from . import api, catalogue, health, openapi, problems
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -27,5 +27,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     problems.install(app)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(catalogue.blueprint)
+    app.register_blueprint(openapi.blueprint)
     app.register_blueprint(api.blueprint)
     return app

@@ -6,8 +6,11 @@ writes. A ``.json`` or ``.csv`` suffix chooses the representation (JSON by defau
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -281,6 +284,89 @@ def download_rsf(register: str, start: int | None, end: int | None) -> Response:
             yield b"".join(lines)
 
     return Response(stream_with_context(generate()), content_type=RSF_TYPE, headers=CORS)
+
+
+@blueprint.get("/download-register")
+def download_register(register: str) -> Response:
+    """The v1 zip: ``register.json``, ``item/<hex>.json`` and ``entry/<n>.json``, streamed."""
+    engine = current_app.extensions["registers.engine"]
+    with _reading(register) as (conn, reg_id):
+        head = reads.head(conn, reg_id)
+        info = {"register": register, "total-entries": head.user_size, "root-hash": hash_text(head.user_root),
+                "register-record": definition_of(conn, reg_id, register).register_item()}
+
+    def generate() -> Iterator[bytes]:
+        sink = _Sink()
+        with snapshot(engine) as conn, zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("register.json", json.dumps(info))
+            for digest, blob in reads.iter_items(conn, reg_id):
+                archive.writestr(f"item/{digest.hex()}.json", blob)
+                yield sink.take()
+            for e in reads.iter_entries(conn, reg_id, Log.USER, 1, head.user_size):
+                archive.writestr(f"entry/{e.number}.json", json.dumps(entry_json(e)))
+                yield sink.take()
+        yield sink.take()
+
+    headers = {**CORS, "Content-Disposition": f'attachment; filename="{register}.zip"'}
+    return Response(stream_with_context(generate()), content_type="application/zip", headers=headers)
+
+
+class _Sink:
+    """A write-only stream a zip archive can be written to while it is sent."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.written = 0
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        self.written += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.written
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return data
+
+
+@blueprint.get("/download-records.<any(csv,jsonl):fmt>")
+def download_records(register: str, fmt: str) -> Response:
+    """Every current record, streamed as CSV or JSON lines (newest first)."""
+    engine = current_app.extensions["registers.engine"]
+    with _reading(register) as (conn, reg_id):
+        fields = definition_of(conn, reg_id, register).field_names
+
+    def generate() -> Iterator[bytes]:
+        with snapshot(engine) as conn:
+            lines: list[str] = []
+            if fmt == "csv":
+                lines.append(_csv_line(["index-entry-number", "entry-number", "entry-timestamp", "key", *fields]))
+            for rec in records.iter_records(conn, reg_id):
+                if fmt == "csv":
+                    e, values = rec.entry, [rec.item.get(f) for f in fields]
+                    lines.append(_csv_line([e.number, e.number, e.timestamp, e.key, *values]))
+                else:
+                    lines.append(json.dumps(record_json(rec.entry, rec.items), ensure_ascii=False) + "\n")
+                if len(lines) >= 1000:
+                    yield "".join(lines).encode()
+                    lines = []
+            yield "".join(lines).encode()
+
+    content_type = "text/csv;charset=UTF-8" if fmt == "csv" else "application/x-ndjson"
+    return Response(stream_with_context(generate()), content_type=content_type, headers=CORS)
+
+
+def _csv_line(values: list[Any]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(
+        [";".join(v) if isinstance(v, list) else ("" if v is None else v) for v in values]
+    )
+    return out.getvalue()
 
 
 @blueprint.get("/proof/register/merkle:sha-256")

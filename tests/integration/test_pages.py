@@ -55,3 +55,36 @@ def test_register_names_cannot_shadow_the_platform(engine: Engine) -> None:
     for name in ["healthz", "readyz", "keys", "static", "openapi"]:
         with pytest.raises(InvalidName):
             service.append_items(engine, name, [("a", {"x": "y"})], create=True)
+
+
+def test_openapi_describes_every_endpoint(client: FlaskClient) -> None:
+    import re
+
+    doc = client.get("/openapi.json").json
+    assert doc["openapi"].startswith("3.")
+
+    def shape(path: str) -> str:
+        path = re.sub(r"\.(<any\([^)]*\):fmt>|json|csv|jsonl)$", "", path)
+        return re.sub(r"<[^>]+>|\{[^}]+\}", "{}", path)
+
+    documented = {shape(p) for p in doc["paths"]}
+    app = client.application
+    served = {
+        shape(rule.rule) for rule in app.url_map.iter_rules()
+        if rule.endpoint not in ("static", "api.singular") and not rule.rule.endswith(".json")
+    }
+    assert served - documented == set()
+
+
+def test_downloads_stream_whole_registers(client: FlaskClient, engine: Engine) -> None:
+    import io
+    import zipfile
+
+    archive = zipfile.ZipFile(io.BytesIO(client.get("/country/download-register").data))
+    names = archive.namelist()
+    assert names[0] == "register.json" and "entry/206.json" in names
+    assert sum(n.startswith("item/") for n in names) == service.verify(engine, "country").items
+    lines = client.get("/country/download-records.jsonl").data.splitlines()
+    assert len(lines) == client.get("/country/register").json["total-records"]
+    csv = client.get("/country/download-records.csv")
+    assert csv.headers["Content-Type"] == "text/csv;charset=UTF-8" and csv.data.count(b"\r\n") == len(lines) + 1

@@ -1,0 +1,94 @@
+"""``/openapi.json``: an OpenAPI 3 description of every endpoint the app serves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response
+
+from .. import __version__
+from .representations import json_response
+
+blueprint = Blueprint("openapi", __name__)
+
+_REGISTER = {"name": "register", "in": "path", "required": True, "schema": {"type": "string"},
+             "description": "The register's name, e.g. country"}
+
+
+def _path_param(name: str, kind: str = "string", text: str = "") -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}, "description": text}
+
+
+def _query(name: str, kind: str = "integer", text: str = "") -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": {"type": kind}, "description": text}
+
+
+def _answer(*types: str, text: str = "OK") -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": {"description": text, "content": {t: {} for t in types}}}
+    problem = {"content": {"application/problem+json": {}}}
+    responses["400"] = {"description": "A malformed number or range", **problem}
+    responses["404"] = {"description": "No such register, key, entry or item", **problem}
+    return responses
+
+
+def _get(summary: str, params: list[dict[str, Any]], *types: str) -> dict[str, Any]:
+    return {"get": {"summary": summary, "parameters": [_REGISTER, *params], "responses": _answer(*types)}}
+
+
+JSON, CSV, HTML = "application/json", "text/csv;charset=UTF-8", "text/html"
+PAGE = [_query("page-index", text="Page from 1 (old clients)"), _query("page-size", text="At most 5000"),
+        _query("before", text="Keyset cursor from Link: next"), _query("current", "boolean", "Leave out ended records"),
+        _query("as-of", text="The records as they stood after this entry")]
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.0 document."""
+    key = _path_param("key", text="A record's key")
+    paths: dict[str, Any] = {
+        "/": {"get": {"summary": "The catalogue of registers (HTML; JSON at /index.json)",
+                      "parameters": [_query("q", "string", "Search words")], "responses": _answer(HTML, JSON)}},
+        "/index.json": {"get": {"summary": "The catalogue as JSON", "parameters": [_query("q", "string", "Search")],
+                                "responses": _answer(JSON)}},
+        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "Serving"}}}},
+        "/readyz": {"get": {"summary": "Readiness (the database answers)",
+                            "responses": {"200": {"description": "Ready"}}}},
+        "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
+        "/{register}/": _get("The register's page", [_query("q", "string", "Find by key or name")], HTML),
+        "/{register}/register": _get("Totals, last update and definition", [], JSON),
+        "/{register}/entries": _get("Entries oldest first", [_query("start"), _query("limit")], JSON, CSV),
+        "/{register}/entries/{n}": _get("One entry (a one-element list)", [_path_param("n", "integer")], JSON, CSV),
+        "/{register}/items/{hash}": _get("One item", [_path_param("hash", text="sha-256:<hex>")], JSON, CSV),
+        "/{register}/records": _get("Records newest first", PAGE, JSON, CSV),
+        "/{register}/records/{key}": _get("One record", [key], JSON, CSV, HTML),
+        "/{register}/records/{key}/entries": _get("A record's entries, oldest first", [key], JSON, CSV),
+        "/{register}/records/{field}/{value}": _get(
+            "Records whose field holds a value", [_path_param("field"), _path_param("value")], JSON, CSV),
+        "/{register}/download-rsf": _get("The register as RSF", [], "application/uk-gov-rsf"),
+        "/{register}/download-rsf/{n}": _get("Entries after n as RSF", [_path_param("n", "integer")],
+                                              "application/uk-gov-rsf"),
+        "/{register}/download-rsf/{n}/{m}": _get(
+            "Entries n+1..m as RSF", [_path_param("n", "integer"), _path_param("m", "integer")],
+            "application/uk-gov-rsf"),
+        "/{register}/download-register": _get("The v1 zip of items and entries", [], "application/zip"),
+        "/{register}/download-records.csv": _get("Every record as CSV, streamed", [], CSV),
+        "/{register}/download-records.jsonl": _get("Every record as JSON lines, streamed", [], "application/x-ndjson"),
+        "/{register}/proof/register/merkle:sha-256": _get("Root hash and size", [], JSON),
+        "/{register}/proof/entries/{n}/{size}/merkle:sha-256": _get(
+            "Audit path of entry n in the tree of size", [_path_param("n", "integer"), _path_param("size", "integer")],
+            JSON),
+        "/{register}/proof/consistency/{m}/{n}/merkle:sha-256": _get(
+            "Consistency proof between sizes m and n", [_path_param("m", "integer"), _path_param("n", "integer")],
+            JSON),
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Registers", "version": __version__,
+                 "description": "GOV.UK Registers v1 compatible read API; every register at /{register}/."},
+        "paths": paths,
+    }
+
+
+@blueprint.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI document."""
+    return json_response(document(), {"Access-Control-Allow-Origin": "*"})
