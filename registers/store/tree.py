@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import select, union_all
 from sqlalchemy.engine import Connection
 
 from ..core import merkle
@@ -57,17 +57,18 @@ class StoredTree:
         if not missing:
             return
         t = merkle_tile.c
-        found: dict[tuple[int, int], bytes] = {}
-        for level in sorted({level for level, _ in missing}):  # one index range per tile level
-            rows = self.conn.execute(
-                select(t.idx, t.hashes).where(
-                    t.register_id == self.register_id,
-                    t.log == int(self.log),
-                    t.level == level,
-                    t.idx.in_([index for lvl, index in missing if lvl == level]),
-                )
+        per_level = [
+            select(t.level, t.idx, t.hashes).where(
+                t.register_id == self.register_id,
+                t.log == int(self.log),
+                t.level == level,
+                t.idx.in_([index for lvl, index in missing if lvl == level]),
             )
-            found.update(((level, row.idx), bytes(row.hashes)) for row in rows)
+            for level in sorted({level for level, _ in missing})
+        ]
+        # one round trip; each branch is an index range of its tile level
+        rows = self.conn.execute(union_all(*per_level) if len(per_level) > 1 else per_level[0])
+        found = {(row.level, row.idx): bytes(row.hashes) for row in rows}
         for key in missing:
             self._tiles[key] = found.get(key, b"")
 
