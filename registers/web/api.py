@@ -109,7 +109,7 @@ def register_info(register: str) -> Response:
             "last-updated": latest.timestamp if latest else None,
             "register-record": definition.register_item(),
         }
-    return json_response(body, CORS)
+    return _conditional(json_response(body, CORS), f"register-{head.user_root.hex()}-{head.system_root.hex()}")
 
 
 @blueprint.get("/entries", defaults={"fmt": "json"})
@@ -140,6 +140,12 @@ def entry(register: str, number: str) -> Response:
     n = _number(text, "entry number", 1, 1)
     with _reading(register) as (conn, reg_id):
         found = list(reads.iter_entries(conn, reg_id, Log.USER, n, n))
+        if found and fmt == "html":
+            items = reads.item_contents(conn, reg_id, list(found[0].digests))
+            return render_template(  # type: ignore[return-value]
+                "entry.html", register=register, entry=found[0],
+                items=[(hash_text(d), json.loads(items[d])) for d in found[0].digests if d in items],
+            )
     if not found:
         raise NotFound(f"register '{register}' has no entry {n}")
     headers = {**CORS, "Cache-Control": "public, max-age=31536000, immutable"}
@@ -375,7 +381,7 @@ def register_proof(register: str) -> Response:
     with _reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
     body = {"proof-identifier": PROOF, "root-hash": hash_text(head.user_root), "total-entries": head.user_size}
-    return json_response(body, CORS)
+    return _conditional(json_response(body, CORS), f"proof-{head.user_root.hex()}")
 
 
 @blueprint.get("/proof/entries/<number>/<size>/merkle:sha-256")

@@ -88,3 +88,9 @@ def test_downloads_stream_whole_registers(client: FlaskClient, engine: Engine) -
     assert len(lines) == client.get("/country/register").json["total-records"]
     csv = client.get("/country/download-records.csv")
     assert csv.headers["Content-Type"] == "text/csv;charset=UTF-8" and csv.data.count(b"\r\n") == len(lines) + 1
+
+
+def test_an_entry_page_shows_its_item_and_links(client: FlaskClient) -> None:
+    page = client.get("/country/entries/5", headers=HTML).data.decode()
+    assert "Entry 5" in page and 'href="/country/entries/5.json"' in page and "sha-256:" in page
+    assert client.get("/country/entries/5").content_type == "application/json"
