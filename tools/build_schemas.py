@@ -27,7 +27,18 @@ FROM_CATALOGUE = [
     "principal-local-authority",
     "government-organisation",
     "registration-district",
+    "register",
+    "field",
+    "datatype",
 ]
+
+DATATYPE_TEXT = {  # the rules of ../shared/REGISTERS-V1.md, for datatypes the catalogue does not describe
+    "integer": "A whole number: 0, or an optional minus sign and digits not starting with 0.",
+    "timestamp": "A moment in UTC, exactly YYYY-MM-DDThh:mm:ssZ.",
+    "name": "A letter, then letters, digits or hyphens.",
+    "hash": "sha-256: and 64 lower-case hexadecimal digits.",
+    "point": "A place as [longitude, latitude] in decimal degrees.",
+}
 
 
 def catalogue_field(name: str) -> dict[str, Any]:
@@ -132,7 +143,36 @@ TITLES = {
     "territory": "Territories",
     "uk": "Countries and nations of the UK",
     "westminster-parliamentary-constituency": "Westminster parliamentary constituencies",
+    "register": "Registers",
+    "field": "Fields",
+    "datatype": "Datatypes",
 }
+
+
+def write_jsonl(name: str, rows: list[dict[str, Any]]) -> None:
+    OUT.parent.joinpath("fixtures", "meta").mkdir(parents=True, exist_ok=True)
+    path = OUT.parent / "fixtures" / "meta" / f"{name}.jsonl"
+    path.write_text("".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows))
+    print(f"fixtures/meta/{name}.jsonl: {len(rows)} rows")
+
+
+def meta_fixtures(schemas: dict[str, dict[str, Any]]) -> None:
+    """The register, field and datatype registers' rows: what the shipped schemas define."""
+    write_jsonl("register", [doc["register"] for _, doc in sorted(schemas.items())])
+    fields: dict[str, dict[str, Any]] = {}
+    for _, doc in sorted(schemas.items()):
+        for f in doc["fields"]:
+            in_catalogue = (CATALOGUE / "field" / f"{f['field']}.yaml").exists()
+            fields.setdefault(f["field"], known_field(f["field"]) if in_catalogue else f)
+    write_jsonl("field", [fields[name] for name in sorted(fields)])
+    datatypes = []
+    names = ["curie", "datetime", "hash", "integer", "name", "period", "point", "string", "text", "timestamp", "url"]
+    for name in names:
+        path = CATALOGUE / "datatype" / f"{name}.yaml"
+        doc = yaml.safe_load(path.read_text()) if path.exists() else {"text": DATATYPE_TEXT[name]}
+        text = " ".join(str(doc["text"]).split())
+        datatypes.append({"datatype": name, "phase": str(doc.get("phase", "beta")), "text": text})
+    write_jsonl("datatype", datatypes)
 
 
 def main() -> None:
@@ -140,6 +180,7 @@ def main() -> None:
     schemas.update(extra_schemas())
     for name, doc in schemas.items():
         doc["register-name"] = TITLES[name]
+    meta_fixtures(schemas)
     OUT.mkdir(exist_ok=True)
     for name, doc in sorted(schemas.items()):
         (OUT / f"{name}.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n")

@@ -143,6 +143,6 @@ def init(ctx: click.Context, with_fixtures: bool, project: str | None, by: str |
     total = 0
     for load in service.init_fixtures(_engine(ctx), project, by=by):
         total += load.added
-        findings = f"; {load.findings} findings reported (loaded as published)" if load.findings else ""
+        findings = f"; {load.findings} findings reported: {load.note}" if load.findings else ""
         click.echo(f"{load.register}: {load.added} added, {load.size} entries{findings}")
     click.echo(f"{total} entries added")

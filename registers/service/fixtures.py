@@ -67,6 +67,8 @@ def init_fixtures(
         with path.open("rb") as stream:
             load = load_table(
                 engine, stream, path.suffix[1:], name, source=str(path), history=bool(spec.get("history")),
-                by=by, reason=f"load fixture {spec['file']}",
+                allow_dangling=bool(spec.get("allow_dangling")), by=by, reason=f"load fixture {spec['file']}",
             )
-        yield FixtureLoad(name, added + load.result.added, load.result.head.user_size, 0, spec.get("note", ""))
+        result = load.result
+        note = spec.get("note", "")
+        yield FixtureLoad(name, added + result.added, result.head.user_size, result.findings.count, note)

@@ -37,6 +37,13 @@ def test_every_fixture_loads_and_loading_again_adds_nothing(engine: Engine) -> N
     assert first["school"].size == 1000 and first["school"].findings > 0
     again = list(service.init_fixtures(engine))
     assert [f.added for f in again] == [0] * len(again)
+    # the metadata registers describe the others, and every link the field register makes now resolves
+    registers = {r.entry.key for r in service.list_records(engine, "register")}
+    assert registers == set(first)  # every register init made, the register register included
+    linked = {r.item["register"] for r in service.list_records(engine, "field") if "register" in r.item}
+    assert linked <= registers
+    datatypes = {r.entry.key for r in service.list_records(engine, "datatype")}
+    assert {r.item["datatype"] for r in service.list_records(engine, "field")} <= datatypes
     for name in first:
         service.verify(engine, name)
 
