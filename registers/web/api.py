@@ -19,12 +19,13 @@ from typing import Any
 from flask import Blueprint, Response, current_app, redirect, render_template, request, stream_with_context
 from sqlalchemy.engine import Connection
 
+from ..core.definitions import Definition
 from ..core.entries import Log
 from ..core.errors import RegisterNotFound
 from ..core.items import hash_text, parse_hash
 from ..core.rsf import MEDIA_TYPE as RSF_TYPE
 from ..loaders.rsf import export_commands
-from ..service import definition_of, is_current
+from ..service import NoDefinition, definition_of, is_current
 from ..store import reads, records
 from ..store.engine import snapshot
 from ..store.tree import StoredTree
@@ -43,6 +44,14 @@ def _reading(name: str) -> Iterator[tuple[Connection, int]]:
         if reg_id is None:
             raise RegisterNotFound(name)
         yield conn, reg_id
+
+
+def _definition(conn: Connection, reg_id: int, register: str) -> Definition:
+    """The register's definition, or an empty one for a register loaded from a bare RSF."""
+    try:
+        return definition_of(conn, reg_id, register)
+    except NoDefinition:
+        return Definition(register, ())
 
 
 def _split_format(path: str) -> tuple[str, str]:
@@ -64,7 +73,7 @@ def register_page(register: str) -> Response | str:
     query = request.args.get("q", "").strip()
     with _reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
-        definition = definition_of(conn, reg_id, register)
+        definition = _definition(conn, reg_id, register)
         if query:
             exact = list(records.current_records(conn, reg_id, [query]).values())
             wanted = query.lower()
@@ -101,7 +110,7 @@ def register_info(register: str) -> Response:
     with _reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
         latest = next(reads.iter_entries(conn, reg_id, Log.USER, head.user_size), None) if head.user_size else None
-        definition = definition_of(conn, reg_id, register)
+        definition = _definition(conn, reg_id, register)
         body = {
             "domain": request.host,
             "total-records": records.count_records(conn, reg_id),
@@ -163,7 +172,7 @@ def item(register: str, digest: str) -> Response:
         raise BadRequest(str(exc)) from None
     with _reading(register) as (conn, reg_id):
         blob = reads.item_contents(conn, reg_id, [raw]).get(raw)
-        fields = definition_of(conn, reg_id, register).field_names if fmt == "csv" and blob else []
+        fields = _definition(conn, reg_id, register).field_names if fmt == "csv" and blob else []
     if blob is None:
         raise NotFound(f"register '{register}' has no item {text}")
     headers = {**CORS, "Cache-Control": "public, max-age=31536000, immutable"}
@@ -209,7 +218,7 @@ def record_list(register: str, fmt: str) -> Response:
     current = args.get("current", "false") == "true"
     with _reading(register) as (conn, reg_id):
         found, more = _record_page(conn, reg_id, size, page=page, before=before, current=current, as_of=as_of)
-        fields = definition_of(conn, reg_id, register).field_names if fmt == "csv" else []
+        fields = _definition(conn, reg_id, register).field_names if fmt == "csv" else []
         root = reads.head(conn, reg_id).user_root.hex()
     keep = "".join(f"&{k}={args[k]}" for k in ("current", "as-of") if k in args)
     pairs = []
@@ -244,7 +253,7 @@ def record_paths(register: str, rest: str) -> Response:
             if not history:
                 raise NotFound(f"register '{register}' has no record '{parts[0]}'")
             return entries_csv(history, CORS) if fmt == "csv" else json_response([entry_json(e) for e in history], CORS)
-        definition = definition_of(conn, reg_id, register)
+        definition = _definition(conn, reg_id, register)
         if len(parts) == 2 and parts[0] in definition.by_name:
             field, value = parts
             found = [r for r in records.iter_records(conn, reg_id) if _holds(r.item.get(field), value)]
@@ -299,7 +308,7 @@ def download_register(register: str) -> Response:
     with _reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
         info = {"register": register, "total-entries": head.user_size, "root-hash": hash_text(head.user_root),
-                "register-record": definition_of(conn, reg_id, register).register_item()}
+                "register-record": _definition(conn, reg_id, register).register_item()}
 
     def generate() -> Iterator[bytes]:
         sink = _Sink()
@@ -345,7 +354,7 @@ def download_records(register: str, fmt: str) -> Response:
     """Every current record, streamed as CSV or JSON lines (newest first)."""
     engine = current_app.extensions["registers.engine"]
     with _reading(register) as (conn, reg_id):
-        fields = definition_of(conn, reg_id, register).field_names
+        fields = _definition(conn, reg_id, register).field_names
 
     def generate() -> Iterator[bytes]:
         with snapshot(engine) as conn:

@@ -140,3 +140,13 @@ def test_current_and_as_of(client: FlaskClient) -> None:
     assert ended and set(current) == set(everything) - ended
     early = client.get("/country/records?page-size=5000&as-of=10").json
     assert len(early) == 10 and all(int(r["entry-number"]) <= 10 for r in early.values())
+
+
+def test_a_register_without_a_definition_is_still_served(engine: Engine, db_url: str) -> None:
+    load(engine, "escaped-backslash.rsf", "bare")
+    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
+    client = app.test_client()
+    record = client.get("/bare/records/402019").json["402019"]
+    assert record["item"][0]["name"] == "New College\\New College School"
+    assert client.get("/bare/records.csv").data.startswith(b"index-entry-number,entry-number,entry-timestamp,key\r\n")
+    app.extensions["registers.engine"].dispose()

@@ -1,0 +1,162 @@
+"""Record GETs per second through gunicorn, beside a bare-Flask ceiling and Datasette, in one run.
+
+    python bench/http.py [N] [--seconds S] [--datasette PATH]
+
+Loads N GENERATED address-like records (bench/load.py's generator; not real UPRNs) into a fresh
+SQLite register, serves it with gunicorn (2 sync workers) and measures ``/address/records/{key}``
+with wrk (random keys, bounded: S seconds, 8 connections, loopback only). In the same run it
+measures a bare Flask endpoint returning a constant JSON under the same gunicorn (the ceiling)
+and Datasette serving the same rows from a plain SQLite table (``--datasette`` names its
+executable; skipped, saying so, when absent). Then it times a full ``download-rsf``: first byte
+and MB/s. Needs Debian's ``wrk``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This file shares its name with the standard library's http package: keep its folder off the path.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import util
+
+import requests
+
+from registers import service
+
+_spec = util.spec_from_file_location("bench_load", HERE / "load.py")
+assert _spec and _spec.loader
+bench_load = util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_load)
+address_entries, write_address_rsf = bench_load.address_entries, bench_load.write_address_rsf  # the same data
+
+BARE_APP = '''
+from flask import Flask
+app = Flask(__name__)
+@app.get("/constant")
+def constant():
+    return {"address": "100023336956", "name": "Flat 3, 27 Acacia Avenue", "town": "London"}
+'''
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(command: list[str], port: int, probe: str, env: dict[str, str] | None = None,
+            cwd: str | None = None) -> Iterator[str]:
+    """Run a server until ``probe`` answers; stop it afterwards."""
+    process = subprocess.Popen(command, env={**os.environ, **(env or {})}, cwd=cwd,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if requests.get(base + probe, timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit(f"{command[0]} did not start")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def wrk(url_base: str, paths: list[str], seconds: int, workdir: Path) -> float:
+    """Requests/s from wrk over ``paths`` chosen at random (2 threads, 8 connections)."""
+    script = workdir / "paths.lua"
+    listed = ",".join(json.dumps(p) for p in paths)
+    script.write_text(f"paths = {{{listed}}}\nrequest = function()\n"
+                      "  return wrk.format('GET', paths[math.random(#paths)])\nend\n")
+    out = subprocess.run(["wrk", "-t2", "-c8", f"-d{seconds}s", "-s", str(script), url_base],
+                         capture_output=True, text=True, check=True).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise SystemExit(f"wrk saw {errors.group(1)} failed responses from {url_base}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+
+def datasette_db(path: Path, n: int) -> None:
+    """The same rows as a plain SQLite table for Datasette."""
+    fields = ["address", "name", "street", "locality", "town", "postcode", "point", "local-authority", "start-date"]
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"CREATE TABLE address ({', '.join(f'[{f}] TEXT' for f in fields)}, PRIMARY KEY (address))")
+        rows = ([json.loads(blob).get(f) for f in fields] for _key, _ts, blob, _d in address_entries(n))
+        conn.executemany(f"INSERT INTO address VALUES ({', '.join('?' * len(fields))})", rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=100_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--datasette", default=shutil.which("datasette"))
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("bench/http.py needs wrk (apt-get install wrk)")
+    work = Path(tempfile.mkdtemp(prefix="registers-http-"))
+    print(f"registers bench/http.py — GENERATED address-like data (not real UPRNs), N = {args.n:,}")
+    rsf = work / "address.rsf"
+    write_address_rsf(rsf, args.n)
+    url = f"sqlite:///{work / 'registers.db'}"
+    service.load_rsf(service.open_database(url), str(rsf), "address")
+    keys = [key for key, _ts, _blob, _d in address_entries(min(args.n, 2000))]
+    random.seed(1)
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+
+    port = free_port()
+    command = [gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "registers.web:create_app()"]
+    with serving(command, port, "/readyz", {"REGISTERS_DATABASE_URL": url}) as base:
+        ours = wrk(base, [f"/address/records/{k}" for k in keys], args.seconds, work)
+        started = time.perf_counter()
+        with requests.get(f"{base}/address/download-rsf", stream=True, timeout=600) as dump:
+            chunks = dump.iter_content(1 << 16)
+            next(chunks)
+            first_byte = time.perf_counter() - started
+            size = sum(len(c) for c in chunks)
+        elapsed = time.perf_counter() - started
+    (work / "bare.py").write_text(BARE_APP)
+    port = free_port()
+    with serving([gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "bare:app"], port, "/constant",
+                 cwd=str(work)) as base:
+        ceiling = wrk(base, ["/constant"], args.seconds, work)
+    print(f"records:   {ours:,.0f} GETs/s (gunicorn, 2 sync workers, random keys)")
+    print(f"ceiling:   {ceiling:,.0f} GETs/s bare Flask constant JSON, same gunicorn | "
+          f"ours/ceiling = {ours / ceiling:.2f}")
+    if args.datasette:
+        datasette_db(work / "datasette.db", args.n)
+        port = free_port()
+        with serving([args.datasette, "serve", str(work / "datasette.db"), "-p", str(port)], port,
+                     "/-/versions.json") as base:
+            theirs = wrk(base, [f"/datasette/address/{k}.json" for k in keys], args.seconds, work)
+        print(f"datasette: {theirs:,.0f} GETs/s (same rows, one SQLite table) | ours/datasette = {ours / theirs:.2f}")
+    else:
+        print("datasette: not measured (no datasette executable; give --datasette PATH)")
+    print(f"dump:      download-rsf {size / 1e6:,.1f} MB in {elapsed:.2f} s = {size / 1e6 / elapsed:,.1f} MB/s, "
+          f"first byte after {first_byte * 1000:.0f} ms")
+    print("targets:   ≥0.85 of the ceiling, ≥1.5× Datasette, dump ≥50 MB/s with first byte <100 ms (at 1M)")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
