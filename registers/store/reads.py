@@ -130,8 +130,7 @@ def item_contents(conn: Connection, reg_id: int, digests: list[bytes]) -> dict[b
     found: dict[bytes, bytes] = {}
     for start in range(0, len(digests), 500):
         chunk = digests[start : start + 500]
-        rows = conn.execute(
-            select(item.c.hash, item.c.content).where(item.c.register_id == reg_id, item.c.hash.in_(chunk))
-        )
+        wanted = item.c.hash == chunk[0] if len(chunk) == 1 else item.c.hash.in_(chunk)
+        rows = conn.execute(select(item.c.hash, item.c.content).where(item.c.register_id == reg_id, wanted))
         found.update((bytes(r.hash), bytes(r.content)) for r in rows)
     return found

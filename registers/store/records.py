@@ -45,10 +45,13 @@ def current_entries(conn: Connection, reg_id: int, keys: list[str], log: Log = L
     latest = (e.register_id == r.register_id) & (e.log == r.log) & (e.number == r.entry_number)
     found: dict[str, Entry] = {}
     for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        # one key (a record GET) compares with =, a statement SQLAlchemy compiles once
+        wanted = r.key == chunk[0] if len(chunk) == 1 else r.key.in_(chunk)
         rows = conn.execute(
             select(e.number, e.timestamp, e.key, e.item_hashes)
             .join_from(record, entry, latest)
-            .where(r.register_id == reg_id, r.log == int(log), r.key.in_(keys[start : start + 500]))
+            .where(r.register_id == reg_id, r.log == int(log), wanted)
         )
         found.update((x.key, x) for x in _entries(rows, log))
     return found

@@ -39,10 +39,15 @@ PROOF = "merkle:sha-256"
 
 @contextmanager
 def _reading(name: str) -> Iterator[tuple[Connection, int]]:
+    """One read transaction on register ``name`` (whose id, which never changes, is remembered)."""
+    ids: dict[str, int] = current_app.extensions.setdefault("registers.ids", {})
     with snapshot(current_app.extensions["registers.engine"]) as conn:
-        reg_id = reads.register_id(conn, name)
+        reg_id = ids.get(name)
         if reg_id is None:
-            raise RegisterNotFound(name)
+            reg_id = reads.register_id(conn, name)
+            if reg_id is None:
+                raise RegisterNotFound(name)
+            ids[name] = reg_id
         yield conn, reg_id
 
 
@@ -253,8 +258,9 @@ def record_paths(register: str, rest: str) -> Response:
             if not history:
                 raise NotFound(f"register '{register}' has no record '{parts[0]}'")
             return entries_csv(history, CORS) if fmt == "csv" else json_response([entry_json(e) for e in history], CORS)
-        definition = _definition(conn, reg_id, register)
-        if len(parts) == 2 and parts[0] in definition.by_name:
+        # the definition (a few queries) is read only when the answer needs it
+        definition = _definition(conn, reg_id, register) if len(parts) == 2 or fmt != "json" else None
+        if definition is not None and len(parts) == 2 and parts[0] in definition.by_name:
             field, value = parts
             found = [r for r in records.iter_records(conn, reg_id) if _holds(r.item.get(field), value)]
             return _records_answer(found, fmt, definition.field_names, CORS)
@@ -262,6 +268,10 @@ def record_paths(register: str, rest: str) -> Response:
         found = list(records.current_records(conn, reg_id, [key]).values())
         if not found:
             raise NotFound(f"register '{register}' has no record '{key}'")
+        if fmt == "json":
+            response = _records_answer(found, fmt, [], CORS)
+            return _conditional(response, f"record-{key}-{found[0].entry.number}-{fmt}")
+        assert definition is not None
         if fmt == "html":
             return render_template(  # type: ignore[return-value]
                 "record.html", register=register, key=key, item=found[0].item, entry=found[0].entry,
