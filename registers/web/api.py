@@ -19,6 +19,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, redirect, render_template, request, stream_with_context
 from sqlalchemy.engine import Connection
 
+from .. import service
 from ..core.definitions import Definition
 from ..core.entries import Log
 from ..core.errors import RegisterNotFound
@@ -28,7 +29,6 @@ from ..loaders.rsf import export_commands
 from ..service import NoDefinition, definition_of, is_current
 from ..store import reads, records
 from ..store.engine import snapshot
-from ..store.tree import StoredTree
 from .problems import BadRequest, NotFound
 from .representations import csv_response, entries_csv, entry_json, json_response, record_json, records_csv
 
@@ -403,26 +403,23 @@ def register_proof(register: str) -> Response:
     return _conditional(json_response(body, CORS), f"proof-{head.user_root.hex()}")
 
 
+IMMUTABLE = {**CORS, "Cache-Control": "public, max-age=31536000, immutable"}
+
+
 @blueprint.get("/proof/entries/<number>/<size>/merkle:sha-256")
 def entry_proof(register: str, number: str, size: str) -> Response:
-    """The audit path of an entry in the tree of ``size`` entries."""
+    """The audit path of an entry in the tree of ``size`` entries (never changes)."""
     n, s = _number(number, "entry number", 1, 1), _number(size, "tree size", 1, 1)
-    with _reading(register) as (conn, reg_id):
-        tree = StoredTree(conn, reg_id, Log.USER, reads.head(conn, reg_id).user_size)
-        path = tree.inclusion_proof(n, s)
-    body = {"proof-identifier": PROOF, "entry-number": str(n), "merkle-audit-path": [hash_text(h) for h in path]}
-    return json_response(body, {**CORS, "Cache-Control": "public, max-age=31536000, immutable"})
+    engine = current_app.extensions["registers.engine"]
+    return json_response(service.inclusion_proof(engine, register, n, s), IMMUTABLE)
 
 
 @blueprint.get("/proof/consistency/<first>/<second>/merkle:sha-256")
 def consistency_proof(register: str, first: str, second: str) -> Response:
-    """The consistency proof between two tree sizes."""
+    """The consistency proof between two tree sizes (never changes)."""
     m, n = _number(first, "first size", 1, 1), _number(second, "second size", 1, 1)
-    with _reading(register) as (conn, reg_id):
-        tree = StoredTree(conn, reg_id, Log.USER, reads.head(conn, reg_id).user_size)
-        nodes = tree.consistency_proof(m, n)
-    body = {"proof-identifier": PROOF, "merkle-consistency-nodes": [hash_text(h) for h in nodes]}
-    return json_response(body, {**CORS, "Cache-Control": "public, max-age=31536000, immutable"})
+    engine = current_app.extensions["registers.engine"]
+    return json_response(service.consistency_proof(engine, register, m, n), IMMUTABLE)
 
 
 @blueprint.get("/record/<path:rest>")
