@@ -80,7 +80,7 @@ def _print_findings(findings: Any, source: str, every_dangling: bool = False) ->
         return
     dangling = f", {findings.dangling} of them links to missing records" if findings.dangling else ""
     click.echo(f"{findings.count} findings (loaded as published{dangling}); the first:", err=True)
-    for example in findings.examples or []:
+    for example in findings.examples:
         click.echo(f"  {source}:{example}", err=True)
 
 

@@ -129,10 +129,18 @@ class Definition:
 
     @classmethod
     def from_system(cls, register: str, records: Mapping[str, Mapping[str, Any]]) -> Definition | None:
-        """The definition held by a register's system records (``key -> item``), if any."""
+        """The definition held by a register's system records (``key -> item``), if any.
+
+        A dump loaded under another name keeps its definition under the name its ``name``
+        entry gives; that one is used when there is none under ``register``.
+        """
         reg = records.get(f"register:{register}")
         if reg is None:
-            return None
+            named = records.get("name", {}).get("name")
+            reg = records.get(f"register:{named}") if isinstance(named, str) else None
+            if reg is None:
+                return None
+            register = str(named)
         fields = []
         for name in reg.get("fields", []):
             item = records.get(f"field:{name}")

@@ -73,6 +73,8 @@ def canonical_json_reference(item: Item) -> bytes:
 
 def check_item_shape(item: Any) -> None:
     """Raise InvalidItem unless ``item`` is a JSON object of strings or lists of strings."""
+    if type(item) is dict and set(map(type, item.values())) <= _STRINGS:
+        return  # the common shape (every value a string), checked without a Python loop
     if not isinstance(item, dict):
         raise InvalidItem("an item must be a JSON object")
     for name, value in item.items():
@@ -101,13 +103,7 @@ def parse_canonical(blob: bytes) -> dict[str, Any]:
         except (json.JSONDecodeError, RecursionError) as exc:
             raise InvalidItem(f"item is not valid JSON: {getattr(exc, 'msg', 'too deeply nested')}") from None
         raise InvalidItem("item is not valid JSON") from None
-    if type(item) is dict and set(map(type, item.values())) <= _STRINGS:  # the common shape, checked fast
-        again = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
-        if b"\\" in again:
-            again = _ESCAPE_BYTES.sub(_upper_escape_bytes, again)
-    else:
-        again = canonical_json(item)
-    if again != blob:
+    if canonical_json(item) != blob:
         raise InvalidItem("item JSON is not canonical (keys sorted, no spaces, raw UTF-8)")
     return cast(dict[str, Any], item)
 

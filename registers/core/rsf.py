@@ -13,7 +13,6 @@ problem; keys, timestamps and what a line means for a register are checked by th
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO, NamedTuple
 
@@ -79,16 +78,10 @@ def read_rsf(stream: BinaryIO | Iterable[bytes]) -> Iterator[Command]:
 
     Raises InvalidRSF naming the line of the first line that cannot be read.
     """
-    sha256 = hashlib.sha256
     for number, raw in enumerate(stream, 1):
         line = raw.rstrip(b"\r\n") if raw.endswith(b"\n") else raw.rstrip(b"\r")
-        if line.startswith(b"add-item\t"):  # the common case, inline
-            blob = line[9:]
-            try:
-                parse_canonical(blob)
-            except InvalidItem as exc:
-                raise InvalidRSF(str(exc), number) from None
-            yield AddItem(blob, sha256(blob).digest(), number)
+        if line.startswith(b"add-item\t"):  # the common case, without the general dispatch
+            yield _add_item(line[9:], number)
         elif line:
             yield parse_line(line, number)
 
@@ -97,11 +90,7 @@ def parse_line(line: bytes, number: int = 0) -> Command:
     """The command on one RSF line (without its line end)."""
     verb, _, rest = line.partition(b"\t")
     if verb == b"add-item":
-        try:
-            parse_canonical(rest)
-        except InvalidItem as exc:
-            raise InvalidRSF(str(exc), number) from None
-        return AddItem(rest, item_digest(rest), number)
+        return _add_item(rest, number)
     try:
         text = rest.decode("utf-8")
     except UnicodeDecodeError:
@@ -115,6 +104,14 @@ def parse_line(line: bytes, number: int = 0) -> Command:
         return AssertRootHash(_hash(fields[0], number), number)
     shown = verb.decode("utf-8", "replace")[:40]
     raise InvalidRSF(f"unknown command '{shown}' (add-item, append-entry or assert-root-hash)", number)
+
+
+def _add_item(blob: bytes, number: int) -> AddItem:
+    try:
+        parse_canonical(blob)
+    except InvalidItem as exc:
+        raise InvalidRSF(str(exc), number) from None
+    return AddItem(blob, item_digest(blob), number)
 
 
 def _append_entry(fields: list[str], number: int) -> AppendEntry:

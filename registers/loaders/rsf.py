@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -100,6 +101,4 @@ def _add_items(conn: Connection, reg_id: int, digests: list[bytes]) -> Iterator[
 
 def open_rsf(path: str) -> BinaryIO:
     """The RSF file at ``path`` opened for reading (``-`` is standard input)."""
-    import sys
-
     return sys.stdin.buffer if path == "-" else open(path, "rb")

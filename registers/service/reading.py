@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from ..core.entries import Log, record_json
 from ..core.errors import RegisterError
-from ..store import records
+from ..store import reads, records
 from ..store.engine import snapshot
 from .logs import register_id_of
 from .records import definition_of
@@ -59,7 +59,7 @@ def changes(conn: Connection, reg_id: int) -> list[ChangeNote]:
 
 def _system_history(conn: Connection, reg_id: int, key: str) -> list[records.Record]:
     entries = records.key_history(conn, reg_id, key, Log.SYSTEM)
-    blobs = records.reads.item_contents(conn, reg_id, [e.digests[0] for e in entries])
+    blobs = reads.item_contents(conn, reg_id, [e.digests[0] for e in entries])
     return [records.Record(e, [json.loads(blobs[e.digests[0]])]) for e in entries]
 
 

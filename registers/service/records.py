@@ -52,8 +52,7 @@ def default_actor() -> str:
 def definition_of(conn: Connection, reg_id: int, name: str) -> Definition:
     """The register's definition from its system records; NoDefinition if it has none."""
     system = system_records(conn, reg_id)
-    named = system.get("name", {}).get("name", name)
-    definition = Definition.from_system(name, system) or Definition.from_system(str(named), system)
+    definition = Definition.from_system(name, system)
     if definition is None:
         raise NoDefinition(
             f"register '{name}' has no definition: create it with 'registers create {name} --schema FILE'"

@@ -55,7 +55,7 @@ class Findings:
     """Problems reported (not refused) while loading: a count and the first examples."""
 
     count: int = 0
-    examples: list[str] | None = None
+    examples: list[str] = dataclasses.field(default_factory=list)
     dangling: int = 0
     dangling_links: list[str] = dataclasses.field(default_factory=list)  # every one, not only the first
 
@@ -66,8 +66,6 @@ class Findings:
         if dangling:
             self.dangling += 1
             self.dangling_links.append(text)
-        if self.examples is None:
-            self.examples = []
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(text)
 
@@ -92,10 +90,7 @@ class EntryChecks:
     def definition(self) -> Definition | None:
         """The register's definition as the batch has it so far."""
         if self._stale:
-            named = self.system.get("name", {}).get("name")  # a dump loaded under another name
-            self._definition = Definition.from_system(self.register, self.system) or (
-                Definition.from_system(named, self.system) if isinstance(named, str) else None
-            )
+            self._definition = Definition.from_system(self.register, self.system)
             self._check = compile_checks(self._definition) if self._definition else None
             self._stale = False
         return self._definition

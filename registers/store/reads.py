@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -43,43 +44,31 @@ def register_names(conn: Connection) -> list[str]:
     return list(conn.execute(select(register.c.name).order_by(register.c.name)).scalars())
 
 
+def _checkpoints(reg_id: int):  # type: ignore[no-untyped-def]
+    c = checkpoint.c
+    return select(c.user_size, c.user_root, c.system_size, c.system_root).where(c.register_id == reg_id)
+
+
+def _head(row: Any) -> Head:
+    return Head(row.user_size, bytes(row.user_root), row.system_size, bytes(row.system_root))
+
+
 def head(conn: Connection, reg_id: int) -> Head:
     """The latest checkpoint of a register (an empty head if it has none)."""
-    c = checkpoint.c
-    row = conn.execute(
-        select(c.user_size, c.user_root, c.system_size, c.system_root)
-        .where(c.register_id == reg_id)
-        .order_by(c.id.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return Head()
-    return Head(row.user_size, bytes(row.user_root), row.system_size, bytes(row.system_root))
+    row = conn.execute(_checkpoints(reg_id).order_by(checkpoint.c.id.desc()).limit(1)).first()
+    return Head() if row is None else _head(row)
 
 
 def state_with_root(conn: Connection, reg_id: int, user_root: bytes) -> Head | None:
     """The latest committed state whose user root was ``user_root``, if any."""
-    c = checkpoint.c
-    row = conn.execute(
-        select(c.user_size, c.user_root, c.system_size, c.system_root)
-        .where(c.register_id == reg_id, c.user_root == user_root)
-        .order_by(c.id.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
-    return Head(row.user_size, bytes(row.user_root), row.system_size, bytes(row.system_root))
+    query = _checkpoints(reg_id).where(checkpoint.c.user_root == user_root)
+    row = conn.execute(query.order_by(checkpoint.c.id.desc()).limit(1)).first()
+    return None if row is None else _head(row)
 
 
 def checkpoints(conn: Connection, reg_id: int) -> list[Head]:
     """Every committed state of a register, oldest first."""
-    c = checkpoint.c
-    rows = conn.execute(
-        select(c.user_size, c.user_root, c.system_size, c.system_root)
-        .where(c.register_id == reg_id)
-        .order_by(c.id)
-    )
-    return [Head(r.user_size, bytes(r.user_root), r.system_size, bytes(r.system_root)) for r in rows]
+    return [_head(row) for row in conn.execute(_checkpoints(reg_id).order_by(checkpoint.c.id))]
 
 
 def split_digests(blob: bytes) -> tuple[bytes, ...]:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from .. import service
 from ..core.definitions import Definition
-from ..core.entries import Log
+from ..core.entries import Log, entry_json, record_json
 from ..core.errors import RegisterNotFound
 from ..core.items import hash_text, parse_hash
 from ..core.rsf import MEDIA_TYPE as RSF_TYPE
@@ -30,7 +30,7 @@ from ..service import NoDefinition, definition_of, is_current
 from ..store import reads, records
 from ..store.engine import snapshot
 from .problems import BadRequest, NotFound
-from .representations import csv_response, entries_csv, entry_json, json_response, record_json, records_csv
+from .representations import csv_response, entries_csv, json_response, records_csv
 
 blueprint = Blueprint("api", __name__, url_prefix="/<register>")
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Link, ETag"}

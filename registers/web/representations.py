@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from ..core.entries import Entry, entry_json, record_json  # noqa: F401  (re-exported for the API)
+from ..core.entries import Entry
 
 CSV_TYPE = "text/csv;charset=UTF-8"
 ENTRY_COLUMNS = ["index-entry-number", "entry-number", "entry-timestamp", "key", "item-hash"]

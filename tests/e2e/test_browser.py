@@ -10,7 +10,6 @@ import shutil
 import pytest
 
 from tests.e2e.test_cli import ok
-from tests.e2e.test_http import server  # noqa: F401  (the gunicorn fixture)
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="Debian's chromium and chromium-driver are not installed")
@@ -32,7 +31,7 @@ def browser():  # type: ignore[no-untyped-def]
     driver.quit()
 
 
-def test_catalogue_record_page_and_escaping_in_chromium(server: str, browser, db_url: str) -> None:  # noqa: F811
+def test_catalogue_record_page_and_escaping_in_chromium(server: str, browser, db_url: str) -> None:
     from selenium.webdriver.common.by import By
 
     ok(db_url, "amend", "country", "FR", "official-name=<script>document.title='pwned'</script>", "--reason", "test")
