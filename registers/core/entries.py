@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
+import orjson
+
 from .items import hash_text
 
 
@@ -76,6 +78,15 @@ def record_json(entry: Entry, items: list[dict[str, Any]]) -> dict[str, Any]:
         "key": entry.key,
         "item": items,
     }
+
+
+def record_json_bytes(number: int, timestamp: str, key: str, contents: tuple[bytes, ...]) -> bytes:
+    """The v1 answer for one record, ``{key: record}``, as bytes, with the items' stored
+    canonical bytes placed as they are (the same JSON ``record_json`` gives, without
+    parsing the items)."""
+    n = str(number)
+    fields = orjson.dumps({"index-entry-number": n, "entry-number": n, "entry-timestamp": timestamp, "key": key})
+    return b"{" + orjson.dumps(key) + b":" + fields[:-1] + b',"item":[' + b",".join(contents) + b"]}}"
 
 
 def leaf_bytes(number: int, timestamp: str, key: str, digests: tuple[bytes, ...]) -> bytes:

@@ -73,6 +73,53 @@ def export_commands(
     yield AssertRootHash(tree.root(end))
 
 
+_ITEMS = "SELECT content FROM item WHERE register_id = ? ORDER BY id"
+_ENTRIES = (
+    "SELECT key, timestamp, item_hashes FROM entry WHERE register_id = ? AND log = ? AND number BETWEEN ? AND ? "
+    "ORDER BY number"
+)
+
+
+def export_rsf_chunks(
+    conn: Connection, reg_id: int, head: reads.Head, start: int = 0, end: int | None = None
+) -> Iterator[bytes]:
+    """The same RSF as ``export_commands`` as a stream of byte chunks, fast: rows are read in
+    batches straight from the DBAPI cursor and formatted without building commands (a full
+    dump streams at tens of MB/s in flat memory)."""
+    end = head.user_size if end is None else end
+    if not 0 <= start <= end <= head.user_size:
+        raise InvalidRange(f"a download needs 0 <= from ({start}) <= to ({end}) <= {head.user_size}")
+    tree = StoredTree(conn, reg_id, Log.USER, head.user_size)
+    yield AssertRootHash(tree.root(start)).to_line() + b"\n"
+    if start == end:
+        return
+    if start == 0 and end == head.user_size:
+        for rows in reads.stream_rows(conn, _ITEMS, (reg_id,)):
+            yield b"".join([b"add-item\t" + bytes(content) + b"\n" for (content,) in rows])
+    else:
+        lines = [c.to_line() + b"\n" for c in _items_first_used(conn, reg_id, head, start, end)]
+        for at in range(0, len(lines), 5000):
+            yield b"".join(lines[at : at + 5000])
+    if start == 0:
+        yield from _entry_lines(conn, reg_id, Log.SYSTEM, 1, head.system_size)
+    yield from _entry_lines(conn, reg_id, Log.USER, start + 1, end)
+    yield AssertRootHash(tree.root(end)).to_line() + b"\n"
+
+
+def _entry_lines(conn: Connection, reg_id: int, log: Log, first: int, last: int) -> Iterator[bytes]:
+    prefix = f"append-entry\t{log.label}\t"
+    for rows in reads.stream_rows(conn, _ENTRIES, (reg_id, int(log), first, last)):
+        lines = []
+        for key, timestamp, packed in rows:
+            packed = bytes(packed)
+            if len(packed) == 32:
+                hashes = "sha-256:" + packed.hex()
+            else:
+                hashes = ";".join("sha-256:" + packed[i : i + 32].hex() for i in range(0, len(packed), 32))
+            lines.append(f"{prefix}{key}\t{timestamp}\t{hashes}\n")
+        yield "".join(lines).encode()
+
+
 def _items_first_used(
     conn: Connection, reg_id: int, head: reads.Head, start: int, end: int
 ) -> Iterator[AddItem]:

@@ -17,8 +17,8 @@ from sqlalchemy.engine import Connection
 from ..core.entries import Log, now_timestamp
 from ..core.errors import InvalidRSF, LineError, RegisterNotFound
 from ..core.items import canonical_json, hash_text, item_digest
-from ..core.rsf import AddItem, AppendEntry, Command, read_rsf, write_rsf
-from ..loaders.rsf import export_commands, open_rsf, register_name_in
+from ..core.rsf import AddItem, AppendEntry, Command, read_rsf
+from ..loaders.rsf import export_rsf_chunks, open_rsf, register_name_in
 from ..store import reads
 from ..store.append import AppendResult, append, check_name
 from ..store.checks import Change
@@ -138,7 +138,11 @@ def export_rsf(engine: Engine, name: str, out: BinaryIO, start: int = 0, end: in
     """
     with snapshot(engine) as conn:
         reg_id = register_id_of(conn, name)
-        return write_rsf(export_commands(conn, reg_id, reads.head(conn, reg_id), start, end), out)
+        written = 0
+        for chunk in export_rsf_chunks(conn, reg_id, reads.head(conn, reg_id), start, end):
+            out.write(chunk)
+            written += len(chunk)
+        return written
 
 
 def register_proof(engine: Engine, name: str, log: Log = Log.USER) -> dict[str, object]:

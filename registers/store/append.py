@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.engine import Connection
 
 from ..core.entries import Entry, Log, key_problem, leaf_bytes, now_timestamp, timestamp_problem
@@ -31,7 +31,7 @@ from .bulk import BulkWriter, Chunk
 from .checks import Change, EntryChecks, Findings
 from .engine import writer
 from .pending import PendingItems
-from .schema import checkpoint, register
+from .schema import checkpoint, entry, record, register
 from .tree import StoredTree
 
 CHUNK = 10_000  # entries or items held in memory before they are written
@@ -354,6 +354,7 @@ class _Batch:
             self.trees[Log.USER].root(),
             self.trees[Log.SYSTEM].size,
             self.trees[Log.SYSTEM].root(),
+            self.head.user_records + self._new_user_keys(),
         )
         self.conn.execute(
             insert(checkpoint).values(
@@ -362,10 +363,26 @@ class _Batch:
                 user_root=new.user_root,
                 system_size=new.system_size,
                 system_root=new.system_root,
+                user_records=new.user_records,
                 timestamp=now_timestamp(),
             )
         )
         return new
+
+    def _new_user_keys(self) -> int:
+        """How many keys this batch gave their first user entry (index probes for the batch's
+        records only)."""
+        r, e = record.c, entry.c
+        before = self.head.user_size
+        query = select(func.count()).where(
+            r.register_id == self.reg_id, r.log == int(Log.USER), r.entry_number > before
+        )
+        if before:
+            earlier = select(e.number).where(
+                e.register_id == r.register_id, e.log == r.log, e.key == r.key, e.number <= before
+            )
+            query = query.where(~earlier.exists())
+        return int(self.conn.execute(query).scalar_one())
 
     def _first_orphan(self) -> tuple[bytes, int] | None:
         """The earliest item added but used by no entry of the batch.

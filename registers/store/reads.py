@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ class Head:
     user_root: bytes = EMPTY_ROOT
     system_size: int = 0
     system_root: bytes = EMPTY_ROOT
+    user_records: int = 0  # how many keys the user log has
 
     def size(self, log: Log) -> int:
         """The size of ``log``."""
@@ -46,11 +47,11 @@ def register_names(conn: Connection) -> list[str]:
 
 def _checkpoints(reg_id: int):  # type: ignore[no-untyped-def]
     c = checkpoint.c
-    return select(c.user_size, c.user_root, c.system_size, c.system_root).where(c.register_id == reg_id)
+    return select(c.user_size, c.user_root, c.system_size, c.system_root, c.user_records).where(c.register_id == reg_id)
 
 
 def _head(row: Any) -> Head:
-    return Head(row.user_size, bytes(row.user_root), row.system_size, bytes(row.system_root))
+    return Head(row.user_size, bytes(row.user_root), row.system_size, bytes(row.system_root), row.user_records)
 
 
 def head(conn: Connection, reg_id: int) -> Head:
@@ -112,6 +113,27 @@ def iter_items(conn: Connection, reg_id: int) -> Iterator[tuple[bytes, bytes]]:
         if len(rows) < PAGE:
             return
         after = rows[-1].id
+
+
+def stream_rows(conn: Connection, sql: str, params: tuple[Any, ...], size: int = 5000) -> Iterator[Sequence[Any]]:
+    """The rows of a raw ``sql`` query (``?`` placeholders) in batches of ``size`` plain tuples,
+    read as they are sent (a server-side cursor on PostgreSQL) inside ``conn``'s transaction.
+
+    For the long scans of a dump, where per-row SQLAlchemy overhead would dominate.
+    """
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    if conn.dialect.name == "postgresql":
+        cursor = dbapi.cursor(name="registers_stream")  # type: ignore[call-arg]
+        sql = sql.replace("?", "%s")
+    else:
+        cursor = dbapi.cursor()
+    try:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(size):
+            yield rows
+    finally:
+        cursor.close()
 
 
 def item_contents(conn: Connection, reg_id: int, digests: list[bytes]) -> dict[bytes, bytes]:

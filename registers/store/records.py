@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from ..core.entries import Entry, Log
 from . import reads
-from .schema import entry, record
+from .schema import entry, item, record
 
 PAGE = 1000
 
@@ -115,6 +115,41 @@ def iter_records(
         if len(numbers) < PAGE:
             return
         before = numbers[-1]
+
+
+def iter_records_containing(conn: Connection, reg_id: int, needle: bytes) -> Iterator[Record]:
+    """Every current record whose (first) item's canonical bytes contain ``needle``, newest
+    first: a prefilter done by the database, for finding records by a field's value (the
+    caller checks the field itself)."""
+    r, e, i = record.c, entry.c, item.c
+    latest = (e.register_id == r.register_id) & (e.log == r.log) & (e.number == r.entry_number)
+    first_item = (i.register_id == r.register_id) & (i.hash == func.substr(e.item_hashes, 1, 32))
+    if conn.dialect.name == "postgresql":  # stored items are UTF-8 (checked when added)
+        holds = func.strpos(func.convert_from(i.content, "UTF8"), needle.decode()) > 0
+    else:
+        holds = func.instr(i.content, needle) > 0
+    before: int | None = None
+    while True:
+        query = (
+            select(e.number, e.timestamp, e.key, e.item_hashes, i.content)
+            .join_from(record, entry, latest)
+            .join(item, first_item)
+            .where(r.register_id == reg_id, r.log == int(Log.USER), holds)
+            .order_by(r.entry_number.desc())
+            .limit(PAGE)
+        )
+        if before is not None:
+            query = query.where(r.entry_number < before)
+        rows = conn.execute(query).all()
+        for row in rows:
+            found = Entry(Log.USER, row.number, row.timestamp, row.key, reads.split_digests(bytes(row.item_hashes)))
+            if len(found.digests) == 1:
+                yield Record(found, [json.loads(bytes(row.content))])
+            else:  # rare: an entry of several items
+                yield from _with_items(conn, reg_id, [found])
+        if len(rows) < PAGE:
+            return
+        before = rows[-1].number
 
 
 def iter_all_keys(conn: Connection, reg_id: int) -> Iterator[str]:

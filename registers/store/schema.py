@@ -6,7 +6,8 @@ ever rewritten, and both are derivable from the log; every other row is written 
 - ``entry``: both logs of every register (log 0 = user, 1 = system), numbered from 1.
 - ``record``: for each (register, log, key), the number of its latest entry.
 - ``merkle_tile``: the tree of each log as tiles of stored subtree hashes (see core.tiles).
-- ``checkpoint``: the sizes and roots of both logs after every committed change.
+- ``checkpoint``: the sizes and roots of both logs after every committed change, and how many
+  records the user log then had (so totals never need a ``count(*)``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ item = Table(
     Column("hash", LargeBinary(32), nullable=False),
     Column("content", LargeBinary, nullable=False),
     UniqueConstraint("register_id", "hash", name="item_register_hash"),
+    Index("item_by_register", "register_id", "id"),  # a register's items in the order added, for dumps
 )
 
 entry = Table(
@@ -93,6 +95,7 @@ checkpoint = Table(
     Column("user_root", LargeBinary(32), nullable=False),
     Column("system_size", BigInteger, nullable=False),
     Column("system_root", LargeBinary(32), nullable=False),
+    Column("user_records", BigInteger, nullable=False),  # how many keys the user log has
     Column("timestamp", String(20), nullable=False),
     Index("checkpoint_by_register", "register_id", "id"),
     Index("checkpoint_by_root", "register_id", "user_root"),

@@ -19,7 +19,7 @@ from ..core.errors import IntegrityError
 from ..core.items import InvalidItem, hash_text, item_digest, parse_canonical
 from ..core.merkle import leaf_hash
 from ..core.tiles import HASH_SIZE, TILE_WIDTH, Tile, TileBuilder, bottom_row
-from . import reads
+from . import reads, records
 from .schema import entry, merkle_tile, record
 from .tree import StoredTree
 
@@ -41,6 +41,9 @@ def verify_register(conn: Connection, reg_id: int) -> Verified:
     for log in Log:
         counts[log] = _verify_log(conn, reg_id, log, head)
         _verify_records(conn, reg_id, log)
+    held = records.count_records(conn, reg_id)
+    if held != head.user_records:
+        raise IntegrityError(f"the user log has {held} records, but its latest checkpoint records {head.user_records}")
     return Verified(head, items, counts)
 
 

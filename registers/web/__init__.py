@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask
 
 from ..store.engine import open_engine
+from ..store.lookup import RecordLookup
 from . import api, catalogue, health, openapi, problems
 
 
@@ -22,7 +23,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("REGISTERS")
     if test_config:
         app.config.update(test_config)
-    app.extensions["registers.engine"] = open_engine(app.config["DATABASE_URL"])
+    engine = app.extensions["registers.engine"] = open_engine(app.config["DATABASE_URL"])
+    app.extensions["registers.lookup"] = RecordLookup(engine)
+    app.extensions["registers.ids"] = {}  # register name -> id; ids never change
     app.json.sort_keys = False  # type: ignore[attr-defined]  # v1 member order is part of the format
     problems.install(app)
     app.register_blueprint(health.blueprint)

@@ -21,16 +21,16 @@ from sqlalchemy.engine import Connection
 
 from .. import service
 from ..core.definitions import Definition
-from ..core.entries import Log, entry_json, record_json
+from ..core.entries import Log, entry_json, record_json, record_json_bytes
 from ..core.errors import RegisterNotFound
-from ..core.items import hash_text, parse_hash
+from ..core.items import canonical_json, hash_text, parse_hash
 from ..core.rsf import MEDIA_TYPE as RSF_TYPE
-from ..loaders.rsf import export_commands
+from ..loaders.rsf import export_rsf_chunks
 from ..service import NoDefinition, definition_of, is_current
 from ..store import reads, records
 from ..store.engine import snapshot
 from .problems import BadRequest, NotFound
-from .representations import csv_response, entries_csv, json_response, records_csv
+from .representations import JSON_TYPE, csv_response, entries_csv, json_response, records_csv
 
 blueprint = Blueprint("api", __name__, url_prefix="/<register>")
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Link, ETag"}
@@ -40,7 +40,7 @@ PROOF = "merkle:sha-256"
 @contextmanager
 def _reading(name: str) -> Iterator[tuple[Connection, int]]:
     """One read transaction on register ``name`` (whose id, which never changes, is remembered)."""
-    ids: dict[str, int] = current_app.extensions.setdefault("registers.ids", {})
+    ids: dict[str, int] = current_app.extensions["registers.ids"]
     with snapshot(current_app.extensions["registers.engine"]) as conn:
         reg_id = ids.get(name)
         if reg_id is None:
@@ -69,6 +69,8 @@ def _split_format(path: str) -> tuple[str, str]:
 
 
 def _wants_html() -> bool:
+    if "Accept" not in request.headers:
+        return False
     return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
 
 
@@ -118,7 +120,7 @@ def register_info(register: str) -> Response:
         definition = _definition(conn, reg_id, register)
         body = {
             "domain": request.host,
-            "total-records": records.count_records(conn, reg_id),
+            "total-records": head.user_records,
             "total-entries": head.user_size,
             "last-updated": latest.timestamp if latest else None,
             "register-record": definition.register_item(),
@@ -252,6 +254,8 @@ def record_paths(register: str, rest: str) -> Response:
     """``records/{key}``, ``records/{key}/entries`` and ``records/{field}/{value}``."""
     path, fmt = _split_format(rest)
     parts = path.split("/")
+    if fmt == "json" and len(parts) == 1:
+        return _record(register, path)
     with _reading(register) as (conn, reg_id):
         if len(parts) == 2 and parts[1] == "entries":
             history = records.key_history(conn, reg_id, parts[0])
@@ -262,15 +266,14 @@ def record_paths(register: str, rest: str) -> Response:
         definition = _definition(conn, reg_id, register) if len(parts) == 2 or fmt != "json" else None
         if definition is not None and len(parts) == 2 and parts[0] in definition.by_name:
             field, value = parts
-            found = [r for r in records.iter_records(conn, reg_id) if _holds(r.item.get(field), value)]
+            needle = canonical_json({"": value})[4:-1]  # the value as it is written in a stored item
+            held = records.iter_records_containing(conn, reg_id, needle)
+            found = [r for r in held if _holds(r.item.get(field), value)]
             return _records_answer(found, fmt, definition.field_names, CORS)
         key = path
         found = list(records.current_records(conn, reg_id, [key]).values())
         if not found:
             raise NotFound(f"register '{register}' has no record '{key}'")
-        if fmt == "json":
-            response = _records_answer(found, fmt, [], CORS)
-            return _conditional(response, f"record-{key}-{found[0].entry.number}-{fmt}")
         assert definition is not None
         if fmt == "html":
             return render_template(  # type: ignore[return-value]
@@ -279,6 +282,24 @@ def record_paths(register: str, rest: str) -> Response:
             )
         response = _records_answer(found, fmt, definition.field_names, CORS)
         return _conditional(response, f"record-{key}-{found[0].entry.number}-{fmt}")
+
+
+def _record(register: str, key: str) -> Response:
+    """``records/{key}`` as JSON: the hot path, one statement (see store.lookup)."""
+    extensions = current_app.extensions
+    reg_id = extensions["registers.ids"].get(register)
+    if reg_id is None:
+        with _reading(register) as (_conn, reg_id):
+            pass
+    found = extensions["registers.lookup"].record(reg_id, key)
+    if found is None:
+        raise NotFound(f"register '{register}' has no record '{key}'")
+    etag = f"{found.number}.json"  # the record of a key changes only with its latest entry
+    headers = {**CORS, "ETag": f'"{etag}"'}
+    if "If-None-Match" in request.headers and etag in request.if_none_match:
+        return Response(status=304, headers=headers)
+    body = record_json_bytes(found.number, found.timestamp, key, found.contents)
+    return Response(body, headers=headers, content_type=JSON_TYPE)
 
 
 def _holds(held: Any, value: str) -> bool:
@@ -300,13 +321,7 @@ def download_rsf(register: str, start: int | None, end: int | None) -> Response:
 
     def generate() -> Iterator[bytes]:
         with snapshot(engine) as conn:  # one snapshot for the whole dump; the log only grew since
-            lines: list[bytes] = []
-            for command in export_commands(conn, reg_id, reads.head(conn, reg_id), first, last):
-                lines.append(command.to_line() + b"\n")
-                if len(lines) >= 1000:
-                    yield b"".join(lines)
-                    lines = []
-            yield b"".join(lines)
+            yield from export_rsf_chunks(conn, reg_id, reads.head(conn, reg_id), first, last)
 
     return Response(stream_with_context(generate()), content_type=RSF_TYPE, headers=CORS)
 

@@ -7,11 +7,13 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from flask import Response, jsonify
+import orjson
+from flask import Response
 
 from ..core.entries import Entry
 
 CSV_TYPE = "text/csv;charset=UTF-8"
+JSON_TYPE = "application/json"
 ENTRY_COLUMNS = ["index-entry-number", "entry-number", "entry-timestamp", "key", "item-hash"]
 
 
@@ -44,8 +46,5 @@ def records_csv(
 
 
 def json_response(value: Any, headers: dict[str, str] | None = None) -> Response:
-    """A JSON answer (``application/json``)."""
-    response = jsonify(value)
-    if headers:
-        response.headers.update(headers)
-    return response
+    """A JSON answer (``application/json``, compact UTF-8, members in the order given)."""
+    return Response(orjson.dumps(value), headers=headers, content_type=JSON_TYPE)

@@ -150,3 +150,30 @@ def test_a_register_without_a_definition_is_still_served(engine: Engine, db_url:
     assert record["item"][0]["name"] == "New College\\New College School"
     assert client.get("/bare/records.csv").data.startswith(b"index-entry-number,entry-number,entry-timestamp,key\r\n")
     app.extensions["registers.engine"].dispose()
+
+
+def test_the_one_statement_record_path_answers_as_the_record_list_does(client: FlaskClient) -> None:
+    listed = client.get("/country/records?page-size=5000").json
+    assert len(listed) == 199
+    for key, record in listed.items():
+        answer = client.get(f"/country/records/{key}")
+        assert answer.content_type == "application/json"
+        assert answer.json == {key: record}
+
+
+def test_a_record_of_several_items_lists_them_in_entry_order(engine: Engine, db_url: str) -> None:
+    from registers.core.items import canonical_json, item_digest
+    from registers.core.rsf import read_rsf
+    from registers.store.append import append
+    from registers.store.checks import Change
+
+    blobs = [canonical_json({"name": "Ünïcode ✓", "n": "2"}), canonical_json({"name": "first", "n": "1"})]
+    hashes = ";".join("sha-256:" + item_digest(b).hex() for b in blobs)
+    rsf = b"".join(b"add-item\t" + b + b"\n" for b in blobs) + f"append-entry\tuser\tk1\t2020-01-01T00:00:00Z\t{hashes}\n".encode()
+    append(engine, "multi", read_rsf(io.BytesIO(rsf)), create=True, change=Change(strict=False))
+    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
+    answer = app.test_client().get("/multi/records/k1")
+    assert [item["n"] for item in answer.json["k1"]["item"]] == ["2", "1"]
+    assert answer.json["k1"]["item"][0]["name"] == "Ünïcode ✓"
+    assert answer.json["k1"]["entry-number"] == "1"
+    app.extensions["registers.engine"].dispose()

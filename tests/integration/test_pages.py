@@ -94,3 +94,14 @@ def test_an_entry_page_shows_its_item_and_links(client: FlaskClient) -> None:
     page = client.get("/country/entries/5", headers=HTML).data.decode()
     assert "Entry 5" in page and 'href="/country/entries/5.json"' in page and "sha-256:" in page
     assert client.get("/country/entries/5").content_type == "application/json"
+
+
+def test_records_by_a_field_value_find_list_members_exactly(client: FlaskClient) -> None:
+    with_name = client.get("/register/records/fields/name").json
+    assert {"country", "territory"} <= set(with_name)
+    assert all("name" in r["item"][0]["fields"] for r in with_name.values())
+    assert client.get("/register/records/fields/nam").json == {}  # whole values only, never substrings
+    phase = client.get("/register/records/phase/beta").json
+    assert phase and all(r["item"][0]["phase"] == "beta" for r in phase.values())
+    assert client.get("/country/records/name/%25").json == {}  # LIKE wildcards are matched literally
+    assert list(client.get("/country/records/official-name/The%20French%20Republic").json) == ["FR"]

@@ -52,6 +52,7 @@ def test_a_patch_applied_to_a_copy_at_n_gives_m(engine: Engine, other_engine: En
     head = service.head(other_engine, "sic")
     assert (head.user_size, head.user_root) == (m, service.root_at(engine, "sic", m))
     assert service.inclusion_proof(other_engine, "sic", 1, m) == service.inclusion_proof(engine, "sic", 1, m)
+    assert service.verify(other_engine, "sic").head.user_records == service.head(other_engine, "sic").user_records
 
 
 @pytest.mark.parametrize(("n", "m"), [(-1, 5), (5, 4), (0, 2000)])
@@ -70,3 +71,26 @@ def test_proof_ranges_are_checked(engine: Engine) -> None:
         with pytest.raises(InvalidRange):
             service.consistency_proof(engine, "country", first, second)
     assert service.consistency_proof(engine, "country", 7, 7)["merkle-consistency-nodes"] == []
+
+
+@pytest.mark.parametrize(("name", "ranges"), [
+    ("field-reused-items.rsf", [(0, None), (0, 3), (2, 5)]),
+    ("industrial-classification.rsf", [(0, None), (0, 1), (100, 1187), (1186, 1187), (700, 700)]),
+])
+def test_the_streamed_dump_is_the_command_by_command_dump(
+    engine: Engine, name: str, ranges: list[tuple[int, int | None]]
+) -> None:
+    from registers.core.rsf import rsf_bytes
+    from registers.loaders.rsf import export_commands, export_rsf_chunks
+    from registers.store import reads
+    from registers.store.engine import snapshot
+
+    load(engine, name, "r")
+    with snapshot(engine) as conn:
+        reg_id = reads.register_id(conn, "r")
+        assert reg_id is not None
+        head = reads.head(conn, reg_id)
+        for start, end in ranges:
+            streamed = b"".join(export_rsf_chunks(conn, reg_id, head, start, end))
+            assert streamed == rsf_bytes(export_commands(conn, reg_id, head, start, end))
+            assert streamed.count(b"\nappend-entry\tuser\t") == (end or head.user_size) - start

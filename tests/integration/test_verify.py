@@ -95,3 +95,10 @@ def test_a_changed_stored_node_is_caught(country: Engine) -> None:
 def test_a_forged_checkpoint_is_caught(country: Engine) -> None:
     _tamper(country, "UPDATE checkpoint SET user_root = :root WHERE {COUNTRY} AND user_size = 208", root=bytes(32))
     assert "the checkpoint recorded sha-256:0000" in _failure(country)
+
+
+def test_a_forged_record_count_is_caught(country: Engine) -> None:
+    head = service.head(country, "country")
+    assert head.user_records == 199  # the published register's 199 keys
+    _tamper(country, "UPDATE checkpoint SET user_records = 1000 WHERE {COUNTRY}")
+    assert "the user log has 199 records, but its latest checkpoint records 1000" in _failure(country)
