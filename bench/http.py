@@ -98,6 +98,17 @@ def wrk(url_base: str, paths: list[str], seconds: int, workdir: Path) -> float:
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
 
+def _dump(base: str) -> tuple[int, float, float]:
+    """A full download-rsf: bytes, seconds, seconds to the first 64 KiB."""
+    started = time.perf_counter()
+    with requests.get(f"{base}/address/download-rsf", stream=True, timeout=600) as dump:
+        chunks = dump.iter_content(1 << 16)
+        next(chunks)
+        first_byte = time.perf_counter() - started
+        size = sum(len(c) for c in chunks)
+    return size, time.perf_counter() - started, first_byte
+
+
 def datasette_db(path: Path, n: int) -> None:
     """The same rows as a plain SQLite table for Datasette."""
     fields = ["address", "name", "street", "locality", "town", "postcode", "point", "local-authority", "start-date"]
@@ -138,13 +149,7 @@ def main() -> None:
         for _ in range(args.rounds):
             ours_runs.append(wrk(base, [f"/address/records/{k}" for k in keys], args.seconds, work))
             ceiling_runs.append(wrk(bare_base, ["/constant"], args.seconds, work))
-        started = time.perf_counter()
-        with requests.get(f"{base}/address/download-rsf", stream=True, timeout=600) as dump:
-            chunks = dump.iter_content(1 << 16)
-            next(chunks)
-            first_byte = time.perf_counter() - started
-            size = sum(len(c) for c in chunks)
-        elapsed = time.perf_counter() - started
+        dumps = [_dump(base) for _ in range(2)]  # the first may meet a cold page cache
     ours, ceiling = statistics.median(ours_runs), statistics.median(ceiling_runs)
     print(f"records:   {ours:,.0f} GETs/s median of {args.rounds} (gunicorn, 2 sync workers, random keys; runs "
           f"{', '.join(f'{r:,.0f}' for r in ours_runs)})")
@@ -159,8 +164,9 @@ def main() -> None:
         print(f"datasette: {theirs:,.0f} GETs/s (same rows, one SQLite table) | ours/datasette = {ours / theirs:.2f}")
     else:
         print("datasette: not measured (no datasette executable; give --datasette PATH)")
-    print(f"dump:      download-rsf {size / 1e6:,.1f} MB in {elapsed:.2f} s = {size / 1e6 / elapsed:,.1f} MB/s, "
-          f"first byte after {first_byte * 1000:.0f} ms")
+    for size, elapsed, first_byte in dumps:
+        print(f"dump:      download-rsf {size / 1e6:,.1f} MB in {elapsed:.2f} s = {size / 1e6 / elapsed:,.1f} MB/s, "
+              f"first byte after {first_byte * 1000:.0f} ms")
     print("targets:   ≥0.85 of the ceiling, ≥1.5× Datasette, dump ≥50 MB/s with first byte <100 ms (at 1M)")
     shutil.rmtree(work, ignore_errors=True)
 

@@ -58,6 +58,14 @@ def fresh_database(tmp_path: Path, name: str) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(autouse=True)
+def key_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test signs with keys of its own, kept in its own directory."""
+    directory = tmp_path / "keys"
+    monkeypatch.setenv("REGISTERS_KEY_DIR", str(directory))
+    return directory
+
+
 @pytest.fixture
 def db_url(tmp_path: Path) -> Iterator[str]:
     """The URL of the test's own empty database."""

@@ -84,9 +84,30 @@ def _print_findings(findings: Any, source: str, every_dangling: bool = False) ->
         click.echo(f"  {source}:{example}", err=True)
 
 
+RECEIPT = click.option(
+    "--receipt", metavar="FILE", type=click.Path(dir_okay=False, writable=True),
+    help="Write a receipt: the new entries, their items and proofs, and the signed checkpoint "
+    "(check it offline with 'registers verify-receipt').",
+)
+
+
+def _write_receipt(ctx: click.Context, result: Any, path: str | None) -> None:
+    """Write the receipt of ``result`` to ``path`` (when given and the change appended anything)."""
+    if not path:
+        return
+    receipt = service.receipt_for(_engine(ctx), result)
+    if receipt is None:
+        click.echo(f"no receipt written: {result.register} did not change", err=True)
+        return
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(receipt, out, ensure_ascii=False, indent=1)
+        out.write("\n")
+    click.echo(f"receipt written to {path}", err=True)
+
+
 def _print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=1))
 
 
 
-from . import logs, records  # noqa: E402,F401  (registers the commands on ``main``)
+from . import keys, logs, records  # noqa: E402,F401  (registers the commands on ``main``)

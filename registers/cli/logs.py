@@ -15,7 +15,7 @@ from .. import service
 from ..core.entries import Log
 from ..core.errors import IntegrityError, RegisterError
 from ..core.items import hash_text
-from . import _engine, _friendly, _print_findings, _print_json, main
+from . import RECEIPT, _engine, _friendly, _print_findings, _print_json, _write_receipt, main
 
 
 @main.command()
@@ -33,6 +33,7 @@ from . import _engine, _friendly, _print_findings, _print_json, main
 @click.option("--strict", is_flag=True, help="RSF: refuse datatype and link findings instead of reporting them.")
 @click.option("--as", "by", metavar="WHO", help="Who makes this change (default: $REGISTERS_AS, else your login).")
 @click.option("--reason", metavar="WHY", help="Why (recorded with the change).")
+@RECEIPT
 @click.pass_context
 @_friendly
 def load(ctx: click.Context, file: str, name: str | None, fmt: str | None, **options: Any) -> None:
@@ -62,6 +63,7 @@ def load(ctx: click.Context, file: str, name: str | None, fmt: str | None, **opt
             click.echo(f"{result.register}: dry run: {result.added} entries would be appended; nothing stored")
         else:
             _print_result(result)
+            _write_receipt(ctx, result, options["receipt"])
         _print_findings(result.findings, file)
         return
     register = name or Path(file).stem
@@ -77,6 +79,7 @@ def load(ctx: click.Context, file: str, name: str | None, fmt: str | None, **opt
         _print_findings(load.result.findings, file, every_dangling=options["allow_dangling"])
         return
     _print_result(load.result)
+    _write_receipt(ctx, load.result, options["receipt"])
     _print_findings(load.result.findings, file, every_dangling=options["allow_dangling"])
 
 

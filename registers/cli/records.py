@@ -9,15 +9,16 @@ import click
 from .. import service
 from ..core.errors import RegisterError
 from ..core.items import hash_text
-from . import _engine, _friendly, main
+from . import RECEIPT, _engine, _friendly, _write_receipt, main
 
 WHO = click.option("--as", "by", metavar="WHO", help="Who makes this change (default: $REGISTERS_AS, else your login).")
 WHY = click.option("--reason", metavar="WHY", help="Why (recorded with the change, shown in histories).")
 
 
-def _done(result: service.logs.AppendResult) -> None:  # type: ignore[name-defined]
+def _done(ctx: click.Context, result: service.logs.AppendResult, receipt: str | None) -> None:  # type: ignore[name-defined]
     h = result.head
     click.echo(f"{result.register}: {result.added_user} added; root {h.user_size} {hash_text(h.user_root)}")
+    _write_receipt(ctx, result, receipt)
 
 
 @main.command()
@@ -48,16 +49,18 @@ def create(ctx: click.Context, name: str, schema_file: str, custodian: str | Non
 @click.argument("values", nargs=-1, metavar="FIELD=VALUE...")
 @WHO
 @WHY
+@RECEIPT
 @click.pass_context
 @_friendly
-def add(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: str | None, reason: str | None) -> None:
+def add(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: str | None, reason: str | None,
+        receipt: str | None) -> None:
     """Add a new record (the key field is filled in from KEY).
 
     \b
     Example:
       registers add country XK name=Kosovo official-name="The Republic of Kosovo" --reason "recognised"
     """
-    _done(service.add_record(_engine(ctx), name, key, list(values), by=by, reason=reason))
+    _done(ctx, service.add_record(_engine(ctx), name, key, list(values), by=by, reason=reason), receipt)
 
 
 @main.command()
@@ -66,16 +69,18 @@ def add(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: st
 @click.argument("values", nargs=-1, required=True, metavar="FIELD=VALUE...")
 @WHO
 @WHY
+@RECEIPT
 @click.pass_context
 @_friendly
-def amend(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: str | None, reason: str | None) -> None:
+def amend(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: str | None, reason: str | None,
+          receipt: str | None) -> None:
     """Change some fields of a record; the others are carried over (FIELD= removes a field).
 
     \b
     Example:
       registers amend country CZ name=Czechia --reason "short name changed"
     """
-    _done(service.amend_record(_engine(ctx), name, key, list(values), by=by, reason=reason))
+    _done(ctx, service.amend_record(_engine(ctx), name, key, list(values), by=by, reason=reason), receipt)
 
 
 @main.command()
@@ -84,11 +89,13 @@ def amend(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: 
 @click.option("--date", required=True, metavar="DATE", help="The end-date (YYYY-MM-DD).")
 @WHO
 @WHY
+@RECEIPT
 @click.pass_context
 @_friendly
-def end(ctx: click.Context, name: str, key: str, date: str, by: str | None, reason: str | None) -> None:
+def end(ctx: click.Context, name: str, key: str, date: str, by: str | None, reason: str | None,
+        receipt: str | None) -> None:
     """End a record: append an entry with its end-date (nothing is deleted)."""
-    _done(service.end_record(_engine(ctx), name, key, date, by=by, reason=reason))
+    _done(ctx, service.end_record(_engine(ctx), name, key, date, by=by, reason=reason), receipt)
 
 
 @main.command()

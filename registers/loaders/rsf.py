@@ -106,6 +106,19 @@ def export_rsf_chunks(
     yield AssertRootHash(tree.root(end)).to_line() + b"\n"
 
 
+def export_system_chunks(conn: Connection, reg_id: int, head: reads.Head, start: int, end: int) -> Iterator[bytes]:
+    """A patch of the system log: the items system entries ``start+1..end`` use (in order of
+    first use), then those entries; no asserts (an RSF assert names the user root). A mirror
+    checks it against the system log's signed checkpoint."""
+    if not 0 <= start <= end <= head.system_size:
+        raise InvalidRange(f"a system download needs 0 <= from ({start}) <= to ({end}) <= {head.system_size}")
+    entries = reads.iter_entries(conn, reg_id, Log.SYSTEM, start + 1, end)
+    lines = [c.to_line() + b"\n" for c in _first_uses(conn, reg_id, [entries])]
+    for at in range(0, len(lines), 5000):
+        yield b"".join(lines[at : at + 5000])
+    yield from _entry_lines(conn, reg_id, Log.SYSTEM, start + 1, end)
+
+
 def _entry_lines(conn: Connection, reg_id: int, log: Log, first: int, last: int) -> Iterator[bytes]:
     prefix = f"append-entry\t{log.label}\t"
     for rows in reads.stream_rows(conn, _ENTRIES, (reg_id, int(log), first, last)):
@@ -123,10 +136,15 @@ def _entry_lines(conn: Connection, reg_id: int, log: Log, first: int, last: int)
 def _items_first_used(
     conn: Connection, reg_id: int, head: reads.Head, start: int, end: int
 ) -> Iterator[AddItem]:
-    seen: set[bytes] = set()
     entries: list[Iterator[Entry]] = [reads.iter_entries(conn, reg_id, Log.USER, start + 1, end)]
     if start == 0:
         entries.insert(0, reads.iter_entries(conn, reg_id, Log.SYSTEM, 1, head.system_size))
+    return _first_uses(conn, reg_id, entries)
+
+
+def _first_uses(conn: Connection, reg_id: int, entries: list[Iterator[Entry]]) -> Iterator[AddItem]:
+    """The items of ``entries`` (read in turn), each once, in order of first use."""
+    seen: set[bytes] = set()
     for stream in entries:
         batch: list[bytes] = []
         for entry in stream:

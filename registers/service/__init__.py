@@ -7,9 +7,11 @@ values; user mistakes are raised as ``RegisterError`` subclasses with one-line m
 from ..core.entries import entry_json, record_json
 from ..loaders.tables import table_format
 from .fixtures import FixtureLoad, find_fixtures, init_fixtures
+from .keys import NewKey, generate_key, signing_key
 from .logs import (
     RegisterSummary,
     append_items,
+    checkpoint_note,
     consistency_proof,
     export_rsf,
     head,
@@ -17,8 +19,10 @@ from .logs import (
     list_registers,
     load_rsf,
     open_database,
+    public_keys,
     register_proof,
     root_at,
+    system_patch,
     verify,
 )
 from .reading import (
@@ -31,6 +35,7 @@ from .reading import (
     list_records,
     show_record,
 )
+from .receipts import receipt_for
 from .records import (
     NoDefinition,
     TableLoad,
@@ -49,6 +54,7 @@ __all__ = [
     "ChangeNote",
     "FixtureLoad",
     "HistoryLine",
+    "NewKey",
     "NoDefinition",
     "RecordNotFound",
     "RegisterSummary",
@@ -57,6 +63,7 @@ __all__ = [
     "amend_record",
     "append_items",
     "changes",
+    "checkpoint_note",
     "consistency_proof",
     "create_register",
     "default_actor",
@@ -65,6 +72,7 @@ __all__ = [
     "export_records",
     "export_rsf",
     "find_fixtures",
+    "generate_key",
     "head",
     "inclusion_proof",
     "init_fixtures",
@@ -75,12 +83,16 @@ __all__ = [
     "load_table",
     "open_database",
     "parse_assignments",
+    "public_keys",
     "read_schema",
+    "receipt_for",
     "table_format",
     "record_json",
     "register_proof",
     "entry_json",
     "root_at",
     "show_record",
+    "signing_key",
+    "system_patch",
     "verify",
 ]

@@ -18,8 +18,8 @@ from ..core.entries import Log, now_timestamp
 from ..core.errors import InvalidRSF, LineError, RegisterNotFound
 from ..core.items import canonical_json, hash_text, item_digest
 from ..core.rsf import AddItem, AppendEntry, Command, read_rsf
-from ..loaders.rsf import export_rsf_chunks, open_rsf, register_name_in
-from ..store import reads
+from ..loaders.rsf import export_rsf_chunks, export_system_chunks, open_rsf, register_name_in
+from ..store import reads, signing
 from ..store.append import AppendResult, append, check_name
 from ..store.checks import Change
 from ..store.engine import open_engine, snapshot
@@ -177,3 +177,29 @@ def verify(engine: Engine, name: str) -> Verified:
     """Recompute register ``name`` from its log; raises IntegrityError at the first fault."""
     with snapshot(engine) as conn:
         return verify_register(conn, register_id_of(conn, name))
+
+
+def checkpoint_note(engine: Engine, name: str, log: Log = Log.USER) -> str:
+    """The signed checkpoint (C2SP note) of one log of register ``name`` at its latest state;
+    RegisterNotFound when the register has none yet."""
+    with snapshot(engine) as conn:
+        notes = reads.latest_notes(conn, register_id_of(conn, name))
+    if notes is None:
+        raise RegisterNotFound(name)
+    return notes[log]
+
+
+def public_keys(engine: Engine) -> list[str]:
+    """Every verifier key (C2SP ``name+id+key``) that has signed this database's checkpoints,
+    oldest first."""
+    with snapshot(engine) as conn:
+        return [key.text for key in signing.verifier_keys(conn)]
+
+
+def system_patch(engine: Engine, name: str, start: int, end: int | None = None) -> Iterator[bytes]:
+    """The system log's entries ``start+1..end`` (default: to its head) and their items, as RSF
+    chunks, from one read transaction."""
+    with snapshot(engine) as conn:
+        reg_id = register_id_of(conn, name)
+        current = reads.head(conn, reg_id)
+        yield from export_system_chunks(conn, reg_id, current, start, current.system_size if end is None else end)

@@ -21,12 +21,12 @@ from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.engine import Connection
 
 from ..core.entries import Entry, Log, key_problem, leaf_bytes, now_timestamp, timestamp_problem
-from ..core.errors import InvalidName, InvalidRSF, RegisterNotFound
+from ..core.errors import IntegrityError, InvalidName, InvalidRSF, RegisterNotFound
 from ..core.items import canonical_json, hash_text, item_digest
-from ..core.merkle import EMPTY_ROOT, leaf_hash
+from ..core.merkle import EMPTY_ROOT, leaf_hash, verify_consistency
 from ..core.rsf import AddItem, AppendEntry, AssertRootHash, Command
 from ..core.tiles import TileBuilder, edge_positions
-from . import reads
+from . import reads, signing
 from .bulk import BulkWriter, Chunk
 from .checks import Change, EntryChecks, Findings
 from .engine import writer
@@ -78,6 +78,7 @@ def append(
     extend: bool = False,
     change: Change | None = None,
     commit: bool = True,
+    before_commit: Callable[[reads.Head], None] | None = None,
 ) -> AppendResult:
     """Append ``commands`` to register ``name`` in one transaction; all or nothing.
 
@@ -87,6 +88,8 @@ def append(
     connection and register id, so that what to append is worked out under the write lock.
     ``change`` says who and why (recorded as a ``change`` system entry) and how strict to be.
     With ``commit`` false everything is checked and then rolled back (a dry run).
+    ``before_commit`` sees the new head before anything is committed; raising there leaves
+    nothing stored (a mirror checks that the result is exactly what was signed).
 
     Creates the register when ``create`` is true and it does not exist. Raises InvalidRSF
     (naming the line) for anything that does not fit, RegisterNotFound when the register is
@@ -104,7 +107,7 @@ def append(
         try:
             for command in commands(conn, reg_id) if callable(commands) else commands:
                 batch.apply(command)
-            head = batch.finish()
+            head = batch.finish(before_commit)
             failed = False
         finally:
             batch.sql.close(failed)
@@ -147,6 +150,7 @@ class _Batch:
     ) -> None:
         self.conn = conn
         self.reg_id = reg_id
+        self.name = name
         self.head = head
         self.change = change
         self.checks = EntryChecks(conn, reg_id, name, change)
@@ -330,9 +334,9 @@ class _Batch:
         self.entry_rows = []
         self.record_rows = {}
 
-    def finish(self) -> reads.Head:
-        """Write the rest, refuse orphan items and dangling links, say who and why, record a
-        checkpoint; the new head."""
+    def finish(self, before_commit: Callable[[reads.Head], None] | None = None) -> reads.Head:
+        """Write the rest, refuse orphan items and dangling links, say who and why, let
+        ``before_commit`` judge the new head, sign and record a checkpoint; the new head."""
         if self.start is None:
             self._begin(None, 0)
         self._write()
@@ -344,6 +348,8 @@ class _Batch:
         self.pending.close()
         self.checks.check_links()
         if not any(self.added.values()):
+            if before_commit is not None:
+                before_commit(self.head)
             return self.head
         if self.change.recorded:
             self._record_change()
@@ -356,6 +362,9 @@ class _Batch:
             self.trees[Log.SYSTEM].root(),
             self.head.user_records + self._new_user_keys(),
         )
+        if before_commit is not None:
+            before_commit(new)
+        notes = self._sign(new)
         self.conn.execute(
             insert(checkpoint).values(
                 register_id=self.reg_id,
@@ -364,10 +373,37 @@ class _Batch:
                 system_size=new.system_size,
                 system_root=new.system_root,
                 user_records=new.user_records,
+                user_note=notes[Log.USER],
+                system_note=notes[Log.SYSTEM],
                 timestamp=now_timestamp(),
             )
         )
         return new
+
+    def _sign(self, new: reads.Head) -> dict[Log, str]:
+        """Both logs' signed checkpoints for ``new``, after proving each new tree consistent
+        with the last signed checkpoint (whose signature must verify): two inconsistent
+        checkpoints are never signed."""
+        keys = signing.verifier_keys(self.conn)
+        signer = signing.current_signer(self.conn)
+        previous = reads.latest_notes(self.conn, self.reg_id)
+        notes = {}
+        for log in Log:
+            size, root = new.size(log), new.root(log)
+            if previous is not None:
+                what = f"the latest {log.label} checkpoint of '{self.name}'"
+                signed = signing.open_stored(previous[log], keys, what)
+                proof = StoredTree(self.conn, self.reg_id, log, size).consistency_proof(signed.size, size) \
+                    if 0 < signed.size <= size else []
+                if signed.size > size or not (
+                    signed.size == 0 or verify_consistency(signed.size, size, signed.root, root, proof)
+                ):
+                    raise IntegrityError(
+                        f"refusing to sign: the {log.label} log of '{self.name}' at size {size} is not "
+                        f"consistent with its signed checkpoint at size {signed.size}"
+                    )
+            notes[log] = signing.sign(signer, self.name, log, size, root)
+        return notes
 
     def _new_user_keys(self) -> int:
         """How many keys this batch gave their first user entry (index probes for the batch's

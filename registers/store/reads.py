@@ -60,6 +60,14 @@ def head(conn: Connection, reg_id: int) -> Head:
     return Head() if row is None else _head(row)
 
 
+def latest_notes(conn: Connection, reg_id: int) -> dict[Log, str] | None:
+    """The signed checkpoint notes of both logs at the register's latest checkpoint, if any."""
+    c = checkpoint.c
+    query = select(c.user_note, c.system_note).where(c.register_id == reg_id).order_by(c.id.desc()).limit(1)
+    row = conn.execute(query).first()
+    return None if row is None else {Log.USER: row.user_note, Log.SYSTEM: row.system_note}
+
+
 def state_with_root(conn: Connection, reg_id: int, user_root: bytes) -> Head | None:
     """The latest committed state whose user root was ``user_root``, if any."""
     query = _checkpoints(reg_id).where(checkpoint.c.user_root == user_root)

@@ -6,8 +6,11 @@ ever rewritten, and both are derivable from the log; every other row is written 
 - ``entry``: both logs of every register (log 0 = user, 1 = system), numbered from 1.
 - ``record``: for each (register, log, key), the number of its latest entry.
 - ``merkle_tile``: the tree of each log as tiles of stored subtree hashes (see core.tiles).
+- ``signing_key``: every public key that has signed checkpoints, oldest first (the newest whose
+  private key file is at hand signs; private keys never enter the database).
 - ``checkpoint``: the sizes and roots of both logs after every committed change, and how many
-  records the user log then had (so totals never need a ``count(*)``).
+  records the user log then had (so totals never need a ``count(*)``), with both logs' signed
+  checkpoints.
 """
 
 from __future__ import annotations
@@ -97,6 +100,16 @@ checkpoint = Table(
     Column("system_root", LargeBinary(32), nullable=False),
     Column("user_records", BigInteger, nullable=False),  # how many keys the user log has
     Column("timestamp", String(20), nullable=False),
+    Column("user_note", Text, nullable=False),  # the signed C2SP checkpoint of the user log
+    Column("system_note", Text, nullable=False),  # ... and of the system log
     Index("checkpoint_by_register", "register_id", "id"),
     Index("checkpoint_by_root", "register_id", "user_root"),
+)
+
+signing_key = Table(
+    "signing_key",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("vkey", Text, nullable=False, unique=True),  # the public verifier key, C2SP form
+    Column("created", String(20), nullable=False),
 )

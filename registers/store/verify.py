@@ -19,8 +19,8 @@ from ..core.errors import IntegrityError
 from ..core.items import InvalidItem, hash_text, item_digest, parse_canonical
 from ..core.merkle import leaf_hash
 from ..core.tiles import HASH_SIZE, TILE_WIDTH, Tile, TileBuilder, bottom_row
-from . import reads, records
-from .schema import entry, merkle_tile, record
+from . import reads, records, signing
+from .schema import checkpoint, entry, merkle_tile, record
 from .tree import StoredTree
 
 
@@ -36,6 +36,7 @@ class Verified:
 def verify_register(conn: Connection, reg_id: int) -> Verified:
     """Check register ``reg_id`` end to end; raises IntegrityError at the first fault."""
     head = reads.head(conn, reg_id)
+    _verify_signatures(conn, reg_id)  # first: the other checks trust the checkpoints' roots
     items = _verify_items(conn, reg_id)
     counts = {}
     for log in Log:
@@ -45,6 +46,34 @@ def verify_register(conn: Connection, reg_id: int) -> Verified:
     if held != head.user_records:
         raise IntegrityError(f"the user log has {held} records, but its latest checkpoint records {head.user_records}")
     return Verified(head, items, counts)
+
+
+def _verify_signatures(conn: Connection, reg_id: int) -> None:
+    """Every checkpoint's two notes verify with a known key and sign exactly the sizes and roots
+    the checkpoint records; sizes never shrink."""
+    keys = signing.verifier_keys(conn)
+    c = checkpoint.c
+    rows = conn.execute(
+        select(c.user_size, c.user_root, c.system_size, c.system_root, c.user_note, c.system_note)
+        .where(c.register_id == reg_id)
+        .order_by(c.id)
+    )
+    last = {Log.USER: 0, Log.SYSTEM: 0}
+    for number, row in enumerate(rows, 1):
+        for log, note, size, root in (
+            (Log.USER, row.user_note, row.user_size, bytes(row.user_root)),
+            (Log.SYSTEM, row.system_note, row.system_size, bytes(row.system_root)),
+        ):
+            what = f"checkpoint {number} ({log.label} log)"
+            signed = signing.open_stored(note, keys, what)
+            if (signed.size, signed.root) != (size, root):
+                raise IntegrityError(
+                    f"{what} records size {size} root {hash_text(root)}, but its signed note says "
+                    f"size {signed.size} root {hash_text(signed.root)}"
+                )
+            if size < last[log]:
+                raise IntegrityError(f"{what} shrinks the log from {last[log]} to {size} entries")
+            last[log] = size
 
 
 def _verify_items(conn: Connection, reg_id: int) -> int:

@@ -13,7 +13,7 @@ from flask import Flask
 
 from ..store.engine import open_engine
 from ..store.lookup import RecordLookup
-from . import api, catalogue, health, openapi, problems
+from . import api, catalogue, health, openapi, problems, signed
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -31,5 +31,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.blueprint)
     app.register_blueprint(catalogue.blueprint)
     app.register_blueprint(openapi.blueprint)
+    app.register_blueprint(signed.blueprint)  # before api: /<register>/system/... are its paths
     app.register_blueprint(api.blueprint)
     return app

@@ -35,6 +35,7 @@ from .representations import JSON_TYPE, csv_response, entries_csv, json_response
 blueprint = Blueprint("api", __name__, url_prefix="/<register>")
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Link, ETag"}
 PROOF = "merkle:sha-256"
+IMMUTABLE = {**CORS, "Cache-Control": "public, max-age=31536000, immutable"}
 
 
 @contextmanager
@@ -164,7 +165,7 @@ def entry(register: str, number: str) -> Response:
             )
     if not found:
         raise NotFound(f"register '{register}' has no entry {n}")
-    headers = {**CORS, "Cache-Control": "public, max-age=31536000, immutable"}
+    headers = IMMUTABLE
     response = entries_csv(found, headers) if fmt == "csv" else json_response([entry_json(found[0])], headers)
     return _conditional(response, f"entry-{n}-{fmt}")
 
@@ -182,7 +183,7 @@ def item(register: str, digest: str) -> Response:
         fields = _definition(conn, reg_id, register).field_names if fmt == "csv" and blob else []
     if blob is None:
         raise NotFound(f"register '{register}' has no item {text}")
-    headers = {**CORS, "Cache-Control": "public, max-age=31536000, immutable"}
+    headers = IMMUTABLE
     if fmt == "csv":
         value = json.loads(blob)
         return _conditional(csv_response(fields, [[value.get(f) for f in fields]], headers), f"{text}-csv")
@@ -261,7 +262,9 @@ def record_paths(register: str, rest: str) -> Response:
             history = records.key_history(conn, reg_id, parts[0])
             if not history:
                 raise NotFound(f"register '{register}' has no record '{parts[0]}'")
-            return entries_csv(history, CORS) if fmt == "csv" else json_response([entry_json(e) for e in history], CORS)
+            listed = [entry_json(e) for e in history]
+            answer = entries_csv(history, CORS) if fmt == "csv" else json_response(listed, CORS)
+            return _conditional(answer, f"history-{parts[0]}-{history[-1].number}-{fmt}")
         # the definition (a few queries) is read only when the answer needs it
         definition = _definition(conn, reg_id, register) if len(parts) == 2 or fmt != "json" else None
         if definition is not None and len(parts) == 2 and parts[0] in definition.by_name:
@@ -269,7 +272,8 @@ def record_paths(register: str, rest: str) -> Response:
             needle = canonical_json({"": value})[4:-1]  # the value as it is written in a stored item
             held = records.iter_records_containing(conn, reg_id, needle)
             found = [r for r in held if _holds(r.item.get(field), value)]
-            return _records_answer(found, fmt, definition.field_names, CORS)
+            root = reads.head(conn, reg_id).user_root.hex()
+            return _conditional(_records_answer(found, fmt, definition.field_names, CORS), f"{root}-{path}-{fmt}")
         key = path
         found = list(records.current_records(conn, reg_id, [key]).values())
         if not found:
@@ -323,7 +327,11 @@ def download_rsf(register: str, start: int | None, end: int | None) -> Response:
         with snapshot(engine) as conn:  # one snapshot for the whole dump; the log only grew since
             yield from export_rsf_chunks(conn, reg_id, reads.head(conn, reg_id), first, last)
 
-    return Response(stream_with_context(generate()), content_type=RSF_TYPE, headers=CORS)
+    # A patch first+1..last never changes. A dump to the head changes as the log grows, and one
+    # from 0 carries every system entry, so it changes when the system log does.
+    headers = IMMUTABLE if first > 0 and end is not None else CORS
+    response = Response(stream_with_context(generate()), content_type=RSF_TYPE, headers=headers)
+    return _conditional(response, f"rsf-{first}-{last}-{head.system_size if first == 0 else ''}")
 
 
 @blueprint.get("/download-register")
@@ -418,15 +426,13 @@ def register_proof(register: str) -> Response:
     return _conditional(json_response(body, CORS), f"proof-{head.user_root.hex()}")
 
 
-IMMUTABLE = {**CORS, "Cache-Control": "public, max-age=31536000, immutable"}
-
-
 @blueprint.get("/proof/entries/<number>/<size>/merkle:sha-256")
 def entry_proof(register: str, number: str, size: str) -> Response:
     """The audit path of an entry in the tree of ``size`` entries (never changes)."""
     n, s = _number(number, "entry number", 1, 1), _number(size, "tree size", 1, 1)
     engine = current_app.extensions["registers.engine"]
-    return json_response(service.inclusion_proof(engine, register, n, s), IMMUTABLE)
+    proof = service.inclusion_proof(engine, register, n, s)
+    return _conditional(json_response(proof, IMMUTABLE), f"entry-proof-{n}-{s}")
 
 
 @blueprint.get("/proof/consistency/<first>/<second>/merkle:sha-256")
@@ -434,7 +440,8 @@ def consistency_proof(register: str, first: str, second: str) -> Response:
     """The consistency proof between two tree sizes (never changes)."""
     m, n = _number(first, "first size", 1, 1), _number(second, "second size", 1, 1)
     engine = current_app.extensions["registers.engine"]
-    return json_response(service.consistency_proof(engine, register, m, n), IMMUTABLE)
+    return _conditional(json_response(service.consistency_proof(engine, register, m, n), IMMUTABLE),
+                        f"consistency-{m}-{n}")
 
 
 @blueprint.get("/record/<path:rest>")

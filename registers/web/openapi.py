@@ -36,6 +36,7 @@ def _get(summary: str, params: list[dict[str, Any]], *types: str) -> dict[str, A
 
 
 JSON, CSV, HTML = "application/json", "text/csv;charset=UTF-8", "text/html"
+NOTE, RSF = "text/plain; charset=utf-8", "application/uk-gov-rsf"
 PAGE = [_query("page-index", text="Page from 1 (old clients)"), _query("page-size", text="At most 5000"),
         _query("before", text="Keyset cursor from Link: next"), _query("current", "boolean", "Leave out ended records"),
         _query("as-of", text="The records as they stood after this entry")]
@@ -79,6 +80,21 @@ def document() -> dict[str, Any]:
         "/{register}/proof/consistency/{m}/{n}/merkle:sha-256": _get(
             "Consistency proof between sizes m and n", [_path_param("m", "integer"), _path_param("n", "integer")],
             JSON),
+        "/keys": {"get": {"summary": "The verifier keys that signed checkpoints, one per line (C2SP)",
+                          "responses": {"200": {"description": "Keys", "content": {NOTE: {}}}}}},
+        "/{register}/checkpoint": _get("The user log's latest signed checkpoint (C2SP tlog-checkpoint)", [], NOTE),
+        "/{register}/system/checkpoint": _get("The system log's latest signed checkpoint", [], NOTE),
+        "/{register}/system/entries": _get("System entries oldest first", [_query("start"), _query("limit")], JSON),
+        "/{register}/system/proof/register/merkle:sha-256": _get("The system log's root hash and size", [], JSON),
+        "/{register}/system/proof/entries/{n}/{size}/merkle:sha-256": _get(
+            "Audit path of system entry n", [_path_param("n", "integer"), _path_param("size", "integer")], JSON),
+        "/{register}/system/proof/consistency/{m}/{n}/merkle:sha-256": _get(
+            "System log consistency proof", [_path_param("m", "integer"), _path_param("n", "integer")], JSON),
+        "/{register}/system/download-rsf": _get("Every system entry and its items as RSF", [], RSF),
+        "/{register}/system/download-rsf/{n}": _get(
+            "System entries after n as RSF", [_path_param("n", "integer")], RSF),
+        "/{register}/system/download-rsf/{n}/{m}": _get(
+            "System entries n+1..m as RSF", [_path_param("n", "integer"), _path_param("m", "integer")], RSF),
     }
     return {
         "openapi": "3.0.3",

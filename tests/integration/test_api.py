@@ -177,3 +177,15 @@ def test_a_record_of_several_items_lists_them_in_entry_order(engine: Engine, db_
     assert answer.json["k1"]["item"][0]["name"] == "Ünïcode ✓"
     assert answer.json["k1"]["entry-number"] == "1"
     app.extensions["registers.engine"].dispose()
+
+
+def test_fixed_answers_are_cacheable_and_conditional(client: FlaskClient) -> None:
+    for path in ("/country/records/GM/entries", "/country/records/name/France", "/country/download-rsf/10/20",
+                 "/country/proof/entries/10/200/merkle:sha-256", "/country/proof/consistency/197/200/merkle:sha-256"):
+        first = client.get(path)
+        assert first.status_code == 200 and first.headers["ETag"], path
+        again = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+        assert again.status_code == 304 and not again.data, path
+    assert "immutable" in client.get("/country/download-rsf/10/20").headers["Cache-Control"]
+    assert "Cache-Control" not in client.get("/country/download-rsf/0/20").headers  # carries the system log
+    assert client.get("/country/records/GM/entries").headers["ETag"] != client.get("/country/records/GB/entries").headers["ETag"]

@@ -1,0 +1,153 @@
+"""A client for registers served over HTTP (this platform's API, on requests).
+
+It reads records, entries, signed checkpoints, proofs and patches, and checks what it reads
+with core's verification: a checkpoint only counts once its signature verifies with a key the
+caller trusts, and a proof only once it verifies against signed roots. Keeping a local copy
+current (``service.mirror``) and auditing a remote register (``service.audit``) are built on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from .core.entries import Log
+from .core.errors import RegisterError
+from .core.items import parse_hash
+from .core.merkle import verify_consistency
+from .core.notes import Checkpoint, NoteError, VerifierKey, open_checkpoint
+
+TIMEOUT = 60
+
+
+class RemoteError(RegisterError):
+    """The server could not be read, or what it served does not verify."""
+
+
+@dataclass(frozen=True)
+class SignedHeads:
+    """The verified checkpoints of both logs of a remote register, and their notes."""
+
+    user: Checkpoint
+    system: Checkpoint
+    user_note: str
+    system_note: str
+
+    def of(self, log: Log) -> Checkpoint:
+        """The checkpoint of ``log``."""
+        return self.user if log is Log.USER else self.system
+
+
+class RegisterClient:
+    """One register at ``url`` (``https://host/<register>/``)."""
+
+    def __init__(self, url: str, session: requests.Session | None = None) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.path.strip("/"):
+            raise RemoteError(f"'{url}' is not a register's URL (like https://host/country/)")
+        self.base = url.rstrip("/")
+        self.name = parts.path.rstrip("/").rsplit("/", 1)[-1]
+        self.session = session or requests.Session()
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get(self, path: str, **params: Any) -> requests.Response:
+        """GET ``path`` below the register; RemoteError for anything but 200."""
+        url = f"{self.base}/{path.lstrip('/')}"
+        try:
+            answer = self.session.get(url, params=params or None, timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            raise RemoteError(f"{url}: {exc.__class__.__name__}: {exc}") from None
+        if answer.status_code != 200:
+            detail = answer.text.strip().splitlines()[0] if answer.text.strip() else ""
+            raise RemoteError(f"{url}: HTTP {answer.status_code} {detail}".rstrip())
+        return answer
+
+    def record(self, key: str) -> dict[str, Any]:
+        """The current record of ``key`` (the v1 record object)."""
+        return dict(self.get(f"records/{key}").json()[key])
+
+    def records(self, page_size: int = 5000) -> Iterator[dict[str, Any]]:
+        """Every current record, newest first, following ``Link: next``."""
+        answer = self.get("records", **{"page-size": page_size})
+        while True:
+            yield from answer.json().values()
+            following = answer.links.get("next", {}).get("url")
+            if not following:
+                return
+            answer = self.get("records" + following)
+
+    def entries(self, start: int = 1, limit: int = 5000) -> list[dict[str, Any]]:
+        """Entries ``start..start+limit-1`` of the user log."""
+        return list(self.get("entries", start=start, limit=limit).json())
+
+    def notes(self) -> tuple[str, str]:
+        """The latest signed checkpoint notes of the user and system logs, unverified."""
+        return self.get("checkpoint").text, self.get("system/checkpoint").text
+
+    def signed_heads(self, keys: list[VerifierKey]) -> SignedHeads:
+        """Both logs' latest checkpoints, each verified with ``keys`` and naming this register."""
+        user_note, system_note = self.notes()
+        return SignedHeads(
+            self.open_note(user_note, keys, Log.USER), self.open_note(system_note, keys, Log.SYSTEM),
+            user_note, system_note,
+        )
+
+    def open_note(self, note: str, keys: list[VerifierKey], log: Log) -> Checkpoint:
+        """The checkpoint in ``note`` once its signature verifies and its origin names this
+        register's ``log``; RemoteError otherwise."""
+        try:
+            checkpoint, _opened = open_checkpoint(note, keys)
+        except NoteError as exc:
+            raise RemoteError(f"{self.base}: the {log.label} checkpoint: {exc}") from None
+        suffix = f"/{self.name}" if log is Log.USER else f"/{self.name}/system"
+        if not checkpoint.origin.endswith(suffix):
+            raise RemoteError(f"{self.base}: the {log.label} checkpoint is for '{checkpoint.origin}'")
+        return checkpoint
+
+    def prove_extends(self, log: Log, old_size: int, old_root: bytes, new: Checkpoint) -> None:
+        """Check with the server's consistency proof that the signed tree ``new`` extends the
+        tree of ``old_size`` entries with ``old_root``; RemoteError (history rewritten) if not."""
+        if new.size < old_size:
+            raise RemoteError(
+                f"{self.base}: the {log.label} log shrank from {old_size} to {new.size} entries (history rewritten)"
+            )
+        if old_size == 0:
+            return
+        prefix = "" if log is Log.USER else "system/"
+        if old_size == new.size:
+            proof: list[bytes] = []
+        else:
+            answer = self.get(f"{prefix}proof/consistency/{old_size}/{new.size}/merkle:sha-256").json()
+            try:
+                proof = [parse_hash(node) for node in answer["merkle-consistency-nodes"]]
+            except (KeyError, TypeError, ValueError):
+                raise RemoteError(f"{self.base}: a malformed {log.label} consistency proof") from None
+        if not verify_consistency(old_size, new.size, old_root, new.root, proof):
+            raise RemoteError(
+                f"{self.base}: the {log.label} log at {new.size} entries is not an extension of the "
+                f"{old_size} entries held here (history rewritten)"
+            )
+
+    def patch(self, start: int, end: int) -> bytes:
+        """The RSF of user entries ``start+1..end`` (the v1 ``download-rsf/{start}/{end}``)."""
+        return self.get(f"download-rsf/{start}/{end}").content
+
+    def system_patch(self, start: int, end: int) -> bytes:
+        """The RSF of system entries ``start+1..end`` and their items."""
+        return self.get(f"system/download-rsf/{start}/{end}").content
+
+    def server_keys(self) -> list[str]:
+        """The verifier keys the server lists at ``/keys`` (to be trusted only by choice)."""
+        parts = urlsplit(self.base)
+        root = f"{parts.scheme}://{parts.netloc}"
+        prefix = parts.path.rstrip("/").rsplit("/", 1)[0]
+        try:
+            answer = self.session.get(f"{root}{prefix}/keys", timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            raise RemoteError(f"{root}{prefix}/keys: {exc}") from None
+        return [line for line in answer.text.splitlines() if line.strip()] if answer.ok else []
