@@ -60,9 +60,11 @@ def fresh_database(tmp_path: Path, name: str) -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def key_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test signs with keys of its own, kept in its own directory."""
+    """Each test signs with keys of its own, kept in its own directory (and saves audited
+    checkpoints in a trust store of its own)."""
     directory = tmp_path / "keys"
     monkeypatch.setenv("REGISTERS_KEY_DIR", str(directory))
+    monkeypatch.setenv("REGISTERS_TRUST_DIR", str(tmp_path / "trust"))
     return directory
 
 

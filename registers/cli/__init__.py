@@ -110,4 +110,4 @@ def _print_json(value: Any) -> None:
 
 
 
-from . import keys, logs, records  # noqa: E402,F401  (registers the commands on ``main``)
+from . import audit, keys, logs, receipts, records  # noqa: E402,F401  (registers the commands on ``main``)

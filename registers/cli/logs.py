@@ -1,4 +1,4 @@
-"""Commands on whole logs: load, root, list, export, proof, verify."""
+"""Commands on whole logs: load, root, list, export, proof, serve."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from typing import Any, BinaryIO
 import click
 
 from .. import service
-from ..core.entries import Log
-from ..core.errors import IntegrityError, RegisterError
+from ..core.errors import RegisterError
 from ..core.items import hash_text
 from . import RECEIPT, _engine, _friendly, _print_findings, _print_json, _write_receipt, main
 
@@ -206,32 +205,6 @@ def inclusion(ctx: click.Context, name: str, number: int, size: int) -> None:
 def consistency(ctx: click.Context, name: str, first: int, second: int) -> None:
     """The consistency proof from the tree of FIRST entries to SECOND."""
     _print_json(service.consistency_proof(_engine(ctx), name, first, second))
-
-
-@main.command()
-@click.argument("name")
-@click.pass_context
-def verify(ctx: click.Context, name: str) -> None:
-    """Recompute a register from its log and check every stored hash, tile and checkpoint.
-
-    Exits 0 and prints the root when everything holds; otherwise names the first bad entry
-    and exits 1.
-    """
-    try:
-        result = service.verify(_engine(ctx), name)
-    except IntegrityError as exc:
-        click.echo(f"{name}: FAILED: {exc}", err=True)
-        sys.exit(1)
-    except RegisterError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    h = result.head
-    click.echo(
-        f"{name}: ok: {result.entries[Log.USER]} user and {result.entries[Log.SYSTEM]} system entries, "
-        f"{result.items} items; root {h.user_size} {hash_text(h.user_root)}"
-    )
-
-
 
 
 @main.command()

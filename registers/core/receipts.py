@@ -13,17 +13,19 @@ Nothing here touches a database: ``verify_receipt`` needs only the receipt and a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .entries import Log, leaf_bytes
+from .entries import Log, key_problem, leaf_bytes, timestamp_problem
 from .items import InvalidItem, canonical_json, hash_text, item_digest, parse_hash
 from .merkle import leaf_hash, node_hash, perfect_root, tree_root, verify_inclusion
-from .notes import Checkpoint, NoteError, VerifierKey, open_checkpoint
+from .notes import Checkpoint, Signature, VerifierKey, open_checkpoint
 
 FORMAT = "registers-receipt/1"
 AUDIT_PATHS_UP_TO = 1000
+_REGISTER = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,99}")  # as store.append.check_name
 
 
 class ReceiptError(ValueError):
@@ -70,15 +72,19 @@ class ProvenLog:
     checkpoint: Checkpoint
     first: int  # the first new entry's number
     count: int
+    signers: tuple[Signature, ...] = ()  # the checkpoint's signatures that verified
 
 
 def verify_receipt(receipt: dict[str, Any], keys: Iterable[VerifierKey]) -> list[ProvenLog]:
-    """Check a receipt offline with the public ``keys``: each checkpoint's signature and
-    origin, every item's hash, every entry's leaf, the rebuilt root against the signed root,
-    and each audit path given. Raises ReceiptError naming the first thing that fails."""
+    """Check a receipt offline with the public ``keys``: the register's name, each checkpoint's
+    signature and origin (the system log's is the user log's plus ``/system``), every entry's
+    number, timestamp, key and items' hashes, the rebuilt root against the signed root, and each
+    audit path given. Raises ReceiptError naming the first thing that fails, whatever the JSON."""
     if not isinstance(receipt, dict) or receipt.get("format") != FORMAT:
         raise ReceiptError(f"not a receipt (format is not {FORMAT})")
     register = receipt.get("register")
+    if not isinstance(register, str) or not _REGISTER.fullmatch(register):
+        raise ReceiptError(f"the receipt's register {register!r} is not a register name")
     keys = list(keys)
     proven = []
     for log in Log:
@@ -87,17 +93,25 @@ def verify_receipt(receipt: dict[str, Any], keys: Iterable[VerifierKey]) -> list
             proven.append(_verify_log(register, log, part, keys))
     if not proven:
         raise ReceiptError("the receipt proves no entries")
+    if len(proven) == 2 and proven[1].checkpoint.origin != proven[0].checkpoint.origin + "/system":
+        raise ReceiptError(
+            f"the system log's checkpoint is for '{proven[1].checkpoint.origin}', not "
+            f"'{proven[0].checkpoint.origin}/system'"
+        )
     return proven
 
 
-def _verify_log(register: Any, log: Log, part: dict[str, Any], keys: list[VerifierKey]) -> ProvenLog:
+def _verify_log(register: str, log: Log, part: Any, keys: list[VerifierKey]) -> ProvenLog:
     where = f"{log.label} log"
+    if not isinstance(part, dict):
+        raise ReceiptError(f"{where}: not an object")
+    note = part.get("checkpoint")
+    if not isinstance(note, str):
+        raise ReceiptError(f"{where}: no checkpoint")
     try:
-        checkpoint, _opened = open_checkpoint(part["checkpoint"], keys)
-    except NoteError as exc:
+        checkpoint, opened = open_checkpoint(note, keys)
+    except ValueError as exc:  # NoteError, or a size too long for int()
         raise ReceiptError(f"{where}: the checkpoint's signature: {exc}") from None
-    except (KeyError, TypeError):
-        raise ReceiptError(f"{where}: no checkpoint") from None
     suffix = f"/{register}" if log is Log.USER else f"/{register}/system"
     if not checkpoint.origin.endswith(suffix):
         raise ReceiptError(f"{where}: the checkpoint is for '{checkpoint.origin}', not register '{register}'")
@@ -109,9 +123,13 @@ def _verify_log(register: Any, log: Log, part: dict[str, Any], keys: list[Verifi
         raise ReceiptError(
             f"{where}: {previous} + {len(entries)} entries is not the checkpoint's size {checkpoint.size}"
         )
-    leaves = [_leaf(where, previous + offset, e) for offset, e in enumerate(entries, 1)]
-    frontier = [_digest(where, text) for text in part.get("frontier", [])]
-    if root_from_frontier(previous, frontier, leaves) != checkpoint.root:
+    leaves = [_leaf(where, log, previous + offset, e) for offset, e in enumerate(entries, 1)]
+    frontier = [_digest(where, text) for text in _list(part.get("frontier", []), f"{where}: frontier")]
+    try:
+        root = root_from_frontier(previous, frontier, leaves)
+    except ReceiptError as exc:
+        raise ReceiptError(f"{where}: {exc}") from None
+    if root != checkpoint.root:
         raise ReceiptError(
             f"{where}: the entries on top of the frontier give a root other than the signed "
             f"{hash_text(checkpoint.root)}"
@@ -119,21 +137,22 @@ def _verify_log(register: Any, log: Log, part: dict[str, Any], keys: list[Verifi
     for number, (e, leaf) in enumerate(zip(entries, leaves, strict=True), previous + 1):
         path = e.get("merkle-audit-path")
         if path is not None and not verify_inclusion(
-            number - 1, checkpoint.size, leaf, [_digest(where, p) for p in path], checkpoint.root
+            number - 1, checkpoint.size, leaf,
+            [_digest(where, p) for p in _list(path, f"{where}: entry {number}'s audit path")], checkpoint.root,
         ):
             raise ReceiptError(f"{where}: entry {number}'s audit path does not lead to the signed root")
-    return ProvenLog(log, checkpoint, previous + 1, len(entries))
+    return ProvenLog(log, checkpoint, previous + 1, len(entries), opened.verified)
 
 
-def _leaf(where: str, number: int, e: Any) -> bytes:
-    """The leaf hash of one receipt entry, after checking its number and items."""
+def _leaf(where: str, log: Log, number: int, e: Any) -> bytes:
+    """The leaf hash of one receipt entry, after checking its number, timestamp, key and items."""
     if not isinstance(e, dict):
         raise ReceiptError(f"{where}: entry {number} is not an object")
     if e.get("entry-number") != str(number):
         raise ReceiptError(f"{where}: entry {number} is numbered {e.get('entry-number')!r}")
-    digests = tuple(_digest(where, h) for h in e.get("item-hash", []))
-    items = e.get("item", [])
-    if not isinstance(items, list) or len(items) != len(digests):
+    digests = tuple(_digest(where, h) for h in _list(e.get("item-hash", []), f"{where}: entry {number}'s item-hash"))
+    items = _list(e.get("item", []), f"{where}: entry {number}'s item")
+    if len(items) != len(digests):
         raise ReceiptError(f"{where}: entry {number} has {len(digests)} item hashes but {len(items)} items")
     for digest, value in zip(digests, items, strict=True):
         try:
@@ -145,7 +164,18 @@ def _leaf(where: str, number: int, e: Any) -> bytes:
     timestamp, key = e.get("entry-timestamp"), e.get("key")
     if not isinstance(timestamp, str) or not isinstance(key, str):
         raise ReceiptError(f"{where}: entry {number} has no timestamp or key")
+    # The platform stores only valid timestamps and keys; checking them here also keeps the
+    # leaf's JSON unambiguous (the timestamp is written into it unescaped).
+    problem = timestamp_problem(timestamp) or key_problem(log, key)
+    if problem:
+        raise ReceiptError(f"{where}: entry {number}: {problem}")
     return leaf_hash(leaf_bytes(number, timestamp, key, digests))
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ReceiptError(f"{what} is not a list")
+    return value
 
 
 def _digest(where: str, text: Any) -> bytes:

@@ -4,10 +4,11 @@ Each function takes an Engine (see ``open_database``) and register names, and re
 values; user mistakes are raised as ``RegisterError`` subclasses with one-line messages.
 """
 
+from ..client import RemoteError
 from ..core.entries import entry_json, record_json
 from ..loaders.tables import table_format
 from .fixtures import FixtureLoad, find_fixtures, init_fixtures
-from .keys import NewKey, generate_key, signing_key
+from .keys import BadKey, NewKey, generate_key, read_keys, signing_key
 from .logs import (
     RegisterSummary,
     append_items,
@@ -25,6 +26,7 @@ from .logs import (
     system_patch,
     verify,
 )
+from .mirror import Audited, DumpVerified, Mirrored, audit, default_trust_dir, mirror, verify_dump
 from .reading import (
     ChangeNote,
     HistoryLine,
@@ -51,22 +53,29 @@ from .records import (
 )
 
 __all__ = [
+    "Audited",
+    "BadKey",
     "ChangeNote",
+    "DumpVerified",
+    "Mirrored",
     "FixtureLoad",
     "HistoryLine",
     "NewKey",
     "NoDefinition",
     "RecordNotFound",
     "RegisterSummary",
+    "RemoteError",
     "TableLoad",
     "add_record",
     "amend_record",
     "append_items",
+    "audit",
     "changes",
     "checkpoint_note",
     "consistency_proof",
     "create_register",
     "default_actor",
+    "default_trust_dir",
     "definition_of",
     "end_record",
     "export_records",
@@ -81,9 +90,11 @@ __all__ = [
     "list_registers",
     "load_rsf",
     "load_table",
+    "mirror",
     "open_database",
     "parse_assignments",
     "public_keys",
+    "read_keys",
     "read_schema",
     "receipt_for",
     "table_format",
@@ -95,4 +106,5 @@ __all__ = [
     "signing_key",
     "system_patch",
     "verify",
+    "verify_dump",
 ]

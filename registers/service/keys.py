@@ -7,6 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from ..core.errors import RegisterError
+from ..core.notes import NoteError, VerifierKey
 from ..store import signing
 from ..store.engine import writer
 
@@ -35,3 +37,35 @@ def signing_key(engine: Engine) -> str | None:
             if signing.key_file(directory, key).exists():
                 return key.text
     return None
+
+
+def read_keys(values: list[str]) -> list[VerifierKey]:
+    """Verifier keys from ``values``: each a C2SP key (``name+id+base64``) or the path of a file
+    of keys, one a line (blank lines and ``#`` comments skipped; what follows a key on its line,
+    such as the ``(signs)`` of 'registers keys list', ignored). Raises BadKey naming the value."""
+    keys: list[VerifierKey] = []
+    for value in values:
+        path = Path(value)
+        if path.is_file():
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise BadKey(f"--key {value}: cannot read: {exc}") from None
+            texts = [(f"{value}:{n}", line.split()[0]) for n, line in enumerate(lines, 1)
+                     if line.strip() and not line.lstrip().startswith("#")]
+            if not texts:
+                raise BadKey(f"--key {value}: the file holds no keys")
+        elif "+" not in value:
+            raise BadKey(f"--key {value}: no such file, and not a key (name+id+key)")
+        else:
+            texts = [(f"--key {value}", value)]
+        for where, text in texts:
+            try:
+                keys.append(VerifierKey.parse(text))
+            except NoteError as exc:
+                raise BadKey(f"{where}: {exc}") from None
+    return keys
+
+
+class BadKey(RegisterError):
+    """A --key that is not a verifier key."""

@@ -37,7 +37,11 @@ from .tree import StoredTree
 CHUNK = 10_000  # entries or items held in memory before they are written
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,99}")
 # The platform's own top-level paths: no register may take one (it would shadow it over HTTP).
-RESERVED = frozenset({"healthz", "readyz", "keys", "static", "openapi", "api", "search", "catalogue", "favicon"})
+# The platform's own paths, and "system" (a register of that name would have the checkpoint
+# origin ".../system", which only system logs may have).
+RESERVED = frozenset(
+    {"healthz", "readyz", "keys", "static", "openapi", "api", "search", "catalogue", "favicon", "system"}
+)
 
 @dataclass(frozen=True)
 class AppendResult:

@@ -16,7 +16,7 @@ import os
 import re
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.engine import Connection
 
 from ..core.entries import Log, now_timestamp
@@ -50,7 +50,11 @@ def log_origin(register: str, log: Log) -> str:
 
 
 def key_dir(conn: Connection) -> Path:
-    """Where private keys live for the database ``conn`` is connected to."""
+    """Where private keys live for the database ``conn`` is connected to (an engine made with
+    ``scratch_keys`` keeps its own)."""
+    own = conn.get_execution_options().get("registers_key_dir")
+    if own:
+        return Path(own)
     explicit = os.environ.get(ENV_KEY_DIR)
     if explicit:
         return Path(explicit)
@@ -58,6 +62,12 @@ def key_dir(conn: Connection) -> Path:
     if database and database != ":memory:":
         return Path(database).resolve().parent / "keys"
     return Path("keys")
+
+
+def scratch_keys(engine: Engine, directory: Path) -> Engine:
+    """``engine`` signing with keys of its own in ``directory`` (for scratch databases that
+    must not create or use the custodian's keys)."""
+    return engine.execution_options(registers_key_dir=str(directory))
 
 
 def key_file(directory: Path, key: VerifierKey) -> Path:

@@ -38,9 +38,9 @@ def server(db_url: str, tmp_path: Path) -> Iterator[str]:
     try:
         for _ in range(100):
             try:
-                if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
+                if requests.get(f"{base}/readyz", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still starting
                 time.sleep(0.1)
         else:
             raise AssertionError("gunicorn did not become ready")

@@ -1,0 +1,228 @@
+"""Keeping a local copy of a served register current, and auditing a served register.
+
+Both read the signed checkpoints first and trust nothing else until it verifies:
+
+- ``mirror``: prove with the server's consistency proofs that its signed logs extend the local
+  copy, fetch the user and system patches up to the signed sizes, and apply them in one append
+  transaction that is committed only if the result is exactly the signed state (every hash is
+  recomputed on the way in). A server that rewrote history is refused with nothing applied.
+- ``audit``: mirror the whole register into a scratch database (so every hash is recomputed),
+  and, when a checkpoint of it was saved before in the trust store, check that the new one
+  extends it (root recomputed at the old size, and the server's consistency proof); then save
+  the new checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from ..client import RegisterClient, RemoteError, SignedHeads
+from ..core.entries import Log
+from ..core.errors import IntegrityError
+from ..core.items import hash_text
+from ..core.notes import Checkpoint, NoteError, VerifierKey, open_checkpoint
+from ..core.rsf import AppendEntry, AssertRootHash, Command, read_rsf
+from ..store import reads
+from ..store.append import append
+from ..store.checks import Change
+from ..store.engine import open_engine, snapshot
+from ..store.signing import scratch_keys
+from ..store.tree import StoredTree
+
+ENV_TRUST = "REGISTERS_TRUST_DIR"
+
+
+@dataclass(frozen=True)
+class Mirrored:
+    """What a mirror run did: the local heads before and after."""
+
+    register: str
+    before: reads.Head
+    after: reads.Head
+    signed: SignedHeads  # the checkpoints the copy now matches
+
+    @property
+    def summary(self) -> str:
+        """One line for a log file."""
+        b, a = self.before, self.after
+        if (b.user_size, b.system_size) == (a.user_size, a.system_size):
+            return f"{self.register}: up to date at {a.user_size} entries; root {hash_text(a.user_root)}"
+        return (
+            f"{self.register}: {b.user_size} -> {a.user_size} user entries, {b.system_size} -> {a.system_size} "
+            f"system entries; root {hash_text(a.user_root)} verified against the signed checkpoint"
+        )
+
+
+def mirror(engine: Engine, url: str, keys: list[VerifierKey], client: RegisterClient | None = None) -> Mirrored:
+    """Bring the local copy of the register at ``url`` up to its latest signed checkpoints.
+
+    Raises RemoteError (server unreachable, a signature or proof that does not verify,
+    history rewritten) or IntegrityError (the patches do not give the signed state); in
+    every case nothing is applied.
+    """
+    client = client or RegisterClient(url)
+    heads = client.signed_heads(keys)
+    before = _local_head(engine, client.name)
+    for log in Log:
+        client.prove_extends(log, before.size(log), before.root(log), heads.of(log))
+    if all(before.size(log) == heads.of(log).size for log in Log):
+        return Mirrored(client.name, before, before, heads)
+    commands = _patch_commands(client, before, heads)
+
+    def exactly_signed(new: reads.Head) -> None:
+        for log in Log:
+            signed = heads.of(log)
+            if (new.size(log), new.root(log)) != (signed.size, signed.root):
+                raise IntegrityError(
+                    f"{url}: the {log.label} patch gives {new.size(log)} entries with root "
+                    f"{hash_text(new.root(log))}, not the signed {signed.size} with {hash_text(signed.root)}"
+                )
+
+    result = append(engine, client.name, commands, extend=True, change=Change(strict=False),
+                    before_commit=exactly_signed)
+    return Mirrored(client.name, before, result.head, heads)
+
+
+def _local_head(engine: Engine, name: str) -> reads.Head:
+    with snapshot(engine) as conn:
+        reg_id = reads.register_id(conn, name)
+        return reads.Head() if reg_id is None else reads.head(conn, reg_id)
+
+
+def _patch_commands(client: RegisterClient, before: reads.Head, heads: SignedHeads) -> list[Command]:
+    """The system patch, then the user patch without its system entries (a v1 patch from 0
+    carries every system entry, which may be more than the signed system size) and without its
+    opening assert (the batch continues from the local head)."""
+    system = list(read_rsf(client.system_patch(before.system_size, heads.system.size).splitlines(keepends=True)))
+    user = [
+        c for c in read_rsf(client.patch(before.user_size, heads.user.size).splitlines(keepends=True))
+        if not (type(c) is AppendEntry and c.log is Log.SYSTEM)
+    ]
+    if user and type(user[0]) is AssertRootHash:
+        if user[0].digest != before.user_root:
+            raise RemoteError(f"{client.base}: the patch starts from a root this copy does not have")
+        user = user[1:]
+    return system + user
+
+
+@dataclass(frozen=True)
+class Audited:
+    """What an audit of a served register established."""
+
+    register: str
+    user: Checkpoint
+    system: Checkpoint
+    previous: Checkpoint | None  # the checkpoint saved before, now shown to be extended
+
+
+def audit(url: str, keys: list[VerifierKey], trust_dir: Path | None = None) -> Audited:
+    """Download the register at ``url`` into a scratch database (every hash recomputed and
+    checked against the signed checkpoints), check it extends the checkpoint saved before in
+    the trust store, and save the new one. Raises RemoteError or IntegrityError naming what
+    fails."""
+    client = RegisterClient(url)
+    store = trust_dir or default_trust_dir()
+    saved_file = store / (client.base.split("://", 1)[1].replace("/", "_") + ".checkpoint")
+    with tempfile.TemporaryDirectory(prefix="registers-audit-") as scratch:
+        engine = scratch_keys(open_engine(f"sqlite:///{Path(scratch) / 'audit.db'}"), Path(scratch) / "keys")
+        try:
+            done = mirror(engine, url, keys, client)
+            heads = done.signed
+            previous = _saved(saved_file, keys)
+            if previous is not None:
+                _check_extends(engine, client, previous, done.after)
+        finally:
+            engine.dispose()
+    store.mkdir(parents=True, exist_ok=True)
+    saved_file.write_text(heads.user_note, encoding="utf-8")
+    return Audited(client.name, heads.user, heads.system, previous)
+
+
+def default_trust_dir() -> Path:
+    """Where audited checkpoints are saved: ``$REGISTERS_TRUST_DIR``, else ~/.registers/trust."""
+    explicit = os.environ.get(ENV_TRUST)
+    return Path(explicit) if explicit else Path.home() / ".registers" / "trust"
+
+
+def _saved(path: Path, keys: list[VerifierKey]) -> Checkpoint | None:
+    if not path.exists():
+        return None
+    try:
+        return open_checkpoint(path.read_text(encoding="utf-8"), keys)[0]
+    except NoteError as exc:
+        raise IntegrityError(f"{path}: the saved checkpoint does not verify: {exc}") from None
+
+
+def _check_extends(engine: Engine, client: RegisterClient, previous: Checkpoint, now: reads.Head) -> None:
+    """The downloaded log, recomputed, has the saved root at the saved size; and the server's
+    own consistency proof says so too."""
+    if previous.size > now.user_size:
+        raise IntegrityError(
+            f"{client.base}: rewritten: it now has {now.user_size} entries, but a checkpoint saved before "
+            f"signed {previous.size}"
+        )
+    if previous.size:
+        with snapshot(engine) as conn:
+            reg_id = reads.register_id(conn, client.name)
+            assert reg_id is not None
+            root = StoredTree(conn, reg_id, Log.USER, now.user_size).root(previous.size)
+        if root != previous.root:
+            raise IntegrityError(
+                f"{client.base}: rewritten: its first {previous.size} entries now have root {hash_text(root)}, "
+                f"but the checkpoint saved before signed {hash_text(previous.root)}"
+            )
+    client.prove_extends(Log.USER, previous.size, previous.root,
+                         Checkpoint(previous.origin, now.user_size, now.user_root))
+
+
+@dataclass(frozen=True)
+class DumpVerified:
+    """A dump that loads with every hash and assert holding, and the checkpoint it matched."""
+
+    register: str
+    head: reads.Head
+    checkpoint: Checkpoint | None
+
+
+def verify_dump(path: str, note: str | None = None, keys: list[VerifierKey] | None = None) -> DumpVerified:
+    """Load the RSF dump at ``path`` into a scratch database (every item hash, leaf, root and
+    assert recomputed) and, given a signed checkpoint ``note``, check its signature with
+    ``keys`` and that the dump's first ``size`` entries have the signed root."""
+    from ..loaders.rsf import register_name_in
+    from .logs import verify
+
+    name = register_name_in(Path(path)) or Path(path).stem
+    signed = None
+    if note is not None:
+        try:
+            signed = open_checkpoint(note, keys or [])[0]
+        except NoteError as exc:
+            raise IntegrityError(f"the checkpoint: {exc}") from None
+        if not signed.origin.endswith(f"/{name}"):
+            raise IntegrityError(f"the checkpoint is for '{signed.origin}', not register '{name}'")
+    with tempfile.TemporaryDirectory(prefix="registers-verify-") as scratch:
+        engine = scratch_keys(open_engine(f"sqlite:///{Path(scratch) / 'dump.db'}"), Path(scratch) / "keys")
+        try:
+            with open(path, "rb") as stream:
+                append(engine, name, read_rsf(stream), change=Change(strict=False))
+            head = verify(engine, name).head
+            if signed is not None:
+                if signed.size > head.user_size:
+                    raise IntegrityError(f"the dump holds {head.user_size} entries, the checkpoint signs {signed.size}")
+                with snapshot(engine) as conn:
+                    reg_id = reads.register_id(conn, name)
+                    assert reg_id is not None
+                    root = StoredTree(conn, reg_id, Log.USER, head.user_size).root(signed.size)
+                if root != signed.root:
+                    raise IntegrityError(
+                        f"the dump's first {signed.size} entries have root {hash_text(root)}, but the "
+                        f"checkpoint signs {hash_text(signed.root)}: the register was rewritten"
+                    )
+        finally:
+            engine.dispose()
+    return DumpVerified(name, head, signed)

@@ -1,0 +1,51 @@
+"""The auditor, the mirror and key rotation through the installed command, against a real
+gunicorn serving a real database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from registers import service
+from tests.conftest import RSF, fresh_database
+from tests.e2e.test_cli import ok, run
+
+
+def test_mirror_and_audit_a_served_register_with_rotation_between_rounds(server: str, db_url: str,
+                                                                           tmp_path: Path) -> None:
+    vkey = ok(db_url, "keys", "list").split()[0]
+    with fresh_database(tmp_path, "copy") as copy:
+        first = ok(copy, "mirror", f"{server}/country/", "--key", vkey)
+        assert first.startswith("country: 0 -> ") and "verified against the signed checkpoint" in first
+        audited = ok(copy, "verify", f"{server}/country/", "--key", vkey)
+        assert "first audit, checkpoint saved" in audited
+        # the custodian rotates the key and changes data and metadata
+        new = ok(db_url, "keys", "generate").strip()
+        assert ok(db_url, "keys", "list").splitlines() == [vkey, f"{new}  (signs)"]
+        ok(db_url, "add", "country", "QX", "name=Atlantis", "--as", "Jane", "--reason", "recognised")
+        keys = tmp_path / "keys.txt"
+        keys.write_text(f"{vkey}\n{new}\n")
+        second = ok(copy, "mirror", f"{server}/country/", "--key", str(keys))
+        assert "-> " in second and ok(copy, "verify", "country").startswith("country: ok: ")
+        assert ok(copy, "root", "country") == ok(db_url, "root", "country")
+        assert "extends the checkpoint saved before" in ok(copy, "verify", f"{server}/country/", "--key", str(keys))
+        assert ok(copy, "mirror", f"{server}/country/", "--key", str(keys)).startswith("country: up to date at ")
+        # the old key alone cannot vouch for checkpoints signed after the rotation
+        refused = run(copy, "mirror", f"{server}/country/", "--key", vkey)
+        assert refused.returncode == 1 and refused.stderr.decode().count("\n") == 1
+        assert "FAILED" in refused.stderr.decode()
+
+
+def test_verify_a_dump_against_its_signed_checkpoint(db_url: str, tmp_path: Path) -> None:
+    ok(db_url, "load", str(RSF / "country-208.rsf"))
+    vkey = ok(db_url, "keys", "list").split()[0]
+    dump = tmp_path / "country.rsf"
+    dump.write_bytes(run(db_url, "export", "country").stdout)
+    checkpoint = tmp_path / "country.checkpoint"
+    engine = service.open_database(db_url)
+    checkpoint.write_text(service.checkpoint_note(engine, "country"))
+    engine.dispose()
+    out = ok(db_url, "verify", str(dump), "--checkpoint", str(checkpoint), "--key", vkey)
+    assert out.startswith(f"{dump}: ok: country: 208 entries;") and "matches the signed checkpoint at 208" in out
+    dump.write_bytes(dump.read_bytes().replace(b'"name":"Andorra"', b'"name":"Andorre"', 1))
+    bad = run(db_url, "verify", str(dump), "--checkpoint", str(checkpoint), "--key", vkey)
+    assert bad.returncode == 1 and "FAILED" in bad.stderr.decode() and "line " in bad.stderr.decode()
