@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from ..client import RegisterClient, RemoteError, SignedHeads
-from ..core.entries import Log
+from ..core.entries import Log, entry_json
 from ..core.errors import IntegrityError
 from ..core.items import hash_text
 from ..core.notes import Checkpoint, NoteError, VerifierKey, open_checkpoint
@@ -69,7 +69,14 @@ def mirror(engine: Engine, url: str, keys: list[VerifierKey], client: RegisterCl
     heads = client.signed_heads(keys)
     before = _local_head(engine, client.name)
     for log in Log:
-        client.prove_extends(log, before.size(log), before.root(log), heads.of(log))
+        try:
+            client.prove_extends(log, before.size(log), before.root(log), heads.of(log))
+        except RemoteError as exc:
+            if log is Log.USER and before.user_size:
+                differs = _first_difference(engine, client, before.user_size)
+                if differs:
+                    raise RemoteError(f"{exc}; {differs}") from None
+            raise
     if all(before.size(log) == heads.of(log).size for log in Log):
         return Mirrored(client.name, before, before, heads)
     commands = _patch_commands(client, before, heads)
@@ -86,6 +93,28 @@ def mirror(engine: Engine, url: str, keys: list[VerifierKey], client: RegisterCl
     result = append(engine, client.name, commands, extend=True, change=Change(strict=False),
                     before_commit=exactly_signed)
     return Mirrored(client.name, before, result.head, heads)
+
+
+def _first_difference(engine: Engine, client: RegisterClient, size: int) -> str | None:
+    """Which of the first ``size`` user entries held here the server now serves differently
+    (its entries are read a page at a time until one differs)."""
+    with snapshot(engine) as conn:
+        reg_id = reads.register_id(conn, client.name)
+        assert reg_id is not None
+        start = 1
+        while start <= size:
+            try:
+                served = client.entries(start, min(5000, size - start + 1))
+            except RemoteError:
+                return None
+            held = list(reads.iter_entries(conn, reg_id, Log.USER, start, start + len(served) - 1))
+            for mine, theirs in zip(held, served, strict=False):
+                if entry_json(mine) != theirs:
+                    return f"the first entry that differs is user entry {mine.number} (key '{mine.key}')"
+            if len(served) < min(5000, size - start + 1):
+                return f"the server no longer has user entry {start + len(served)}"
+            start += len(served)
+    return None
 
 
 def _local_head(engine: Engine, name: str) -> reads.Head:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,15 +24,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def server(db_url: str, tmp_path: Path) -> Iterator[str]:
-    ok(db_url, "init", "--with-fixtures")
-    ok(db_url, "load", str(RSF / "country-208.rsf"), "--register", "country-208")
+@contextmanager
+def gunicorn(db_url: str, workers: int = 2) -> Iterator[str]:
+    """A real gunicorn serving ``db_url`` on a free loopback port, until the block ends."""
     port = _free_port()
-    gunicorn = Path(sys.executable).parent / "gunicorn"
+    command = Path(sys.executable).parent / "gunicorn"
     env = {**os.environ, "REGISTERS_DATABASE_URL": db_url}
     process = subprocess.Popen(
-        [str(gunicorn), "--workers", "2", "--bind", f"127.0.0.1:{port}", "registers.web:create_app()"],
+        [str(command), "--workers", str(workers), "--bind", f"127.0.0.1:{port}", "registers.web:create_app()"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
@@ -50,3 +50,12 @@ def server(db_url: str, tmp_path: Path) -> Iterator[str]:
         process.wait(timeout=10)
         assert process.stdout is not None
         process.stdout.close()
+
+
+@pytest.fixture
+def server(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """gunicorn serving every fixture register, and country-208."""
+    ok(db_url, "init", "--with-fixtures")
+    ok(db_url, "load", str(RSF / "country-208.rsf"), "--register", "country-208")
+    with gunicorn(db_url) as base:
+        yield base

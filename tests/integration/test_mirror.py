@@ -143,7 +143,8 @@ def test_a_server_that_rewrote_history_is_refused_with_nothing_applied(
         assert keys == _keys(forked)[: len(keys)]
         before = snapshot(engine)
         with serving(make_app(forked_url)) as base:
-            with pytest.raises(service.RemoteError, match="history rewritten"):
+            with pytest.raises(service.RemoteError, match=r"history rewritten\); the first entry that differs is "
+                               r"user entry 5 \(key '"):
                 service.mirror(engine, f"{base}/country/", _keys(forked))
         assert snapshot(engine) == before
 

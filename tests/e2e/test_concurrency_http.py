@@ -1,0 +1,75 @@
+"""Eight processes appending to one register while eight read it over HTTP from a real
+gunicorn: no gap, no duplicate number, no failed read, and the root verifies."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from pathlib import Path
+
+import requests
+
+from registers import service
+from registers.core.notes import VerifierKey, open_checkpoint
+from registers.store.engine import open_engine
+from tests.e2e.conftest import gunicorn
+
+WRITERS = READERS = 8
+BATCHES = 6
+PER_BATCH = 5
+
+
+def _writer(url: str, worker: int, barrier) -> None:  # type: ignore[no-untyped-def]
+    engine = open_engine(url)
+    barrier.wait()
+    for batch in range(BATCHES):
+        rows = [(f"w{worker}-b{batch}-{i}", {"name": f"writer {worker} batch {batch} row {i}"}) for i in range(PER_BATCH)]
+        service.append_items(engine, "race", rows, create=True)
+    engine.dispose()
+
+
+def _reader(base: str, keys: list[str], stop, failures) -> None:  # type: ignore[no-untyped-def]
+    verifiers = [VerifierKey.parse(k) for k in keys]
+    session = requests.Session()
+    seen = 0
+    while not stop.is_set() or seen == 0:
+        try:
+            note = session.get(f"{base}/race/checkpoint", timeout=30)
+            size = open_checkpoint(note.text, verifiers)[0].size
+            entries = session.get(f"{base}/race/entries", params={"start": 1, "limit": 5000}, timeout=30).json()
+            numbers = [int(e["entry-number"]) for e in entries]
+            if numbers != list(range(1, len(numbers) + 1)) or len(numbers) < size:
+                failures.put(f"entries {numbers[:3]}... ({len(numbers)}) against a checkpoint of {size}")
+            records = session.get(f"{base}/race/records", params={"page-size": 5000}, timeout=30)
+            if records.status_code != 200:
+                failures.put(f"records: HTTP {records.status_code}")
+            seen += 1
+        except Exception as exc:  # noqa: BLE001 - every failure is reported, none may happen
+            failures.put(f"{type(exc).__name__}: {exc}")
+            return
+
+
+def test_eight_writers_and_eight_http_readers_at_once(db_url: str, tmp_path: Path) -> None:
+    engine = open_engine(db_url)
+    service.append_items(engine, "race", [("seed", {"name": "the first entry"})], create=True)
+    keys = service.public_keys(engine)
+    ctx = mp.get_context("spawn")
+    barrier, stop, failures = ctx.Barrier(WRITERS), ctx.Event(), ctx.Queue()
+    with gunicorn(db_url, workers=2) as base:
+        readers = [ctx.Process(target=_reader, args=(base, keys, stop, failures)) for _ in range(READERS)]
+        writers = [ctx.Process(target=_writer, args=(db_url, w, barrier)) for w in range(WRITERS)]
+        for p in readers + writers:
+            p.start()
+        for p in writers:
+            p.join(timeout=600)
+        stop.set()
+        for p in readers:
+            p.join(timeout=120)
+    assert [p.exitcode for p in writers + readers] == [0] * (WRITERS + READERS)
+    problems = []
+    while not failures.empty():
+        problems.append(failures.get())
+    assert problems == []
+    total = 1 + WRITERS * BATCHES * PER_BATCH
+    result = service.verify(engine, "race")
+    assert result.head.user_size == total and result.head.user_records == total
+    engine.dispose()
