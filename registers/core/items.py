@@ -95,11 +95,11 @@ def parse_canonical(blob: bytes) -> dict[str, Any]:
         item = orjson.loads(blob)
     except orjson.JSONDecodeError:
         try:
-            blob.decode("utf-8")
+            text = blob.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidItem(f"item is not valid UTF-8 (byte {exc.start})") from None
         try:
-            json.loads(blob)
+            json.loads(text)  # for its message (bytes would have their encoding guessed)
         except (json.JSONDecodeError, RecursionError) as exc:
             raise InvalidItem(f"item is not valid JSON: {getattr(exc, 'msg', 'too deeply nested')}") from None
         raise InvalidItem("item is not valid JSON") from None

@@ -73,17 +73,31 @@ class AssertRootHash(NamedTuple):
 Command = AddItem | AppendEntry | AssertRootHash
 
 
+MAX_LINE = 1 << 20  # 1 MiB: far beyond any published item, small enough to refuse before reading on
+
+
 def read_rsf(stream: BinaryIO | Iterable[bytes]) -> Iterator[Command]:
-    """Yield the commands of an RSF stream, one line at a time (constant memory).
+    """Yield the commands of an RSF stream, one line at a time (constant memory: a line longer
+    than MAX_LINE bytes is refused without being read whole).
 
     Raises InvalidRSF naming the line of the first line that cannot be read.
     """
-    for number, raw in enumerate(stream, 1):
+    for number, raw in enumerate(_lines(stream), 1):
+        if len(raw) > MAX_LINE + 2:
+            raise InvalidRSF(f"line is longer than {MAX_LINE} bytes", number)
         line = raw.rstrip(b"\r\n") if raw.endswith(b"\n") else raw.rstrip(b"\r")
         if line.startswith(b"add-item\t"):  # the common case, without the general dispatch
             yield _add_item(line[9:], number)
         elif line:
             yield parse_line(line, number)
+
+
+def _lines(stream: BinaryIO | Iterable[bytes]) -> Iterable[bytes]:
+    """The lines of ``stream``, each read at most MAX_LINE + 3 bytes at a time from a file."""
+    readline = getattr(stream, "readline", None)
+    if readline is None:
+        return stream
+    return iter(lambda: readline(MAX_LINE + 3), b"")
 
 
 def parse_line(line: bytes, number: int = 0) -> Command:

@@ -54,6 +54,8 @@ def read_rows(stream: BinaryIO, fmt: str, definition: Definition) -> Iterator[Ro
             doc = json.loads(stream.read())
         except (UnicodeDecodeError, ValueError) as exc:
             raise InvalidTable(f"not valid JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidTable("not valid JSON: too deeply nested") from None
         if not isinstance(doc, list):
             raise InvalidTable("a JSON table is an array of objects")
         for number, value in enumerate(doc, 1):
@@ -132,6 +134,8 @@ def _json_object(raw: bytes, number: int) -> dict[str, Any]:
         value = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidTable(f"not a JSON object: {exc}", number) from None
+    except RecursionError:
+        raise InvalidTable("not a JSON object: too deeply nested", number) from None
     if not isinstance(value, dict):
         raise InvalidTable("not a JSON object", number)
     return value

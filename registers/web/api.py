@@ -95,12 +95,18 @@ def register_page(register: str) -> Response | str:
     )
 
 
+LARGEST = 2**62  # beyond any log; keeps numbers inside a 64-bit database integer
+
+
 def _number(text: str | None, what: str, default: int, low: int = 1, high: int | None = None) -> int:
+    """The whole number ``text`` (``default`` if absent) within ``low..high``; BadRequest otherwise."""
     if text is None:
         return default
-    if not (text.isascii() and text.isdigit()):
-        raise BadRequest(f"{what} must be a whole number, not '{text}'")
+    if not (text.isascii() and text.isdigit()) or len(text) > 20:
+        raise BadRequest(f"{what} must be a whole number, not '{text[:40]}'")
     value = int(text)
+    if value > LARGEST:
+        raise BadRequest(f"{what} is too large")
     if value < low or (high is not None and value > high):
         raise BadRequest(f"{what} must be between {low} and {high}" if high else f"{what} must be at least {low}")
     return value
