@@ -151,3 +151,42 @@ class RegisterClient:
         except requests.RequestException as exc:
             raise RemoteError(f"{root}{prefix}/keys: {exc}") from None
         return [line for line in answer.text.splitlines() if line.strip()] if answer.ok else []
+
+
+class CustodianClient(RegisterClient):
+    """A register's custodian writing remotely with a bearer token (never logged or echoed)."""
+
+    def __init__(self, url: str, token: str, session: requests.Session | None = None) -> None:
+        super().__init__(url, session)
+        self._token = token
+
+    def _post(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        url = f"{self.base}/{path}"
+        headers = {"Authorization": f"Bearer {self._token}", **kwargs.pop("headers", {})}
+        try:
+            answer = self.session.post(url, headers=headers, timeout=kwargs.pop("timeout", 3600), **kwargs)
+        except requests.RequestException as exc:
+            raise RemoteError(f"{url}: {exc.__class__.__name__}") from None
+        if answer.status_code != 200:
+            try:
+                detail = answer.json().get("detail", "")
+            except ValueError:
+                detail = answer.text.strip().splitlines()[0] if answer.text.strip() else ""
+            raise RemoteError(f"{url}: HTTP {answer.status_code}: {detail}")
+        return dict(answer.json())
+
+    def load_rsf(self, path: str, reason: str | None = None) -> dict[str, Any]:
+        """Send the RSF file at ``path`` (streamed) to be loaded; the server's answer (with receipt)."""
+        with open(path, "rb") as body:
+            return self._post("load-rsf", data=body, params={"reason": reason} if reason else None,
+                              headers={"Content-Type": "application/uk-gov-rsf"})
+
+    def change(self, action: str, key: str, fields: dict[str, Any] | None = None, *, date: str | None = None,
+               reason: str | None = None) -> dict[str, Any]:
+        """Add, amend or end one record remotely; the server's answer (with receipt)."""
+        body: dict[str, Any] = {"action": action, "key": key, "fields": fields or {}}
+        if date:
+            body["date"] = date
+        if reason:
+            body["reason"] = reason
+        return self._post("changes", json=body)

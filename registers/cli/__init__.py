@@ -91,6 +91,34 @@ RECEIPT = click.option(
 )
 
 
+def REMOTE(func: F) -> F:  # noqa: N802 - a decorator named as the other option groups
+    """``--remote URL --token T``: send the change to a served register instead."""
+    func = click.option("--token", envvar="REGISTERS_TOKEN", metavar="T",
+                        help="The register's custodian token (default: $REGISTERS_TOKEN).")(func)
+    return click.option("--remote", metavar="URL",
+                        help="Send the change to the register served at URL (https://host/NAME/).")(func)
+
+
+def _remote(name: str | None, url: str, token: str | None) -> str:
+    """The token for a remote change to ``url`` (which must be register ``name``'s URL)."""
+    if not token:
+        raise RegisterError("--remote needs --token (or $REGISTERS_TOKEN): the register's custodian token")
+    if name and not url.rstrip("/").endswith("/" + name):
+        raise RegisterError(f"--remote {url} is not the URL of register '{name}'")
+    return token
+
+
+def _remote_done(answer: dict[str, Any], receipt: str | None) -> None:
+    """Report a remote change as a local one is reported, and write its receipt."""
+    click.echo(f"{answer['register']}: {answer['user-entries-added']} added; root {answer['total-entries']} "
+               f"{answer['root-hash']}")
+    if receipt and answer.get("receipt"):
+        with open(receipt, "w", encoding="utf-8") as out:
+            json.dump(answer["receipt"], out, ensure_ascii=False, indent=1)
+            out.write("\n")
+        click.echo(f"receipt written to {receipt}", err=True)
+
+
 def _write_receipt(ctx: click.Context, result: Any, path: str | None) -> None:
     """Write the receipt of ``result`` to ``path`` (when given and the change appended anything)."""
     if not path:
@@ -110,4 +138,4 @@ def _print_json(value: Any) -> None:
 
 
 
-from . import audit, keys, logs, receipts, records  # noqa: E402,F401  (registers the commands on ``main``)
+from . import audit, keys, logs, receipts, records, tokens  # noqa: E402,F401  (registers the commands on ``main``)

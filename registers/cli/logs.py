@@ -14,7 +14,18 @@ import click
 from .. import service
 from ..core.errors import RegisterError
 from ..core.items import hash_text
-from . import RECEIPT, _engine, _friendly, _print_findings, _print_json, _write_receipt, main
+from . import (
+    RECEIPT,
+    REMOTE,
+    _engine,
+    _friendly,
+    _print_findings,
+    _print_json,
+    _remote,
+    _remote_done,
+    _write_receipt,
+    main,
+)
 
 
 @main.command()
@@ -33,6 +44,7 @@ from . import RECEIPT, _engine, _friendly, _print_findings, _print_json, _write_
 @click.option("--as", "by", metavar="WHO", help="Who makes this change (default: $REGISTERS_AS, else your login).")
 @click.option("--reason", metavar="WHY", help="Why (recorded with the change).")
 @RECEIPT
+@REMOTE
 @click.pass_context
 @_friendly
 def load(ctx: click.Context, file: str, name: str | None, fmt: str | None, **options: Any) -> None:
@@ -49,6 +61,11 @@ def load(ctx: click.Context, file: str, name: str | None, fmt: str | None, **opt
       registers load local-authority-eng.csv --end-missing 2024-04-01 --dry-run
     """
     fmt = service.table_format(file, fmt)
+    if options["remote"]:
+        if fmt != "rsf" or file == "-":
+            raise RegisterError("--remote loads an RSF file (tables: load them into a local copy, or use add/amend)")
+        token = _remote(name, options["remote"], options["token"])
+        return _remote_done(service.remote_load(options["remote"], token, file, options["reason"]), options["receipt"])
     engine = _engine(ctx)
     if fmt == "rsf":
         for table_only in ("history", "end_missing", "allow_dangling"):

@@ -9,7 +9,7 @@ import click
 from .. import service
 from ..core.errors import RegisterError
 from ..core.items import hash_text
-from . import RECEIPT, _engine, _friendly, _write_receipt, main
+from . import RECEIPT, REMOTE, _engine, _friendly, _remote, _remote_done, _write_receipt, main
 
 WHO = click.option("--as", "by", metavar="WHO", help="Who makes this change (default: $REGISTERS_AS, else your login).")
 WHY = click.option("--reason", metavar="WHY", help="Why (recorded with the change, shown in histories).")
@@ -50,16 +50,20 @@ def create(ctx: click.Context, name: str, schema_file: str, custodian: str | Non
 @WHO
 @WHY
 @RECEIPT
+@REMOTE
 @click.pass_context
 @_friendly
 def add(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: str | None, reason: str | None,
-        receipt: str | None) -> None:
+        receipt: str | None, remote: str | None, token: str | None) -> None:
     """Add a new record (the key field is filled in from KEY).
 
     \b
     Example:
       registers add country XK name=Kosovo official-name="The Republic of Kosovo" --reason "recognised"
     """
+    if remote:
+        return _remote_done(service.remote_change(remote, _remote(name, remote, token), "add", key, list(values),
+                                                  reason=reason), receipt)
     _done(ctx, service.add_record(_engine(ctx), name, key, list(values), by=by, reason=reason), receipt)
 
 
@@ -70,16 +74,20 @@ def add(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: st
 @WHO
 @WHY
 @RECEIPT
+@REMOTE
 @click.pass_context
 @_friendly
 def amend(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: str | None, reason: str | None,
-          receipt: str | None) -> None:
+          receipt: str | None, remote: str | None, token: str | None) -> None:
     """Change some fields of a record; the others are carried over (FIELD= removes a field).
 
     \b
     Example:
       registers amend country CZ name=Czechia --reason "short name changed"
     """
+    if remote:
+        return _remote_done(service.remote_change(remote, _remote(name, remote, token), "amend", key, list(values),
+                                                  reason=reason), receipt)
     _done(ctx, service.amend_record(_engine(ctx), name, key, list(values), by=by, reason=reason), receipt)
 
 
@@ -90,11 +98,15 @@ def amend(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: 
 @WHO
 @WHY
 @RECEIPT
+@REMOTE
 @click.pass_context
 @_friendly
 def end(ctx: click.Context, name: str, key: str, date: str, by: str | None, reason: str | None,
-        receipt: str | None) -> None:
+        receipt: str | None, remote: str | None, token: str | None) -> None:
     """End a record: append an entry with its end-date (nothing is deleted)."""
+    if remote:
+        return _remote_done(service.remote_change(remote, _remote(name, remote, token), "end", key, [], date=date,
+                                                  reason=reason), receipt)
     _done(ctx, service.end_record(_engine(ctx), name, key, date, by=by, reason=reason), receipt)
 
 

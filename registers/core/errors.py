@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
+_CONTROL = re.compile("[\x00-\x1f\x7f\u2028\u2029]")
+
 
 class RegisterError(Exception):
-    """Base of every error the platform reports to a user (never a traceback)."""
+    """Base of every error the platform reports to a user (never a traceback).
+
+    Its text is always one line: control characters from the input it quotes are escaped.
+    """
+
+    def __str__(self) -> str:
+        return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), super().__str__())
 
 
 class RegisterNotFound(RegisterError):

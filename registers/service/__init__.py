@@ -51,9 +51,21 @@ from .records import (
     parse_assignments,
     read_schema,
 )
+from .remote import remote_change, remote_load
+from .tokens import Forbidden, IssuedToken, TokenInfo, Unauthorized, authorise, issue_token, list_tokens, revoke_token
 
 __all__ = [
     "Audited",
+    "remote_change",
+    "remote_load",
+    "Forbidden",
+    "IssuedToken",
+    "TokenInfo",
+    "Unauthorized",
+    "authorise",
+    "issue_token",
+    "list_tokens",
+    "revoke_token",
     "BadKey",
     "ChangeNote",
     "DumpVerified",

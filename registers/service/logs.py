@@ -51,8 +51,11 @@ def load_rsf(
     by: str | None = None,
     reason: str | None = None,
     dry_run: bool = False,
+    source: str | None = None,
+    create: bool = True,
 ) -> AppendResult:
-    """Load an RSF file (``-`` for stdin) into a register, creating it if new.
+    """Load an RSF file (``-`` for stdin) into a register, creating it if new (unless not
+    ``create``). Errors name ``source`` (default: the path) and the line.
 
     The register is ``register``, else the dump's ``name`` system entry, else the file's stem.
     Entries the register already holds are skipped; a patch must continue from a root the
@@ -62,11 +65,11 @@ def load_rsf(
     LineError naming the file and line; nothing is stored then.
     """
     name = register or _name_for(path)
-    source = "<stdin>" if path == "-" else path
+    source = source or ("<stdin>" if path == "-" else path)
     stream = open_rsf(path)
     change = Change(by=by, reason=reason, strict=strict)
     try:
-        return append(engine, check_name(name), read_rsf(stream), change=change, commit=not dry_run)
+        return append(engine, check_name(name), read_rsf(stream), change=change, commit=not dry_run, create=create)
     except LineError as exc:
         raise exc.located(source) from None
     finally:

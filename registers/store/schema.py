@@ -8,6 +8,7 @@ ever rewritten, and both are derivable from the log; every other row is written 
 - ``merkle_tile``: the tree of each log as tiles of stored subtree hashes (see core.tiles).
 - ``signing_key``: every public key that has signed checkpoints, oldest first (the newest whose
   private key file is at hand signs; private keys never enter the database).
+- ``token``: custodian tokens for remote writes, one register each, stored only as hashes.
 - ``checkpoint``: the sizes and roots of both logs after every committed change, and how many
   records the user log then had (so totals never need a ``count(*)``), with both logs' signed
   checkpoints.
@@ -112,4 +113,15 @@ signing_key = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("vkey", Text, nullable=False, unique=True),  # the public verifier key, C2SP form
     Column("created", String(20), nullable=False),
+)
+
+token = Table(
+    "token",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("register_id", Integer, ForeignKey("register.id"), nullable=False),
+    Column("hash", LargeBinary(32), nullable=False, unique=True),  # SHA-256 of the token; the token is never stored
+    Column("label", String(200), nullable=False),
+    Column("created", String(20), nullable=False),
+    Column("revoked", String(20)),
 )

@@ -13,13 +13,13 @@ from flask import Flask
 
 from ..store.engine import open_engine
 from ..store.lookup import RecordLookup
-from . import api, catalogue, health, openapi, problems, signed
+from . import api, catalogue, health, openapi, problems, signed, writes
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """A Flask app serving the registers of ``DATABASE_URL`` (default ./registers.db)."""
     app = Flask(__name__)
-    app.config.from_mapping(DATABASE_URL=None, PAGE_SIZE=100, MAX_PAGE_SIZE=5000)
+    app.config.from_mapping(DATABASE_URL=None, PAGE_SIZE=100, MAX_PAGE_SIZE=5000, MAX_UPLOAD=1 << 30)
     app.config.from_prefixed_env("REGISTERS")
     if test_config:
         app.config.update(test_config)
@@ -31,6 +31,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.blueprint)
     app.register_blueprint(catalogue.blueprint)
     app.register_blueprint(openapi.blueprint)
+    app.register_blueprint(writes.blueprint)
     app.register_blueprint(signed.blueprint)  # before api: /<register>/system/... are its paths
     app.register_blueprint(api.blueprint)
     return app

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, json
+from flask import Flask, Response, json, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from ..core.errors import IntegrityError, InvalidName, InvalidRange, RegisterError, RegisterNotFound
+from ..core.errors import IntegrityError, InvalidName, InvalidRange, LineError, RegisterError, RegisterNotFound
+from ..service.tokens import Forbidden, Unauthorized
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -26,6 +27,9 @@ _STATUS: list[tuple[type[RegisterError], int, str]] = [
     (InvalidRange, 400, "Bad range"),
     (BadRequest, 400, "Bad request"),
     (InvalidName, 404, "Register not found"),
+    (Unauthorized, 401, "Unauthorized"),
+    (Forbidden, 403, "Forbidden"),
+    (LineError, 422, "Refused"),
 ]
 
 
@@ -38,11 +42,21 @@ def problem(status: int, title: str, detail: str) -> Response:
 def install(app: Flask) -> None:
     """Answer every error, ours and Werkzeug's, as problem+json."""
 
+    @app.before_request
+    def _refuse_nul() -> Response | None:
+        # no key, value or name can hold NUL, and PostgreSQL text cannot carry it
+        if "\x00" in request.path or "%00" in request.query_string.decode("latin-1"):
+            return problem(400, "Bad request", "NUL characters are not allowed in a path or query")
+        return None
+
     @app.errorhandler(RegisterError)
     def _register_error(exc: RegisterError) -> Response:
         for kind, status, title in _STATUS:
             if isinstance(exc, kind):
-                return problem(status, title, str(exc))
+                answer = problem(status, title, str(exc))
+                if status == 401:
+                    answer.headers["WWW-Authenticate"] = 'Bearer realm="registers"'
+                return answer
         return problem(400, "Bad request", str(exc))
 
     @app.errorhandler(OperationalError)

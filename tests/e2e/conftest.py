@@ -25,13 +25,15 @@ def _free_port() -> int:
 
 
 @contextmanager
-def gunicorn(db_url: str, workers: int = 2) -> Iterator[str]:
-    """A real gunicorn serving ``db_url`` on a free loopback port, until the block ends."""
+def gunicorn(db_url: str, workers: int = 2, log: Path | None = None) -> Iterator[str]:
+    """A real gunicorn serving ``db_url`` on a free loopback port, until the block ends (with
+    ``log``: its access and error logs written there)."""
     port = _free_port()
     command = Path(sys.executable).parent / "gunicorn"
     env = {**os.environ, "REGISTERS_DATABASE_URL": db_url}
+    logging = ["--access-logfile", str(log), "--error-logfile", str(log), "--log-level", "debug"] if log else []
     process = subprocess.Popen(
-        [str(command), "--workers", str(workers), "--bind", f"127.0.0.1:{port}", "registers.web:create_app()"],
+        [str(command), "--workers", str(workers), "--bind", f"127.0.0.1:{port}", *logging, "registers.web:create_app()"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"

@@ -1,0 +1,52 @@
+"""``registers token``: custodian tokens for remote writes to one register."""
+
+from __future__ import annotations
+
+import click
+
+from .. import service
+from . import _engine, _friendly, main
+
+
+@main.group()
+def token() -> None:
+    """Bearer tokens that let a custodian change one register over HTTP (stored hashed)."""
+
+
+@token.command()
+@click.argument("name")
+@click.option("--label", metavar="TEXT", help="Whose token this is (recorded as who made each change).")
+@click.pass_context
+@_friendly
+def issue(ctx: click.Context, name: str, label: str | None) -> None:
+    """Issue a token for register NAME and print it, this once (only its hash is kept).
+
+    \b
+    Example:
+      registers token issue country --label "Jane Doe, FCDO"
+      registers add country XK name=Kosovo --remote https://registers.example.gov.uk/country/ --token rgt_...
+    """
+    issued = service.issue_token(_engine(ctx), name, label)
+    click.echo(issued.secret)
+    click.echo(f"token {issued.id} for '{name}' ({issued.label}); shown once: keep it secret", err=True)
+
+
+@token.command("list")
+@click.argument("name")
+@click.pass_context
+@_friendly
+def list_(ctx: click.Context, name: str) -> None:
+    """The tokens of register NAME: id, label, issued, revoked (never the tokens themselves)."""
+    for t in service.list_tokens(_engine(ctx), name):
+        click.echo(f"{t.id}\t{t.label}\tissued {t.created}" + (f"\trevoked {t.revoked}" if t.revoked else ""))
+
+
+@token.command()
+@click.argument("name")
+@click.argument("token_id", type=int, metavar="ID")
+@click.pass_context
+@_friendly
+def revoke(ctx: click.Context, name: str, token_id: int) -> None:
+    """Revoke token ID of register NAME; it stops working at once."""
+    service.revoke_token(_engine(ctx), name, token_id)
+    click.echo(f"token {token_id} of '{name}' revoked")

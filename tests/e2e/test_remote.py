@@ -1,0 +1,41 @@
+"""A custodian changes a served register from the command line with a token (real gunicorn,
+logging every request): the changes land, receipts verify, the token appears in no log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import RSF
+from tests.e2e.conftest import gunicorn
+from tests.e2e.test_cli import ok, run
+
+
+def test_remote_changes_with_a_token(db_url: str, tmp_path: Path) -> None:
+    ok(db_url, "load", str(RSF / "country-small.rsf"), "--register", "country")
+    ok(db_url, "create", "territory", "--schema", "schemas/territory.json")
+    secret = ok(db_url, "token", "issue", "territory", "--label", "Jane").strip()
+    country_token = ok(db_url, "token", "issue", "country").strip()
+    log = tmp_path / "gunicorn.log"
+    with gunicorn(db_url, log=log) as base:
+        url = f"{base}/territory/"
+        out = ok(db_url, "add", "territory", "XQ", "name=Atlantis", "--remote", url, "--token", secret,
+                 "--receipt", str(tmp_path / "r.json"))
+        assert out.startswith("territory: 1 added; root ")
+        vkey = ok(db_url, "keys", "list").split()[0]
+        assert ok(db_url, "verify-receipt", str(tmp_path / "r.json"), "--key", vkey).startswith("territory: ok: user")
+        ok(db_url, "amend", "territory", "XQ", "official-name=Lost Atlantis", "--remote", url, "--token", secret)
+        ok(db_url, "end", "territory", "XQ", "--date", "2024-01-01", "--remote", url, "--token", secret)
+        patch = ok(db_url, "load", str(RSF / "country-small-update.rsf"), "--remote", f"{base}/country/",
+                   "--token", country_token, "--reason", "2016 update")
+        assert patch.startswith("country: ")
+        refused = run(db_url, "add", "territory", "XR", "name=Mu", "--remote", url, "--token", country_token)
+        assert refused.returncode == 1 and "HTTP 403" in refused.stderr.decode()
+        assert secret not in refused.stderr.decode() and country_token not in refused.stderr.decode()
+        missing = run(db_url, "add", "territory", "XR", "name=Mu", "--remote", url)
+        assert missing.returncode == 1 and "--token" in missing.stderr.decode()
+    shown = ok(db_url, "show", "territory", "XQ")
+    assert '"end-date": "2024-01-01"' in shown or '"end-date":"2024-01-01"' in shown
+    text = log.read_text()
+    assert "POST /territory/changes" in text  # requests were logged...
+    assert secret not in text and country_token not in text  # ...tokens were not
+    assert ok(db_url, "verify", "territory").startswith("territory: ok: ")
