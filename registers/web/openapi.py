@@ -35,6 +35,19 @@ def _get(summary: str, params: list[dict[str, Any]], *types: str) -> dict[str, A
     return {"get": {"summary": summary, "parameters": [_REGISTER, *params], "responses": _answer(*types)}}
 
 
+def _post(summary: str, body: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+    responses = _answer(JSON, text="The new head and the change's receipt")
+    problem = {"content": {"application/problem+json": {}}}
+    responses.update({
+        "401": {"description": "No token, or not a live one", **problem},
+        "403": {"description": "Another register's token", **problem},
+        "413": {"description": "The body is too large", **problem},
+        "422": {"description": "The change is refused (the reason names the line or field)", **problem},
+    })
+    return {"post": {"summary": summary, "parameters": [_REGISTER, *params], "security": [{"custodianToken": []}],
+                     "requestBody": {"required": True, "content": {body: {}}}, "responses": responses}}
+
+
 JSON, CSV, HTML = "application/json", "text/csv;charset=UTF-8", "text/html"
 NOTE, RSF = "text/plain; charset=utf-8", "application/uk-gov-rsf"
 PAGE = [_query("page-index", text="Page from 1 (old clients)"), _query("page-size", text="At most 5000"),
@@ -95,12 +108,19 @@ def document() -> dict[str, Any]:
             "System entries after n as RSF", [_path_param("n", "integer")], RSF),
         "/{register}/system/download-rsf/{n}/{m}": _get(
             "System entries n+1..m as RSF", [_path_param("n", "integer"), _path_param("m", "integer")], RSF),
+        "/{register}/load-rsf": _post(
+            "Load RSF (the body) into the register; a custodian token is needed", RSF,
+            [_query("reason", "string", "Why (recorded with the change)")]),
+        "/{register}/changes": _post(
+            "Add, amend or end one record: {action, key, fields, date, reason}; a custodian token is needed", JSON, []),
     }
     return {
         "openapi": "3.0.3",
         "info": {"title": "Registers", "version": __version__,
                  "description": "GOV.UK Registers v1 compatible read API; every register at /{register}/."},
         "paths": paths,
+        "components": {"securitySchemes": {"custodianToken": {
+            "type": "http", "scheme": "bearer", "description": "A token from 'registers token issue NAME'"}}},
     }
 
 
