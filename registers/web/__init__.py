@@ -17,13 +17,22 @@ from . import api, catalogue, health, openapi, problems, signed, writes
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """A Flask app serving the registers of ``DATABASE_URL`` (default ./registers.db)."""
+    """A Flask app serving the registers of ``DATABASE_URL`` (default ./registers.db).
+
+    With ``READ_DATABASE_URL`` (a read-only replica, or a read-only role), every read is served
+    from it and only custodians' writes go to ``DATABASE_URL``.
+    """
     app = Flask(__name__)
-    app.config.from_mapping(DATABASE_URL=None, PAGE_SIZE=100, MAX_PAGE_SIZE=5000, MAX_UPLOAD=1 << 30)
+    app.config.from_mapping(DATABASE_URL=None, READ_DATABASE_URL=None, PAGE_SIZE=100, MAX_PAGE_SIZE=5000,
+                            MAX_UPLOAD=1 << 30)
     app.config.from_prefixed_env("REGISTERS")
     if test_config:
         app.config.update(test_config)
-    engine = app.extensions["registers.engine"] = open_engine(app.config["DATABASE_URL"])
+    primary = app.extensions["registers.write_engine"] = open_engine(app.config["DATABASE_URL"])
+    replica = app.config["READ_DATABASE_URL"]
+    engine = app.extensions["registers.engine"] = (
+        open_engine(replica, create_tables=False) if replica else primary
+    )
     app.extensions["registers.lookup"] = RecordLookup(engine)
     app.extensions["registers.ids"] = {}  # register name -> id; ids never change
     app.json.sort_keys = False  # type: ignore[attr-defined]  # v1 member order is part of the format

@@ -28,7 +28,8 @@ CHUNK = 1 << 16
 
 
 def _engine():  # type: ignore[no-untyped-def]
-    return current_app.extensions["registers.engine"]
+    """The primary database (reads may come from a replica; writes and their receipts may not)."""
+    return current_app.extensions["registers.write_engine"]
 
 
 def _token() -> str | None:
