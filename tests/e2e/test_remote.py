@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import RSF
+from tests.conftest import ROOT, RSF
 from tests.e2e.conftest import gunicorn
 from tests.e2e.test_cli import ok, run
 
 
 def test_remote_changes_with_a_token(db_url: str, tmp_path: Path) -> None:
     ok(db_url, "load", str(RSF / "country-small.rsf"), "--register", "country")
-    ok(db_url, "create", "territory", "--schema", "schemas/territory.json")
+    ok(db_url, "create", "territory", "--schema", str(ROOT / "schemas" / "territory.json"))
     secret = ok(db_url, "token", "issue", "territory", "--label", "Jane").strip()
     country_token = ok(db_url, "token", "issue", "country").strip()
     log = tmp_path / "gunicorn.log"

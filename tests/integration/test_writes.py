@@ -4,7 +4,6 @@ nothing is stored; refused changes say why; every accepted change answers with i
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -14,7 +13,7 @@ from registers import service
 from registers.core.notes import VerifierKey
 from registers.core.receipts import verify_receipt
 from registers.web import create_app
-from tests.conftest import RSF
+from tests.conftest import ROOT, RSF
 from tests.integration.helpers import load, snapshot
 
 
@@ -22,7 +21,7 @@ from tests.integration.helpers import load, snapshot
 def client(engine: Engine, db_url: str) -> Iterator[FlaskClient]:
     load(engine, "country-small.rsf", "country")
     load(engine, "country-small.rsf", "other")
-    service.create_register(engine, "territory", service.read_schema(str(Path("schemas/territory.json"))))
+    service.create_register(engine, "territory", service.read_schema(str(ROOT / "schemas" / "territory.json")))
     app = create_app({"DATABASE_URL": db_url, "TESTING": True, "MAX_UPLOAD": 200_000})
     yield app.test_client()
     app.extensions["registers.engine"].dispose()
