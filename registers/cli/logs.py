@@ -225,6 +225,18 @@ def consistency(ctx: click.Context, name: str, first: int, second: int) -> None:
 
 
 @main.command()
+@click.pass_context
+@_friendly
+def migrate(ctx: click.Context) -> None:
+    """Bring the database's schema up to this version (back it up first; see docs/operations.md)."""
+    before, after = service.migrate(ctx.ensure_object(dict).get("db"))
+    if before == after:
+        click.echo(f"schema already at revision {after}")
+    else:
+        click.echo(f"schema migrated from revision {before or '(empty)'} to {after}")
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.pass_context

@@ -206,3 +206,19 @@ def system_patch(engine: Engine, name: str, start: int, end: int | None = None) 
         reg_id = register_id_of(conn, name)
         current = reads.head(conn, reg_id)
         yield from export_system_chunks(conn, reg_id, current, start, current.system_size if end is None else end)
+
+
+def migrate(url: str | None = None) -> tuple[str | None, str | None]:
+    """Bring the database at ``url`` (see ``open_database``) to this version's schema; the
+    schema revisions before and after (an empty database is created)."""
+    from ..store import migrations
+
+    engine = open_engine(url, create_tables=False)
+    try:
+        if migrations.current_revision_of(engine) is None and not migrations.has_tables(engine):
+            engine.dispose()
+            engine = open_engine(url)
+            return None, migrations.HEAD
+        return migrations.upgrade(engine)
+    finally:
+        engine.dispose()

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection
 
+from ..core.errors import RegisterError
 from .schema import metadata
 
 DEFAULT_URL = "sqlite:///registers.db"
@@ -69,17 +70,33 @@ def _sqlite_setup(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+class SchemaOutdated(RegisterError):
+    """A database made by an older version: ``registers migrate`` brings it up to date."""
+
+
 def _create_tables(engine: Engine) -> None:
-    """Create missing tables; when all exist (the usual case) take no lock, so a reader never
-    waits for a writer."""
+    """Create the tables of an empty database (at the newest schema revision); refuse a
+    database made by an older version. When the schema is current (the usual case) no lock is
+    taken, so a reader never waits for a writer."""
+    from . import migrations
+
     with engine.connect() as conn:
         existing = set(inspect(conn).get_table_names())
-    if existing >= set(metadata.tables):
-        return
+        if "register" in existing:
+            revision = migrations.current_revision(conn) or migrations._guess(conn)
+            if revision != migrations.HEAD:
+                raise SchemaOutdated(
+                    f"the database's schema is at revision {revision}, this version needs {migrations.HEAD}: "
+                    "run 'registers migrate' (back it up first)"
+                )
+            return
     with engine.execution_options(**WRITE).begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_SCHEMA_LOCK})
+        if "register" in set(inspect(conn).get_table_names()):  # another process made them meanwhile
+            return
         metadata.create_all(conn)
+        migrations.stamp(conn, migrations.HEAD)
 
 
 @contextmanager

@@ -1,0 +1,87 @@
+"""Schema migrations (alembic): ``upgrade`` brings an existing database to this code's schema.
+
+New databases are created at the newest revision directly (``engine.open_engine``); a database
+made by an older version is refused on open until ``registers migrate`` has run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import Connection
+
+HEAD = "0002"  # the newest revision: keep equal to the last file in versions/
+BASELINE = "0001"  # the schema before signed checkpoints (landed with issue 3)
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The revision recorded in the database, or None if it records none."""
+    from sqlalchemy import inspect
+
+    if "alembic_version" not in inspect(conn).get_table_names():
+        return None
+    found = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return None if found is None else str(found)
+
+
+def _config(connection: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent))
+    config.attributes["connection"] = connection
+    return config
+
+
+def stamp(conn: Connection, revision: str) -> None:
+    """Record ``revision`` as the database's schema without running anything."""
+    from alembic import command
+
+    command.stamp(_config(conn), revision)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Run the migrations up to ``revision`` in one transaction; the revisions before and after."""
+    from alembic import command
+
+    with engine.execution_options(registers_write=True).begin() as conn:
+        before = current_revision(conn) or _guess(conn)
+        if before is not None and current_revision(conn) is None:
+            stamp(conn, before)
+        command.upgrade(_config(conn), revision)
+        return before, current_revision(conn)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Undo migrations down to ``revision`` (for tests of upgrades)."""
+    from alembic import command
+
+    with engine.execution_options(registers_write=True).begin() as conn:
+        command.downgrade(_config(conn), revision)
+
+
+def _guess(conn: Connection) -> str | None:
+    """The revision of a database made before migrations existed, from its tables."""
+    from sqlalchemy import inspect
+
+    tables = set(inspect(conn).get_table_names())
+    if "checkpoint" not in tables:
+        return None
+    columns = {c["name"] for c in inspect(conn).get_columns("checkpoint")}
+    return HEAD if "user_note" in columns else BASELINE
+
+
+def current_revision_of(engine: Engine) -> str | None:
+    """The revision recorded in the database of ``engine``."""
+    with engine.connect() as conn:
+        return current_revision(conn)
+
+
+def has_tables(engine: Engine) -> bool:
+    """Whether the database holds this platform's tables at all."""
+    from sqlalchemy import inspect
+
+    with engine.connect() as conn:
+        return "register" in inspect(conn).get_table_names()
