@@ -32,7 +32,7 @@ from ..store.append import append
 from ..store.checks import Change
 from ..store.engine import open_engine, snapshot
 from ..store.signing import scratch_keys
-from ..store.tree import StoredTree
+from .logs import root_at, verify
 
 ENV_TRUST = "REGISTERS_TRUST_DIR"
 
@@ -196,10 +196,7 @@ def _check_extends(engine: Engine, client: RegisterClient, previous: Checkpoint,
             f"signed {previous.size}"
         )
     if previous.size:
-        with snapshot(engine) as conn:
-            reg_id = reads.register_id(conn, client.name)
-            assert reg_id is not None
-            root = StoredTree(conn, reg_id, Log.USER, now.user_size).root(previous.size)
+        root = root_at(engine, client.name, previous.size)
         if root != previous.root:
             raise IntegrityError(
                 f"{client.base}: rewritten: its first {previous.size} entries now have root {hash_text(root)}, "
@@ -223,7 +220,6 @@ def verify_dump(path: str, note: str | None = None, keys: list[VerifierKey] | No
     assert recomputed) and, given a signed checkpoint ``note``, check its signature with
     ``keys`` and that the dump's first ``size`` entries have the signed root."""
     from ..loaders.rsf import register_name_in
-    from .logs import verify
 
     name = register_name_in(Path(path)) or Path(path).stem
     signed = None
@@ -243,10 +239,7 @@ def verify_dump(path: str, note: str | None = None, keys: list[VerifierKey] | No
             if signed is not None:
                 if signed.size > head.user_size:
                     raise IntegrityError(f"the dump holds {head.user_size} entries, the checkpoint signs {signed.size}")
-                with snapshot(engine) as conn:
-                    reg_id = reads.register_id(conn, name)
-                    assert reg_id is not None
-                    root = StoredTree(conn, reg_id, Log.USER, head.user_size).root(signed.size)
+                root = root_at(engine, name, signed.size)
                 if root != signed.root:
                     raise IntegrityError(
                         f"the dump's first {signed.size} entries have root {hash_text(root)}, but the "
