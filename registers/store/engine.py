@@ -45,7 +45,11 @@ def open_engine(url: str | None = None, *, create_tables: bool = True) -> Engine
     else:
         engine = create_engine(url, pool_pre_ping=True)
     if create_tables:
-        _create_tables(engine)
+        try:
+            _create_tables(engine)
+        except BaseException:
+            engine.dispose()  # a refused database leaves no connection open
+            raise
     return engine
 
 
