@@ -69,14 +69,9 @@ def verify(ctx: click.Context, target: str, checkpoint_file: str | None, keys: t
                 f"{target}: ok: {result.entries[Log.USER]} user and {result.entries[Log.SYSTEM]} system entries, "
                 f"{result.items} items, every checkpoint signature; root {h.user_size} {hash_text(h.user_root)}"
             )
-    except (IntegrityError, service.RemoteError) as exc:
+    except (IntegrityError, service.RemoteError, LineError) as exc:  # the target is at fault
         _fail(target, exc)
-    except RegisterError as exc:
-        if isinstance(exc, LineError):
-            _fail(target, exc)
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    except OSError as exc:
+    except (RegisterError, OSError) as exc:  # the command is (a bad key, a missing file)
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
 

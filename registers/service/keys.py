@@ -32,11 +32,8 @@ def generate_key(engine: Engine, name: str | None = None) -> NewKey:
 def signing_key(engine: Engine) -> str | None:
     """The public key that signs next, if one is at hand (None before the first key exists)."""
     with engine.connect() as conn:
-        directory = signing.key_dir(conn)
-        for key in reversed(signing.verifier_keys(conn)):
-            if signing.key_file(directory, key).exists():
-                return key.text
-    return None
+        key = signing.signer_at_hand(conn)
+    return None if key is None else key.text
 
 
 def read_keys(values: list[str]) -> list[VerifierKey]:

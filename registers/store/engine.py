@@ -87,7 +87,7 @@ def _create_tables(engine: Engine) -> None:
     with engine.connect() as conn:
         existing = set(inspect(conn).get_table_names())
         if "register" in existing:
-            revision = migrations.current_revision(conn) or migrations._guess(conn)
+            revision = migrations.schema_revision(conn, existing)
             if revision != migrations.HEAD:
                 raise SchemaOutdated(
                     f"the database's schema is at revision {revision}, this version needs {migrations.HEAD}: "

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from ..core.entries import Log, now_timestamp
 from ..core.errors import IntegrityError, RegisterError
-from ..core.notes import Checkpoint, NoteError, SignerKey, VerifierKey, open_checkpoint
+from ..core.notes import Checkpoint, NoteError, SignerKey, VerifierKey, open_checkpoint, sign_checkpoint
 from .schema import signing_key
 
 ENV_ORIGIN = "REGISTERS_ORIGIN"
@@ -90,14 +90,22 @@ def generate_key(conn: Connection, name: str | None = None) -> SignerKey:
     return key
 
 
+def signer_at_hand(conn: Connection) -> VerifierKey | None:
+    """The newest recorded key whose private key file is in the key directory, if any."""
+    directory = key_dir(conn)
+    for key in reversed(verifier_keys(conn)):
+        if key_file(directory, key).exists():
+            return key
+    return None
+
+
 def current_signer(conn: Connection) -> SignerKey:
     """The key that signs: the newest recorded key whose private file is at hand, else a key
     file in the directory (adopted), else a new key."""
     directory = key_dir(conn)
-    for key in reversed(verifier_keys(conn)):
-        path = key_file(directory, key)
-        if path.exists():
-            return _read_private(path, key)
+    recorded = signer_at_hand(conn)
+    if recorded is not None:
+        return _read_private(key_file(directory, recorded), recorded)
     files = sorted(directory.glob("*.key"), key=lambda p: p.stat().st_mtime) if directory.is_dir() else []
     if files:
         adopted = _read_private(files[-1], None)
@@ -108,8 +116,6 @@ def current_signer(conn: Connection) -> SignerKey:
 
 def sign(signer: SignerKey, register: str, log: Log, size: int, root: bytes) -> str:
     """The signed checkpoint note of one log of ``register`` at ``size`` with ``root``."""
-    from ..core.notes import sign_checkpoint
-
     return sign_checkpoint(Checkpoint(log_origin(register, log), size, root), signer)
 
 

@@ -40,16 +40,25 @@ IMMUTABLE = {**CORS, "Cache-Control": "public, max-age=31536000, immutable"}
 
 @contextmanager
 def _reading(name: str) -> Iterator[tuple[Connection, int]]:
-    """One read transaction on register ``name`` (whose id, which never changes, is remembered)."""
-    ids: dict[str, int] = current_app.extensions["registers.ids"]
+    """One read transaction on register ``name``."""
     with snapshot(current_app.extensions["registers.engine"]) as conn:
-        reg_id = ids.get(name)
+        yield conn, _register_id(conn, name)
+
+
+def _register_id(conn: Connection | None, name: str) -> int:
+    """The id of register ``name``, remembered once read (ids never change); RegisterNotFound
+    if there is none. ``conn`` is used only when the id is not known yet (None: open one)."""
+    ids: dict[str, int] = current_app.extensions["registers.ids"]
+    reg_id = ids.get(name)
+    if reg_id is None:
+        if conn is None:
+            with snapshot(current_app.extensions["registers.engine"]) as fresh:
+                return _register_id(fresh, name)
+        reg_id = reads.register_id(conn, name)
         if reg_id is None:
-            reg_id = reads.register_id(conn, name)
-            if reg_id is None:
-                raise RegisterNotFound(name)
-            ids[name] = reg_id
-        yield conn, reg_id
+            raise RegisterNotFound(name)
+        ids[name] = reg_id
+    return reg_id
 
 
 def _definition(conn: Connection, reg_id: int, register: str) -> Definition:
@@ -296,12 +305,7 @@ def record_paths(register: str, rest: str) -> Response:
 
 def _record(register: str, key: str) -> Response:
     """``records/{key}`` as JSON: the hot path, one statement (see store.lookup)."""
-    extensions = current_app.extensions
-    reg_id = extensions["registers.ids"].get(register)
-    if reg_id is None:
-        with _reading(register) as (_conn, reg_id):
-            pass
-    found = extensions["registers.lookup"].record(reg_id, key)
+    found = current_app.extensions["registers.lookup"].record(_register_id(None, register), key)
     if found is None:
         raise NotFound(f"register '{register}' has no record '{key}'")
     etag = f"{found.number}.json"  # the record of a key changes only with its latest entry

@@ -17,6 +17,7 @@ import tempfile
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import service
 from ..core.items import hash_text
@@ -60,8 +61,6 @@ def load_rsf(register: str) -> Response:
         while chunk := request.stream.read(CHUNK):
             received += len(chunk)
             if received > limit:
-                from werkzeug.exceptions import RequestEntityTooLarge
-
                 raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")
             spool.write(chunk)
         spool.flush()

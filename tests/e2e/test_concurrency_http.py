@@ -12,19 +12,9 @@ from registers import service
 from registers.core.notes import VerifierKey, open_checkpoint
 from registers.store.engine import open_engine
 from tests.e2e.conftest import gunicorn
+from tests.integration.test_concurrency import BATCHES, PER_BATCH, _writer  # the same writers
 
 WRITERS = READERS = 8
-BATCHES = 6
-PER_BATCH = 5
-
-
-def _writer(url: str, worker: int, barrier) -> None:  # type: ignore[no-untyped-def]
-    engine = open_engine(url)
-    barrier.wait()
-    for batch in range(BATCHES):
-        rows = [(f"w{worker}-b{batch}-{i}", {"name": f"writer {worker} batch {batch} row {i}"}) for i in range(PER_BATCH)]
-        service.append_items(engine, "race", rows, create=True)
-    engine.dispose()
 
 
 def _reader(base: str, keys: list[str], stop, failures) -> None:  # type: ignore[no-untyped-def]

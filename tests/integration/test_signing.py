@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from registers import service
 from registers.core.errors import IntegrityError
 from registers.core.items import hash_text
-from registers.core.notes import VerifierKey, open_checkpoint
+from registers.core.notes import SignerKey, VerifierKey, open_checkpoint
 from registers.core.rsf import read_rsf
 from registers.web import create_app
 from tests.integration.helpers import load
@@ -35,7 +35,8 @@ def test_every_append_signs_both_logs_with_the_origin(engine: Engine, key_dir: P
     keys = [VerifierKey.parse(k) for k in service.public_keys(engine)]
     assert len(keys) == 1 and keys[0].name == "registers.example.gov.uk"
     private = key_dir / f"{keys[0].key_id.hex()}.key"
-    assert private.stat().st_mode & 0o777 == 0o600 and keys[0].text not in private.read_text()
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert SignerKey.parse(private.read_text().strip()).verifier == keys[0]  # the file is that key's private half
     user, system = _notes(engine)[-1]
     checkpoint, opened = open_checkpoint(user, keys)
     assert (checkpoint.origin, checkpoint.size, checkpoint.root) == (

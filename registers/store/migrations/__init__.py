@@ -9,18 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import Connection
 
 HEAD = "0002"  # the newest revision: keep equal to the last file in versions/
 BASELINE = "0001"  # the schema before signed checkpoints (landed with issue 3)
 
 
-def current_revision(conn: Connection) -> str | None:
-    """The revision recorded in the database, or None if it records none."""
-    from sqlalchemy import inspect
-
-    if "alembic_version" not in inspect(conn).get_table_names():
+def current_revision(conn: Connection, tables: set[str] | None = None) -> str | None:
+    """The revision recorded in the database, or None if it records none (``tables``: its
+    table names, when the caller has them already)."""
+    if "alembic_version" not in (tables if tables is not None else _tables(conn)):
         return None
     found = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     return None if found is None else str(found)
@@ -47,7 +46,7 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
     from alembic import command
 
     with engine.execution_options(registers_write=True).begin() as conn:
-        before = current_revision(conn) or _guess(conn)
+        before = schema_revision(conn)
         if before is not None and current_revision(conn) is None:
             stamp(conn, before)
         command.upgrade(_config(conn), revision)
@@ -62,15 +61,19 @@ def downgrade(engine: Engine, revision: str) -> None:
         command.downgrade(_config(conn), revision)
 
 
-def _guess(conn: Connection) -> str | None:
-    """The revision of a database made before migrations existed, from its tables."""
-    from sqlalchemy import inspect
-
-    tables = set(inspect(conn).get_table_names())
-    if "checkpoint" not in tables:
-        return None
+def schema_revision(conn: Connection, tables: set[str] | None = None) -> str | None:
+    """The database's schema revision: the one recorded, else (a database made before
+    migrations existed) the one its tables show; None for an empty database."""
+    tables = tables if tables is not None else _tables(conn)
+    recorded = current_revision(conn, tables)
+    if recorded is not None or "checkpoint" not in tables:
+        return recorded
     columns = {c["name"] for c in inspect(conn).get_columns("checkpoint")}
     return HEAD if "user_note" in columns else BASELINE
+
+
+def _tables(conn: Connection) -> set[str]:
+    return set(inspect(conn).get_table_names())
 
 
 def current_revision_of(engine: Engine) -> str | None:
@@ -81,7 +84,5 @@ def current_revision_of(engine: Engine) -> str | None:
 
 def has_tables(engine: Engine) -> bool:
     """Whether the database holds this platform's tables at all."""
-    from sqlalchemy import inspect
-
     with engine.connect() as conn:
-        return "register" in inspect(conn).get_table_names()
+        return "register" in _tables(conn)
