@@ -58,7 +58,9 @@ TOWNS = ("Manchester|Leeds|Bristol|Swansea|Newcastle upon Tyne|Milton Keynes|Sto
          "|Aberdeen|Norwich|Brighton and Hove|Cardiff|Plymouth|Derby|Reading|Exeter|York|Carlisle|London").split("|")
 AREAS = "SW|M|LS|BS|SA|NE|MK|ST|HU|AB|NR|BN|CF|PL|DE|RG|EX|YO|IV|CA".split("|")  # postcode areas
 INWARD = "ABDEFGHJLNPQRSTUWXYZ"  # the letters of a UK inward code
-AUTHORITIES = "E06|E07|E08|E09|W06|S12".split("|")  # GSS code prefixes of local authorities
+# Local authorities as the shipped register names them (address links to local-authority-eng)
+AUTHORITIES = [line.split("\t", 1)[0] for line in (Path(ROOT) / "fixtures" / "tsv" / "local-authority-eng.tsv")
+               .read_text(encoding="utf-8").splitlines()[1:] if line.strip()]
 FIRST_DAY, LAST_DAY = date(1990, 1, 1).toordinal(), date(2016, 12, 31).toordinal()
 Row = tuple[int, str, str, bytes, bytes]  # bare_entry: number, key, timestamp, item hash, item bytes
 
@@ -79,7 +81,7 @@ def address_entries(n: int) -> Iterator[tuple[str, str, bytes, bytes]]:
             "postcode": f"{rng.choice(AREAS)}{rng.randint(1, 29)} {rng.randint(0, 9)}{rng.choice(INWARD)}"
             f"{rng.choice(INWARD)}",
             "point": f"[{rng.uniform(-5.7, 1.76):.6f}, {rng.uniform(50.0, 58.6):.6f}]",
-            "local-authority": f"{rng.choice(AUTHORITIES)}{rng.randint(1, 99):06d}",
+            "local-authority": f"local-authority-eng:{rng.choice(AUTHORITIES)}",
             "start-date": date.fromordinal(rng.randint(FIRST_DAY, LAST_DAY)).isoformat(),
         }
         if rng.random() < 0.6:

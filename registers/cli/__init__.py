@@ -44,6 +44,7 @@ def _engine(ctx: click.Context):  # type: ignore[no-untyped-def]
     obj = ctx.ensure_object(dict)
     if "engine" not in obj:
         obj["engine"] = service.open_database(obj.get("db"))
+        ctx.find_root().call_on_close(obj["engine"].dispose)  # its connections close with the command
     return obj["engine"]
 
 
@@ -138,4 +139,4 @@ def _print_json(value: Any) -> None:
 
 
 
-from . import audit, keys, logs, receipts, records, tokens  # noqa: E402,F401  (registers the commands on ``main``)
+from . import audit, indexes, keys, logs, receipts, records, tokens  # noqa: E402,F401  (registers the commands on ``main``)

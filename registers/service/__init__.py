@@ -8,6 +8,7 @@ from ..client import RemoteError
 from ..core.entries import entry_json, record_json
 from ..loaders.tables import table_format
 from .fixtures import FixtureLoad, find_fixtures, init_fixtures
+from .indexes import drop_field_index, index_field, indexed_fields
 from .keys import BadKey, NewKey, generate_key, read_keys, signing_key
 from .logs import (
     RegisterSummary,
@@ -56,6 +57,9 @@ from .remote import remote_change, remote_load
 from .tokens import Forbidden, IssuedToken, TokenInfo, Unauthorized, authorise, issue_token, list_tokens, revoke_token
 
 __all__ = [
+    "drop_field_index",
+    "index_field",
+    "indexed_fields",
     "Audited",
     "remote_change",
     "remote_load",

@@ -104,12 +104,14 @@ def list_records(
     with snapshot(engine) as conn:
         reg_id = register_id_of(conn, name)
         today = date.today().isoformat()
-        for rec in records.iter_records(conn, reg_id, as_of):
+        if field is not None and value is not None and as_of is None:
+            found = records.iter_records_with_value(conn, reg_id, field, value)
+        else:
+            found = records.iter_records(conn, reg_id, as_of)
+        for rec in found:
             item = rec.item
-            if field is not None:
-                held = item.get(field)
-                if not (held == value or (isinstance(held, list) and value in held)):
-                    continue
+            if field is not None and not records.holds(item.get(field), value or ""):
+                continue
             if current and not is_current(item, today):
                 continue
             yield rec

@@ -255,7 +255,7 @@ class _Batch:
             self.checks.system_entry(key, value, line)
         else:
             for digest in digests:
-                self.checks.user_entry(line, key, digest)
+                self.checks.user_entry(line, key, digest, number)
         log_id = log.value
         entry_rows = self.entry_rows
         entry_rows.append((log_id, number, key, timestamp, digests[0] if len(digests) == 1 else b"".join(digests)))
@@ -332,6 +332,7 @@ class _Batch:
                 # in key order, so the record index is written page by page rather than at random
                 records=sorted((log, key, n) for (log, key), n in self.record_rows.items()),
                 tiles=[(log.value, lvl, idx, data) for log in Log for lvl, idx, data in self.trees[log].take_tiles()],
+                fields=self.checks.take_field_rows(),
             )
         )
         self.chunk_items = {}

@@ -50,6 +50,15 @@ _PG_RECORDS = (
     "SELECT %s, l, k, n FROM unnest(%s::smallint[], %s::text[], %s::bigint[]) AS u(l, k, n) "
     "ON CONFLICT (register_id, log, key) DO UPDATE SET entry_number = excluded.entry_number"
 )
+_SQLITE_FIELDS = (
+    "INSERT INTO field_value (register_id, field, value_hash, entry_number) "
+    "SELECT ?1, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]') "
+    "FROM json_each(?2) AS j WHERE true ON CONFLICT DO NOTHING"
+)
+_PG_FIELDS = (
+    "INSERT INTO field_value (register_id, field, value_hash, entry_number) "
+    "SELECT %s, f, v, n FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS u(f, v, n) ON CONFLICT DO NOTHING"
+)
 _UPSERT_TILE = (
     "INSERT INTO merkle_tile (register_id, log, level, idx, hashes) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (register_id, log, level, idx) DO UPDATE SET hashes = excluded.hashes"
@@ -58,12 +67,14 @@ _UPSERT_TILE = (
 
 @dataclass
 class Chunk:
-    """The rows one write adds: items, entries, record index updates and changed tiles."""
+    """The rows one write adds: items, entries, record index updates, changed tiles and
+    indexed field values."""
 
     items: list[tuple[bytes, bytes]] = field(default_factory=list)  # (digest, canonical bytes)
     entries: list[tuple[int, int, str, str, bytes]] = field(default_factory=list)  # log, number, key, ts, hashes
     records: list[tuple[int, str, int]] = field(default_factory=list)  # log, key, entry number
     tiles: list[tuple[int, int, int, bytes]] = field(default_factory=list)  # log, level, index, hashes
+    fields: list[tuple[str, int, int]] = field(default_factory=list)  # indexed field, value hash, entry number
 
 
 class BulkWriter:
@@ -109,6 +120,8 @@ class BulkWriter:
             out.append((_SQLITE_RECORDS, (reg, orjson.dumps(chunk.records).decode())))
         if chunk.tiles:
             out.append((_UPSERT_TILE, [(reg, *tile) for tile in chunk.tiles]))
+        if chunk.fields:
+            out.append((_SQLITE_FIELDS, (reg, orjson.dumps(chunk.fields).decode())))
         return out
 
     def _pg_statements(self, chunk: Chunk) -> list[tuple[str, Any]]:
@@ -124,6 +137,9 @@ class BulkWriter:
             out.append((_PG_RECORDS, (reg, logs, keys, numbers)))
         if chunk.tiles:
             out.append((_UPSERT_TILE.replace("?", "%s"), [(reg, *tile) for tile in chunk.tiles]))
+        if chunk.fields:
+            names, hashes, numbers = (list(column) for column in zip(*chunk.fields, strict=True))
+            out.append((_PG_FIELDS, (reg, names, hashes, numbers)))
         return out
 
     def _run(self, statements: list[tuple[str, Any]]) -> None:

@@ -23,7 +23,7 @@ from ..core.definitions import Definition
 from ..core.entries import Log
 from ..core.errors import InvalidEntry, InvalidRSF
 from ..core.validation import ItemCheck, compile_checks, link_targets, validate_item
-from . import reads
+from . import fields, reads
 from .schema import entry, record
 
 MAX_EXAMPLES = 20
@@ -83,7 +83,9 @@ class EntryChecks:
         self._check: ItemCheck | None = None
         self._definition: Definition | None = None
         self._stale = True
-        self.pending: list[tuple[int, str, bytes]] = []  # (line, key, digest) to validate
+        self.pending: list[tuple[int, str, bytes, int]] = []  # (line, key, digest, number) to validate
+        self.index_fields = fields.indexed_fields(conn, reg_id)
+        self.field_rows: list[fields.FieldRow] = []  # for field_value, from the entries validated
         self.links: dict[str, dict[str, tuple[int, str]]] = {}  # register -> key -> (line, field)
 
     @property
@@ -107,24 +109,35 @@ class EntryChecks:
         if key.startswith(("field:", "register:")) or key == "name":
             self._stale = True
 
-    def user_entry(self, line: int, key: str, digest: bytes) -> None:
-        """Queue a new user entry for validation at the next write."""
-        self.pending.append((line, key, digest))
+    def user_entry(self, line: int, key: str, digest: bytes, number: int = 0) -> None:
+        """Queue a new user entry (entry ``number``'s item ``digest``) for validation at the next write."""
+        self.pending.append((line, key, digest, number))
+
+    def take_field_rows(self) -> list[fields.FieldRow]:
+        """The ``field_value`` rows of the entries validated since the last call."""
+        rows, self.field_rows = self.field_rows, []
+        return rows
 
     def validate_pending(self, contents: Callable[[list[bytes]], dict[bytes, bytes]]) -> None:
-        """Validate the queued entries (their items fetched through ``contents``)."""
+        """Validate the queued entries (their items fetched through ``contents``) and note the
+        values of indexed fields."""
         if not self.pending:
             return
         definition = self.definition
         check = self._check
-        if definition is None or check is None:
+        index_fields = self.index_fields
+        if (definition is None or check is None) and not index_fields:
             self.pending = []
             return
-        if len(self.pending) <= SMALL_BATCH:  # marshmallow holds the rules; bulk loads use them compiled
-            check = functools.partial(validate_item, definition)
-        blobs = contents(list({digest for _line, _key, digest in self.pending}))
-        for line, key, digest in self.pending:
+        if definition is not None and len(self.pending) <= SMALL_BATCH:
+            check = functools.partial(validate_item, definition)  # marshmallow holds the rules; bulk loads compile them
+        blobs = contents(list({digest for _line, _key, digest, _number in self.pending}))
+        for line, key, digest, number in self.pending:
             value = json.loads(blobs[digest])
+            if index_fields:
+                self.field_rows.extend(fields.rows_for(index_fields, value, number))
+            if definition is None or check is None:
+                continue
             for finding in check(key, value):
                 self._report(line, finding.message)
             for field, register, target in link_targets(definition, value):

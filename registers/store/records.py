@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from ..core.entries import Entry, Log
-from . import reads
+from ..core.items import canonical_json
+from . import fields, reads
 from .schema import entry, item, record
 
 PAGE = 1000
@@ -117,6 +118,41 @@ def iter_records(
         before = numbers[-1]
 
 
+def iter_records_with_value(conn: Connection, reg_id: int, name: str, value: str) -> Iterator[Record]:
+    """Every current record whose field ``name`` holds ``value`` (equal to it, or a member of
+    its list), newest first. An indexed field is looked up in ``field_value`` (a few index
+    probes per record found); any other is found by a prefilter over the records' items."""
+    if name in fields.indexed_fields(conn, reg_id):
+        before: int | None = None
+        while True:
+            rows = fields.holders(conn, reg_id, name, value, before, PAGE)
+            for found in _records_of_rows(conn, reg_id, rows):
+                if holds(found.item.get(name), value):
+                    yield found
+            if len(rows) < PAGE:
+                return
+            before = rows[-1].number
+    needle = canonical_json({"": value})[4:-1]  # the value as it is written in a stored item
+    for found in iter_records_containing(conn, reg_id, needle):
+        if holds(found.item.get(name), value):
+            yield found
+
+
+def holds(held: Any, value: str) -> bool:
+    """Whether a field's value ``held`` is ``value`` or a list with ``value`` among its members."""
+    return held == value or (isinstance(held, list) and value in held)
+
+
+def _records_of_rows(conn: Connection, reg_id: int, rows: Sequence[Any]) -> Iterator[Record]:
+    """Records of rows (number, timestamp, key, item_hashes, first item's content)."""
+    for row in rows:
+        found = Entry(Log.USER, row.number, row.timestamp, row.key, reads.split_digests(bytes(row.item_hashes)))
+        if len(found.digests) == 1:
+            yield Record(found, [json.loads(bytes(row.content))])
+        else:  # rare: an entry of several items
+            yield from _with_items(conn, reg_id, [found])
+
+
 def iter_records_containing(conn: Connection, reg_id: int, needle: bytes) -> Iterator[Record]:
     """Every current record whose (first) item's canonical bytes contain ``needle``, newest
     first: a prefilter done by the database, for finding records by a field's value (the
@@ -141,12 +177,7 @@ def iter_records_containing(conn: Connection, reg_id: int, needle: bytes) -> Ite
         if before is not None:
             query = query.where(r.entry_number < before)
         rows = conn.execute(query).all()
-        for row in rows:
-            found = Entry(Log.USER, row.number, row.timestamp, row.key, reads.split_digests(bytes(row.item_hashes)))
-            if len(found.digests) == 1:
-                yield Record(found, [json.loads(bytes(row.content))])
-            else:  # rare: an entry of several items
-                yield from _with_items(conn, reg_id, [found])
+        yield from _records_of_rows(conn, reg_id, rows)
         if len(rows) < PAGE:
             return
         before = rows[-1].number

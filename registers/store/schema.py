@@ -9,6 +9,10 @@ ever rewritten, and both are derivable from the log; every other row is written 
 - ``signing_key``: every public key that has signed checkpoints, oldest first (the newest whose
   private key file is at hand signs; private keys never enter the database).
 - ``token``: custodian tokens for remote writes, one register each, stored only as hashes.
+- ``field_index``: the fields of a register whose values are indexed (chosen by the custodian).
+- ``field_value``: for each indexed field, a 64-bit hash of every value an entry gave it, with
+  the entry's number; written once, like the log. Joined to ``record`` it finds the current
+  records holding a value in a few index probes, whatever the register's size.
 - ``checkpoint``: the sizes and roots of both logs after every committed change, and how many
   records the user log then had (so totals never need a ``count(*)``), with both logs' signed
   checkpoints.
@@ -87,6 +91,24 @@ merkle_tile = Table(
     Column("level", SmallInteger, primary_key=True),
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
     Column("hashes", LargeBinary, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+field_index = Table(
+    "field_index",
+    metadata,
+    Column("register_id", Integer, ForeignKey("register.id"), primary_key=True),
+    Column("field", String(100), primary_key=True),
+    Column("created", String(20), nullable=False),
+)
+
+field_value = Table(
+    "field_value",
+    metadata,
+    Column("register_id", Integer, ForeignKey("register.id"), primary_key=True),
+    Column("field", String(100), primary_key=True),
+    Column("value_hash", BigInteger, primary_key=True, autoincrement=False),  # see store.fields.value_hash
+    Column("entry_number", BigInteger, primary_key=True, autoincrement=False),  # a user entry
     sqlite_with_rowid=False,
 )
 

@@ -23,7 +23,7 @@ from .. import service
 from ..core.definitions import Definition
 from ..core.entries import Log, entry_json, record_json, record_json_bytes
 from ..core.errors import RegisterNotFound
-from ..core.items import canonical_json, hash_text, parse_hash
+from ..core.items import hash_text, parse_hash
 from ..core.rsf import MEDIA_TYPE as RSF_TYPE
 from ..loaders.rsf import export_rsf_chunks
 from ..service import NoDefinition, definition_of, is_current
@@ -284,9 +284,7 @@ def record_paths(register: str, rest: str) -> Response:
         definition = _definition(conn, reg_id, register) if len(parts) == 2 or fmt != "json" else None
         if definition is not None and len(parts) == 2 and parts[0] in definition.by_name:
             field, value = parts
-            needle = canonical_json({"": value})[4:-1]  # the value as it is written in a stored item
-            held = records.iter_records_containing(conn, reg_id, needle)
-            found = [r for r in held if _holds(r.item.get(field), value)]
+            found = list(records.iter_records_with_value(conn, reg_id, field, value))
             root = reads.head(conn, reg_id).user_root.hex()
             return _conditional(_records_answer(found, fmt, definition.field_names, CORS), f"{root}-{path}-{fmt}")
         key = path
@@ -314,10 +312,6 @@ def _record(register: str, key: str) -> Response:
         return Response(status=304, headers=headers)
     body = record_json_bytes(found.number, found.timestamp, key, found.contents)
     return Response(body, headers=headers, content_type=JSON_TYPE)
-
-
-def _holds(held: Any, value: str) -> bool:
-    return held == value or (isinstance(held, list) and value in held)
 
 
 @blueprint.get("/download-rsf", defaults={"start": None, "end": None})

@@ -1,0 +1,316 @@
+"""Scale benchmark: the ``address`` register grown to N GENERATED UPRN-style entries, with figures on the way.
+
+    python bench/scale.py N [--db URL] [--segment S] [--at M,M,...] [--seconds S] [--workdir DIR] [--keep]
+
+The register is created from ``schemas/address.json`` with ``postcode`` indexed, then grown by
+loads of S entries (default 1,000,000) through ``service.load_rsf``: each segment an RSF file
+that continues from the register's head, every load the one validated, signed, all-or-nothing
+append. A generator process writes segments ahead (at most two waiting, so the disk holds little
+RSF) while one loading process loads them in turn; that process's RSS is read after every
+segment (memory must stay flat in N). The data is bench/load.py's: deterministic, shaped like
+the GOV.UK ``address`` register, NOT real UPRNs.
+
+At each size in ``--at`` (default 1M, 10M and 40M, those ≤ N, and N) it measures, as library
+calls: inclusion and consistency proofs, amends of random records, and record lookups by postcode
+(the index); through gunicorn (2 sync workers) with wrk: record GETs/s over random keys of the
+whole register; and a full ``download-rsf`` (MB/s, first byte). Bare inserts of the first
+segment's rows into an empty table of a fresh database of the same kind give the baseline, in
+the same run. A figure, not a test: it prints, it does not assert times.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # bench/http.py is not the http package
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from importlib import util
+from typing import Any
+
+import registers
+
+
+def _module(name: str) -> Any:
+    spec = util.spec_from_file_location(f"bench_{name}", HERE / f"{name}.py")
+    assert spec and spec.loader
+    module = util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bench_load, bench_http = _module("load"), _module("http")
+REGISTER, SEED, UPRN_STEP, UPRN_SPACE = bench_load.REGISTER, bench_load.SEED, bench_load.UPRN_STEP, bench_load.UPRN_SPACE
+SCHEMA = Path(registers.__file__).resolve().parent.parent / "schemas" / "address.json"
+PLACEHOLDER = b"assert-root-hash\tsha-256:" + b"0" * 64 + b"\n"  # the loader writes the head's root here
+AHEAD = 2  # segments the generator may have waiting
+AMENDS = 20
+LOOKUPS = 200
+GET_KEYS = 2000
+
+
+def key_of(i: int) -> str:
+    """The UPRN-style key of the i-th generated entry (0-based): bench/load.py's bijection."""
+    return str(1 + (i * UPRN_STEP + SEED) % UPRN_SPACE)
+
+
+# -- the generator process ------------------------------------------------------------------
+
+def generate(workdir: Path, n: int, segment: int) -> None:
+    """Write segment files ``seg-K.rsf`` (K from 0) of ``segment`` entries each until n are
+    written; each starts with a placeholder assert the loader fills in. Waits while AHEAD wait."""
+    from registers.core.entries import Log
+    from registers.core.rsf import AddItem, AppendEntry, write_rsf
+
+    entries = bench_load.address_entries(n)
+    for k in range((n + segment - 1) // segment):
+        while len(list(workdir.glob("seg-*.rsf"))) >= AHEAD:
+            time.sleep(0.2)
+        count = min(segment, n - k * segment)
+
+        def commands(count: int = count) -> Iterator[Any]:
+            for _ in range(count):
+                key, timestamp, blob, digest = next(entries)
+                yield AddItem(blob, digest)
+                yield AppendEntry(Log.USER, key, timestamp, (digest,))
+
+        part = workdir / f"seg-{k:05d}.part"
+        with part.open("wb") as out:
+            out.write(PLACEHOLDER)
+            write_rsf(commands(), out)
+        part.rename(workdir / f"seg-{k:05d}.rsf")
+
+
+# -- the loading process --------------------------------------------------------------------
+
+def rss_mb() -> tuple[float, float]:
+    """(current RSS, peak RSS) of this process in MB (VmRSS, VmHWM)."""
+    with open("/proc/self/status") as status:
+        fields = dict(line.split(":", 1) for line in status)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def database_mb(engine: Any, url: str) -> float:
+    """The database's size on disk in MB (SQLite: file and WAL; PostgreSQL: the tables of its schema)."""
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        return sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 1e6
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return int(conn.execute(text(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = current_schema() AND c.relkind = 'r'"
+        )).scalar_one()) / 1e6
+
+
+def emit(kind: str, **figures: Any) -> None:
+    """One line of figures for the parent to print."""
+    print(json.dumps({"kind": kind, **figures}), flush=True)
+
+
+def percentiles(ms: list[float]) -> dict[str, float]:
+    ordered = sorted(ms)
+    return {"median": statistics.median(ordered), "p99": ordered[max(0, int(0.99 * len(ordered)) - 1)],
+            "max": ordered[-1]}
+
+
+def load_all(url: str, workdir: Path, n: int, segment: int, at: list[int], seconds: int) -> None:
+    """Create the register, index postcode, load every segment; measure at the sizes ``at``."""
+    from registers import service
+
+    engine = service.open_database(url)
+    for _ in service.init_fixtures(engine):  # the registers addresses link to (local-authority-eng)
+        pass
+    service.create_register(engine, REGISTER, service.read_schema(str(SCHEMA)), custodian="bench/scale.py")
+    service.index_field(engine, REGISTER, "postcode")
+    emit("start", rss=rss_mb())
+    loaded, amended = 0, 0
+    for k in range((n + segment - 1) // segment):
+        path = workdir / f"seg-{k:05d}.rsf"
+        while not path.exists():
+            time.sleep(0.1)
+        head = service.head(engine, REGISTER)
+        with path.open("r+b") as rsf:  # the segment continues from the head, whatever amends made it
+            rsf.write(b"assert-root-hash\tsha-256:" + head.user_root.hex().encode() + b"\n")
+        started = time.perf_counter()
+        result = service.load_rsf(engine, str(path), REGISTER)
+        seconds_taken = time.perf_counter() - started
+        if k == 0:
+            bare(url, workdir, path, result.added_user / seconds_taken)
+        path.unlink()
+        loaded += result.added_user
+        current, peak = rss_mb()
+        emit("segment", loaded=loaded, added=result.added_user, seconds=seconds_taken, rss=current, peak=peak,
+             findings=result.findings.count, db_mb=database_mb(engine, url))
+        if loaded in at:
+            amended += measure(engine, url, workdir, loaded, seconds)
+    emit("end", loaded=loaded, amended=amended, rss=rss_mb())
+    engine.dispose()
+
+
+def bare(url: str, workdir: Path, rsf: Path, ours: float) -> None:
+    """executemany the first segment's rows into an empty table of a fresh database; emit both rates."""
+    db = "sqlite" if url.startswith("sqlite") else url.split("?")[0]
+    bare_url, drop = bench_load.fresh_database(db, workdir, "bare")
+    try:
+        rows, seconds = bench_load.bare_insert(bare_url, rsf)
+    finally:
+        drop()
+        for leftover in workdir.glob("bare.db*"):
+            leftover.unlink()
+    emit("bare", rows=rows, rate=rows / seconds, ours=ours)
+
+
+def measure(engine: Any, url: str, workdir: Path, size: int, seconds: int) -> int:
+    """Proofs, amends, postcode lookups (library calls), GETs/s and a dump (HTTP) at ``size``
+    user entries of generated data; returns the amends made."""
+    from registers import service
+
+    rng = random.Random(size)
+    user_size = service.head(engine, REGISTER).user_size
+    proofs = bench_load.time_proofs(url, user_size)
+    emit("proofs", size=size, inclusion=proofs["inclusion"], consistency=proofs["consistency"])
+
+    sample = [key_of(rng.randrange(size)) for _ in range(LOOKUPS)]
+    postcodes = [service.show_record(engine, REGISTER, key)[0].record.item["postcode"] for key in sample]
+    lookup_ms, found = [], 0
+    for postcode in postcodes:
+        started = time.perf_counter()
+        found += len(list(service.list_records(engine, REGISTER, field="postcode", value=postcode)))
+        lookup_ms.append((time.perf_counter() - started) * 1000)
+    emit("lookups", size=size, ms=percentiles(lookup_ms), records_per_lookup=found / len(postcodes))
+
+    amend_ms = []
+    for i, key in enumerate(sample[:AMENDS]):
+        started = time.perf_counter()
+        service.amend_record(engine, REGISTER, key, [f"name=Amended {size}/{i}"], by="bench/scale.py")
+        amend_ms.append((time.perf_counter() - started) * 1000)
+    emit("amends", size=size, ms=percentiles(amend_ms))
+
+    keys = [key_of(rng.randrange(size)) for _ in range(GET_KEYS)]
+    port = bench_http.free_port()
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    command = [gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "registers.web:create_app()"]
+    with bench_http.serving(command, port, "/readyz", {"REGISTERS_DATABASE_URL": url}) as base:
+        gets = bench_http.wrk(base, [f"/{REGISTER}/records/{k}" for k in keys], seconds, workdir)
+        dump_bytes, dump_seconds, first = bench_http._dump(base)
+    emit("http", size=size, gets=gets, dump_mb=dump_bytes / 1e6, dump_seconds=dump_seconds, first_ms=first * 1000)
+    return AMENDS
+
+
+# -- the parent -----------------------------------------------------------------------------
+
+def report(line: dict[str, Any], state: dict[str, Any]) -> None:
+    """Print one figure line from the loader."""
+    kind = line["kind"]
+    if kind == "start":
+        state["floor"] = line["rss"][0]
+        print(f"start:     shipped fixtures loaded (address links to local-authority-eng); address created "
+              f"from schemas/address.json, postcode indexed | RSS {line['rss'][0]:.0f} MB")
+    elif kind == "segment":
+        state["loaded_seconds"] += line["seconds"]
+        state["peaks"].append(line["peak"])
+        print(f"segment:   {line['loaded']:>12,} entries | +{line['added']:,} in {line['seconds']:6.1f} s = "
+              f"{line['added'] / line['seconds']:8,.0f} entries/s | cumulative {line['loaded'] / state['loaded_seconds']:8,.0f}"
+              f"/s | RSS {line['rss']:4.0f} MB (peak {line['peak']:4.0f}) | database {line['db_mb'] / 1e3:7.2f} GB"
+              + (f" | {line['findings']:,} findings" if line["findings"] else ""), flush=True)
+    elif kind == "bare":
+        state["bare"] = line["rate"]
+        print(f"bare:      executemany of the first segment's {line['rows']:,} rows: {line['rate']:,.0f} rows/s | "
+              f"first segment load/bare = {line['ours'] / line['rate']:.2f}", flush=True)
+    elif kind == "proofs":
+        (im, i99, imax), (cm, c99, cmax) = line["inclusion"], line["consistency"]
+        print(f"  at {line['size']:,}: proofs inclusion median {im:.2f} p99 {i99:.2f} max {imax:.2f} ms | consistency "
+              f"median {cm:.2f} p99 {c99:.2f} max {cmax:.2f} ms (all verified)", flush=True)
+    elif kind == "lookups":
+        ms = line["ms"]
+        print(f"  at {line['size']:,}: records by postcode (indexed) median {ms['median']:.2f} p99 {ms['p99']:.2f} "
+              f"max {ms['max']:.2f} ms, {line['records_per_lookup']:.1f} records each", flush=True)
+    elif kind == "amends":
+        ms = line["ms"]
+        print(f"  at {line['size']:,}: amend (library call, signed, committed) median {ms['median']:.1f} "
+              f"p99 {ms['p99']:.1f} max {ms['max']:.1f} ms", flush=True)
+    elif kind == "http":
+        print(f"  at {line['size']:,}: record GETs {line['gets']:,.0f}/s (gunicorn 2 workers, wrk, random keys) | "
+              f"download-rsf {line['dump_mb']:,.0f} MB in {line['dump_seconds']:.1f} s = "
+              f"{line['dump_mb'] / line['dump_seconds']:,.0f} MB/s, first byte {line['first_ms']:.0f} ms", flush=True)
+    elif kind == "end":
+        rate = line["loaded"] / state["loaded_seconds"]
+        print(f"end:       {line['loaded']:,} generated entries (+{line['amended']} amends) | loading {rate:,.0f} "
+              f"entries/s over {state['loaded_seconds'] / 60:.1f} min | peak RSS {max(state['peaks']):.0f} MB "
+              f"(after the first segment {state['peaks'][0]:.0f} MB)")
+        verdicts = [(f"{rate:,.0f} ≥ 50,000 entries/s", rate >= 50_000),
+                    (f"load/bare {rate / state['bare']:.2f} ≥ 0.5", rate >= 0.5 * state["bare"]),
+                    (f"peak RSS {max(state['peaks']):.0f} ≤ 250 MB", max(state["peaks"]) <= 250)]
+        print("targets:   " + " | ".join(f"{text} {'MET' if ok else 'MISSED'}" for text, ok in verdicts))
+
+
+def main() -> None:
+    """Parse the command line; run the generator and the loader; print their figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", type=int, nargs="?", default=0, help="entries to generate and load")
+    parser.add_argument("--db", default="sqlite", help="a postgresql+psycopg:// URL, or sqlite (a file in the workdir)")
+    parser.add_argument("--segment", type=int, default=1_000_000, help="entries per load (default 1,000,000)")
+    parser.add_argument("--at", default="1000000,10000000,40000000", help="sizes to measure at (and N)")
+    parser.add_argument("--seconds", type=int, default=5, help="wrk duration at each size")
+    parser.add_argument("--workdir", help="where the database and segments go (default: a new temp folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the database (file or bench_* schema)")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        mode, workdir, n, segment = args.child[0], Path(args.child[1]), int(args.child[2]), int(args.child[3])
+        if mode == "generate":
+            return generate(workdir, n, segment)
+        at = [int(x) for x in args.child[5].split(",")]
+        return load_all(args.child[4], workdir, n, segment, at, int(args.child[6]))
+    if args.n < 2:
+        parser.error("N must be at least 2")
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="registers-scale-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    at = sorted({a for a in map(int, args.at.split(",")) if a <= args.n and a % args.segment == 0} | {args.n})
+    url, drop = bench_load.fresh_database(args.db, workdir, "scale")
+    print(f"registers bench/scale.py — GENERATED UPRN-style address data (not real UPRNs; seed {SEED})")
+    print(f"machine:   {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} | "
+          f"{'sqlite file' if url.startswith('sqlite') else 'postgresql schema'} | N = {args.n:,} in segments of "
+          f"{args.segment:,} | measured at {', '.join(f'{a:,}' for a in at)} | disk free "
+          f"{shutil.disk_usage(workdir).free / 1e9:.0f} GB", flush=True)
+    me = [sys.executable, __file__, "--child"]
+    generator = subprocess.Popen([*me, "generate", str(workdir), str(args.n), str(args.segment)])
+    loader = subprocess.Popen([*me, "load", str(workdir), str(args.n), str(args.segment), url,
+                               ",".join(map(str, at)), str(args.seconds)], stdout=subprocess.PIPE, text=True)
+    state: dict[str, Any] = {"loaded_seconds": 0.0, "peaks": [], "bare": 1.0}
+    started = time.perf_counter()
+    try:
+        assert loader.stdout is not None
+        for text in loader.stdout:
+            report(json.loads(text), state)
+        if loader.wait():
+            raise SystemExit(f"the loader failed (exit {loader.returncode})")
+        print(f"wall:      {(time.perf_counter() - started) / 60:.1f} min in all (generation overlaps loading)")
+    finally:
+        generator.kill()
+        loader.kill()
+        if args.keep:
+            print(f"kept:      {url}")
+        else:
+            drop()
+            for leftover in workdir.glob("*"):
+                leftover.unlink() if leftover.is_file() else shutil.rmtree(leftover)
+            if not args.workdir:
+                workdir.rmdir()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Field indexes a custodian chooses: lookups by value (``records/postcode/SW1A 1AA``) that stay
+fast at tens of millions of records. See ``store.fields`` for how they are kept."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select
+
+from ..core.errors import RegisterError
+from ..store import fields
+from ..store.engine import snapshot, writer
+from ..store.schema import register
+from .logs import register_id_of
+from .records import definition_of
+
+
+def indexed_fields(engine: Engine, name: str) -> tuple[str, ...]:
+    """The fields of register ``name`` that are indexed."""
+    with snapshot(engine) as conn:
+        return fields.indexed_fields(conn, register_id_of(conn, name))
+
+
+def index_field(engine: Engine, name: str, field: str) -> int:
+    """Index ``field`` of register ``name`` (a field its definition has); the rows written for
+    its current records (0 if it was indexed already). Holds the register's write lock, so no
+    change is appended meanwhile; every later change keeps the index."""
+    with writer(engine).begin() as conn:
+        reg_id = _locked(conn, name)
+        definition = definition_of(conn, reg_id, name)
+        if field not in definition.by_name:
+            raise RegisterError(
+                f"register '{name}' has no field '{field}' (its fields: {', '.join(definition.field_names)})"
+            )
+        return fields.add_index(conn, reg_id, field)
+
+
+def drop_field_index(engine: Engine, name: str, field: str) -> bool:
+    """Stop indexing ``field`` of register ``name`` (lookups fall back to a scan); True if it was."""
+    with writer(engine).begin() as conn:
+        return fields.drop_index(conn, _locked(conn, name), field)
+
+
+def _locked(conn, name: str) -> int:  # type: ignore[no-untyped-def]
+    reg_id = register_id_of(conn, name)
+    conn.execute(select(register.c.id).where(register.c.id == reg_id).with_for_update())
+    return reg_id
