@@ -128,8 +128,14 @@ ItemCheck = Callable[[str, Mapping[str, Any]], list[Finding]]
 
 
 def compile_checks(definition: Definition) -> ItemCheck:
-    """The rules of ``item_schema`` as plain Python, for bulk loads (same findings)."""
-    rules = {f.name: (f.cardinality == "n", CHECKERS[f.datatype]) for f in definition.fields}
+    """The rules of ``item_schema`` as plain Python, for bulk loads (same findings).
+
+    Checks of datatypes whose values repeat across records and cost a parse (dates, CURIEs)
+    remember their answers for the batch (bounded), so each distinct value is parsed once."""
+    rules = {
+        f.name: (f.cardinality == "n", _remembered(f.datatype) if f.datatype in _REPEATING else CHECKERS[f.datatype])
+        for f in definition.fields
+    }
 
     def check(key: str, item: Mapping[str, Any]) -> list[Finding]:
         found = _key_findings(definition, key, item)
@@ -163,13 +169,28 @@ def compile_checks(definition: Definition) -> ItemCheck:
     return check
 
 
-def link_targets(definition: Definition, item: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
+_REPEATING = frozenset({"datetime", "timestamp", "period", "curie"})
+
+
+def _remembered(datatype: str) -> Callable[[str], str | None]:
+    return functools.lru_cache(maxsize=1 << 16)(CHECKERS[datatype])
+
+
+def linking_fields(definition: Definition) -> tuple[FieldDef, ...]:
+    """The fields of ``definition`` whose values can name records (CURIEs and linked fields)."""
+    return tuple(f for f in definition.fields if f.datatype == "curie" or f.register)
+
+
+def link_targets(
+    definition: Definition, item: Mapping[str, Any], linking: tuple[FieldDef, ...] | None = None
+) -> Iterator[tuple[str, str, str]]:
     """``(field, register, key)`` for every value of ``item`` that names a record elsewhere.
 
     A linked field's values are keys of its register; a CURIE ``prefix:key`` names a key of
     register ``prefix`` (``prefix:`` alone names the register itself and yields key '').
+    ``linking``, when given, is ``linking_fields(definition)`` worked out once for many items.
     """
-    for f in definition.fields:
+    for f in linking_fields(definition) if linking is None else linking:
         value = item.get(f.name)
         if value is None:
             continue

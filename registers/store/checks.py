@@ -16,13 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from ..core.definitions import Definition
 from ..core.entries import Log
 from ..core.errors import InvalidEntry, InvalidRSF
-from ..core.validation import ItemCheck, compile_checks, link_targets, validate_item
+from ..core.validation import ItemCheck, compile_checks, link_targets, linking_fields, validate_item
 from . import fields, reads
 from .schema import entry, record
 
@@ -132,15 +133,16 @@ class EntryChecks:
         if definition is not None and len(self.pending) <= SMALL_BATCH:
             check = functools.partial(validate_item, definition)  # marshmallow holds the rules; bulk loads compile them
         blobs = contents(list({digest for _line, _key, digest, _number in self.pending}))
+        linking = linking_fields(definition) if definition is not None else ()
         for line, key, digest, number in self.pending:
-            value = json.loads(blobs[digest])
+            value = orjson.loads(blobs[digest])  # stored and batch items are canonical JSON
             if index_fields:
                 self.field_rows.extend(fields.rows_for(index_fields, value, number))
             if definition is None or check is None:
                 continue
             for finding in check(key, value):
                 self._report(line, finding.message)
-            for field, register, target in link_targets(definition, value):
+            for field, register, target in link_targets(definition, value, linking):
                 if field == definition.key_field:
                     continue  # a record's own key: it exists once the batch is written
                 if register == definition.register:  # itself, whatever name it is loaded under
