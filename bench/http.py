@@ -74,7 +74,7 @@ def serving(command: list[str], port: int, probe: str, env: dict[str, str] | Non
             try:
                 if requests.get(base + probe, timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not up yet, or too busy starting to answer
                 time.sleep(0.1)
         else:
             raise SystemExit(f"{command[0]} did not start")

@@ -4,8 +4,8 @@ gunicorn: no gap, no duplicate number, no failed read, and the root verifies."""
 from __future__ import annotations
 
 import multiprocessing as mp
-from pathlib import Path
 
+import pytest
 import requests
 
 from registers import service
@@ -15,6 +15,7 @@ from tests.e2e.conftest import gunicorn
 from tests.integration.test_concurrency import BATCHES, PER_BATCH, _writer  # the same writers
 
 WRITERS = READERS = 8
+LONG_BATCHES = 150  # per writer in the long variant (pytest -m long): 6,000 entries in 1,200 changes
 
 
 def _reader(base: str, keys: list[str], stop, failures) -> None:  # type: ignore[no-untyped-def]
@@ -38,7 +39,17 @@ def _reader(base: str, keys: list[str], stop, failures) -> None:  # type: ignore
             return
 
 
-def test_eight_writers_and_eight_http_readers_at_once(db_url: str, tmp_path: Path) -> None:
+def test_eight_writers_and_eight_http_readers_at_once(db_url: str) -> None:
+    _race(db_url, BATCHES)
+
+
+@pytest.mark.long
+def test_long_eight_writers_and_eight_http_readers_for_many_changes(db_url: str) -> None:
+    _race(db_url, LONG_BATCHES)
+
+
+def _race(db_url: str, batches: int) -> None:
+    """8 writer processes making ``batches`` changes each while 8 readers read over HTTP."""
     engine = open_engine(db_url)
     service.append_items(engine, "race", [("seed", {"name": "the first entry"})], create=True)
     keys = service.public_keys(engine)
@@ -46,11 +57,11 @@ def test_eight_writers_and_eight_http_readers_at_once(db_url: str, tmp_path: Pat
     barrier, stop, failures = ctx.Barrier(WRITERS), ctx.Event(), ctx.Queue()
     with gunicorn(db_url, workers=2) as base:
         readers = [ctx.Process(target=_reader, args=(base, keys, stop, failures)) for _ in range(READERS)]
-        writers = [ctx.Process(target=_writer, args=(db_url, w, barrier)) for w in range(WRITERS)]
+        writers = [ctx.Process(target=_writer, args=(db_url, w, barrier, batches)) for w in range(WRITERS)]
         for p in readers + writers:
             p.start()
         for p in writers:
-            p.join(timeout=600)
+            p.join(timeout=600 * max(1, batches // BATCHES))
         stop.set()
         for p in readers:
             p.join(timeout=120)
@@ -59,7 +70,7 @@ def test_eight_writers_and_eight_http_readers_at_once(db_url: str, tmp_path: Pat
     while not failures.empty():
         problems.append(failures.get())
     assert problems == []
-    total = 1 + WRITERS * BATCHES * PER_BATCH
+    total = 1 + WRITERS * batches * PER_BATCH
     result = service.verify(engine, "race")
     assert result.head.user_size == total and result.head.user_records == total
     engine.dispose()

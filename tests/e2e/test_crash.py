@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
@@ -18,6 +19,7 @@ from tests.e2e.test_cli import _registers_command, ok
 
 TRIALS = 20
 ENTRIES = 8_000
+LONG_TRIALS, LONG_ENTRIES = 100, 40_000  # the long variant: pytest -m long
 
 
 def _big_rsf(path: Path, first: int, count: int) -> None:
@@ -30,11 +32,11 @@ def _big_rsf(path: Path, first: int, count: int) -> None:
     path.write_bytes(b"".join(lines))
 
 
-def _batch(engine, tmp_path: Path, name: str) -> tuple[Path, int]:  # type: ignore[no-untyped-def]
-    """A batch continuing the register (from its root, named by an assert); its size before."""
+def _batch(engine, tmp_path: Path, name: str, entries: int) -> tuple[Path, int]:  # type: ignore[no-untyped-def]
+    """A batch of ``entries`` continuing the register (from its root, named by an assert); its size before."""
     before = service.head(engine, "crash").user_size if service.list_registers(engine) else 0
     rsf = tmp_path / f"{name}.rsf"
-    _big_rsf(rsf, before, ENTRIES)
+    _big_rsf(rsf, before, entries)
     if before:
         root = service.head(engine, "crash").user_root
         rsf.write_bytes(f"assert-root-hash\tsha-256:{root.hex()}\n".encode() + rsf.read_bytes())
@@ -65,34 +67,44 @@ def _abandoned_work_ended(engine) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_a_load_killed_at_random_points_is_all_or_nothing(db_url: str, tmp_path: Path) -> None:
+    _killed_loads(db_url, tmp_path, TRIALS, ENTRIES)
+
+
+@pytest.mark.long
+def test_long_many_large_loads_killed_at_random_points(db_url: str, tmp_path: Path) -> None:
+    _killed_loads(db_url, tmp_path, LONG_TRIALS, LONG_ENTRIES)
+
+
+def _killed_loads(db_url: str, tmp_path: Path, trials: int, entries: int) -> None:
+    """SIGKILL ``trials`` loads of ``entries`` at random points; each leaves before or after."""
     random.seed(7)
     engine = service.open_database(db_url)
     try:
         # how long one whole load on top of earlier ones takes here: kills are spread from early
         # on to well past its end, so both outcomes happen
         for timed in ("first", "timed"):
-            rsf, _before = _batch(engine, tmp_path, timed)
+            rsf, _before = _batch(engine, tmp_path, timed, entries)
             started = time.monotonic()
             assert _load(db_url, rsf).wait(timeout=300) == 0
             whole = time.monotonic() - started
         sizes = []
-        for trial in range(TRIALS):
-            rsf, before = _batch(engine, tmp_path, f"batch{trial}")
+        for trial in range(trials):
+            rsf, before = _batch(engine, tmp_path, f"batch{trial}", entries)
             process = _load(db_url, rsf)
             time.sleep(random.uniform(0.1, 2.0) * whole)
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=60)
             _abandoned_work_ended(engine)
             after = service.head(engine, "crash").user_size
-            assert after in (before, before + ENTRIES), f"trial {trial}: {before} -> {after}"
+            assert after in (before, before + entries), f"trial {trial}: {before} -> {after}"
             assert service.verify(engine, "crash").head.user_size == after
             sizes.append((before, after))
         # some kills landed mid-load (every one does on a loaded PostgreSQL; the property above is
         # what must hold whichever way each trial ended)
         assert any(a == b for b, a in sizes), sizes
         # the next load succeeds, continuing from wherever the register stands
-        final, before = _batch(engine, tmp_path, "final")
+        final, before = _batch(engine, tmp_path, "final", entries)
         ok(db_url, "load", str(final), "--register", "crash")
-        assert service.verify(engine, "crash").head.user_size == before + ENTRIES
+        assert service.verify(engine, "crash").head.user_size == before + entries
     finally:
         engine.dispose()

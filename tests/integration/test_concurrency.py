@@ -14,10 +14,10 @@ BATCHES = 12
 PER_BATCH = 5
 
 
-def _writer(url: str, worker: int, barrier) -> None:  # type: ignore[no-untyped-def]
+def _writer(url: str, worker: int, barrier, batches: int = BATCHES) -> None:  # type: ignore[no-untyped-def]
     engine = open_engine(url)
     barrier.wait()
-    for batch in range(BATCHES):
+    for batch in range(batches):
         items = [
             (f"w{worker}-b{batch}-{i}", {"name": f"writer {worker} batch {batch} row {i}"})
             for i in range(PER_BATCH)
