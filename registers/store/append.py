@@ -35,6 +35,7 @@ from .schema import checkpoint, entry, record, register
 from .tree import StoredTree
 
 CHUNK = 10_000  # entries or items held in memory before they are written
+GOOD_TIMESTAMPS = 4096  # timestamps remembered as valid (files mostly repeat the last few)
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,99}")
 # The platform's own top-level paths: no register may take one (it would shadow it over HTTP).
 # The platform's own paths, and "system" (a register of that name would have the checkpoint
@@ -170,7 +171,7 @@ class _Batch:
         self.to_check: dict[bytes, int] = {}  # items used that must already be stored -> line
         self.entry_rows: list[tuple[int, int, str, str, bytes]] = []
         self.record_rows: dict[tuple[int, str], int] = {}
-        self.good_timestamps: set[str] = set()
+        self.good_timestamps: set[str] = set()  # recently checked (a cache: cleared as it fills)
         self.stored_size = {log: head.size(log) for log in Log}
 
     def _builder(self, log: Log) -> TileBuilder:
@@ -237,6 +238,8 @@ class _Batch:
         if timestamp not in self.good_timestamps:
             problem = problem or timestamp_problem(timestamp)
             if not problem:
+                if len(self.good_timestamps) >= GOOD_TIMESTAMPS:
+                    self.good_timestamps.clear()  # memory stays flat however long the file
                 self.good_timestamps.add(timestamp)
         if problem:
             raise InvalidRSF(problem, line)

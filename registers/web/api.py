@@ -254,8 +254,11 @@ def record_list(register: str, fmt: str) -> Response:
 
 
 def _conditional(response: Response, identity: str) -> Response:
-    """Give ``response`` a strong ETag from content identity; answer 304 when it matches."""
+    """Give ``response`` a strong ETag from content identity; answer 304 when it matches.
+    A streamed answer stays streamed (Werkzeug would otherwise read it whole to give it a length)."""
     response.set_etag(hashlib.sha256(identity.encode()).hexdigest()[:32])
+    if response.is_streamed:
+        response.implicit_sequence_conversion = False
     return response.make_conditional(request)
 
 

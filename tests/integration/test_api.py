@@ -107,6 +107,20 @@ def test_download_rsf_reloads_to_the_same_root_and_patches_apply(client: FlaskCl
     assert service.register_proof(other_engine, "country")["root-hash"] == COUNTRY["register_proof"]["root-hash"]
 
 
+@pytest.mark.parametrize("path", ["/country/download-rsf", "/country/download-rsf/10", "/country/download-rsf/0/150",
+                                  "/country/download-records.jsonl", "/country/download-register"])
+def test_downloads_stream_rather_than_read_whole(client: FlaskClient, path: str) -> None:
+    """A dump is sent as it is read (no Content-Length, the body an iterator, not a list):
+    a register of tens of millions of entries never sits in the server's memory."""
+    answer = client.get(path, buffered=False)
+    streamed = answer.status_code == 200 and answer.is_streamed and not isinstance(answer.response, list)
+    headers = answer.headers
+    answer.close()
+    assert streamed and "Content-Length" not in headers
+    if "ETag" in headers:  # dumps of the log are conditional, and still streamed
+        assert client.get(path, headers={"If-None-Match": headers["ETag"]}).status_code == 304
+
+
 def test_old_singular_paths_redirect(client: FlaskClient) -> None:
     answer = client.get("/country/record/GB")
     assert answer.status_code == 301 and answer.headers["Location"].endswith("/country/records/GB")
