@@ -287,7 +287,10 @@ def main() -> None:
           f"{args.segment:,} | measured at {', '.join(f'{a:,}' for a in at)} | disk free "
           f"{shutil.disk_usage(workdir).free / 1e9:.0f} GB", flush=True)
     me = [sys.executable, __file__, "--child"]
-    generator = subprocess.Popen([*me, "generate", str(workdir), str(args.n), str(args.segment)])
+    # the generator runs at the lowest priority: it takes what CPU the loader leaves (a loader
+    # waiting for its next segment is not timed)
+    generator = subprocess.Popen([*me, "generate", str(workdir), str(args.n), str(args.segment)],
+                                 preexec_fn=lambda: os.nice(19))
     loader = subprocess.Popen([*me, "load", str(workdir), str(args.n), str(args.segment), url,
                                ",".join(map(str, at)), str(args.seconds)], stdout=subprocess.PIPE, text=True)
     state: dict[str, Any] = {"loaded_seconds": 0.0, "peaks": [], "bare": 1.0}

@@ -39,11 +39,14 @@ def open_engine(url: str | None = None, *, create_tables: bool = True) -> Engine
     url = database_url(url)
     if url.startswith("sqlite"):
         # check_same_thread off: the append transaction hands its connection to one writer thread
-        # at a time (store/bulk.py), never to two at once.
-        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        # at a time (store/bulk.py), never to two at once. LIFO: a process reuses its most recent
+        # connection, so one thread keeps one page cache warm instead of filling five in turn.
+        engine = create_engine(
+            url, connect_args={"timeout": 60, "check_same_thread": False}, pool_use_lifo=True
+        )
         _sqlite_setup(engine)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, pool_use_lifo=True)
     if create_tables:
         try:
             _create_tables(engine)
