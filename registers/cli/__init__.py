@@ -139,4 +139,4 @@ def _print_json(value: Any) -> None:
 
 
 
-from . import audit, indexes, keys, logs, receipts, records, tokens  # noqa: E402,F401  (registers the commands on ``main``)
+from . import audit, indexes, keys, logs, proposals, receipts, records, tokens  # noqa: E402,F401  (registers the commands on ``main``)

@@ -29,6 +29,24 @@ from .logs import (
     verify,
 )
 from .mirror import Audited, DumpVerified, Mirrored, audit, default_trust_dir, mirror, verify_dump
+from .proposals import (
+    InvalidProposal,
+    Proposal,
+    ProposalConflict,
+    ProposalNotFound,
+    RateLimited,
+    approve,
+    check_rate,
+    client_hash,
+    contact_of,
+    count_proposals,
+    get_proposal,
+    list_proposals,
+    propose,
+    receipt_of,
+    recheck,
+    reject,
+)
 from .reading import (
     ChangeNote,
     HistoryLine,
@@ -45,6 +63,7 @@ from .records import (
     TableLoad,
     add_record,
     amend_record,
+    apply_change,
     create_register,
     default_actor,
     definition_of,
@@ -57,6 +76,23 @@ from .remote import remote_change, remote_load
 from .tokens import Forbidden, IssuedToken, TokenInfo, Unauthorized, authorise, issue_token, list_tokens, revoke_token
 
 __all__ = [
+    "InvalidProposal",
+    "Proposal",
+    "ProposalConflict",
+    "ProposalNotFound",
+    "RateLimited",
+    "approve",
+    "check_rate",
+    "client_hash",
+    "contact_of",
+    "count_proposals",
+    "get_proposal",
+    "list_proposals",
+    "propose",
+    "receipt_of",
+    "recheck",
+    "reject",
+    "apply_change",
     "drop_field_index",
     "index_field",
     "indexed_fields",

@@ -164,15 +164,62 @@ def parse_assignments(definition: Definition, assignments: list[str]) -> dict[st
     return out
 
 
-def _single_change(
+ACTIONS = ("add", "amend", "end")
+Build = Callable[[Definition, "records.Record | None"], dict[str, Any]]
+
+
+def change_builder(name: str, action: str, key: str, assignments: list[str], date: str | None = None) -> Build:
+    """How the new item of an ``add``, ``amend`` or ``end`` of record ``key`` is made from the
+    register's definition and the key's current record (raising InvalidEntry when the action
+    cannot apply to it)."""
+
+    def add(definition: Definition, current: records.Record | None) -> dict[str, Any]:
+        if current is not None:
+            raise InvalidEntry(f"record '{key}' already exists: amend it instead")
+        value = parse_assignments(definition, assignments)
+        if definition.key_field:
+            value.setdefault(definition.key_field, key)
+        return value
+
+    def amend(definition: Definition, current: records.Record | None) -> dict[str, Any]:
+        if current is None:
+            raise InvalidEntry(f"record '{key}' does not exist: add it instead")
+        return {**current.item, **parse_assignments(definition, assignments)}
+
+    def end(definition: Definition, current: records.Record | None) -> dict[str, Any]:
+        if current is None:
+            raise InvalidEntry(f"record '{key}' does not exist")
+        if "end-date" not in definition.by_name:
+            raise InvalidEntry(f"register '{name}' has no end-date field")
+        if "end-date" in current.item:
+            raise InvalidEntry(f"record '{key}' already ended on {current.item['end-date']}")
+        if not date:
+            raise InvalidEntry("an end needs a date (YYYY-MM-DD)")
+        return {**current.item, "end-date": date}
+
+    builders = {"add": add, "amend": amend, "end": end}
+    if action not in builders:
+        raise InvalidEntry(f"'{action}' is not a change (add, amend or end)")
+    return builders[action]
+
+
+def apply_change(
     engine: Engine,
     name: str,
+    action: str,
     key: str,
-    build: Callable[[Definition, records.Record | None], dict[str, Any]],
-    by: str | None,
-    reason: str | None,
-    what: str,
+    assignments: list[str],
+    date: str | None = None,
+    *,
+    by: str | None = None,
+    reason: str | None = None,
+    commit: bool = True,
+    also: Callable[[Connection, Any], None] | None = None,
 ) -> AppendResult:
+    """Add, amend or end record ``key`` through the one write path: validated strictly
+    (datatypes, key, links), signed, all or nothing. ``commit`` false checks everything and
+    stores nothing; ``also`` writes its own rows in the same transaction (see ``append``)."""
+    build = change_builder(name, action, key, assignments, date)
     stamp = now_timestamp()
 
     def commands(conn: Connection, reg_id: int) -> Iterator[Command]:
@@ -182,55 +229,31 @@ def _single_change(
         blob = canonical_json(value)
         digest = item_digest(blob)
         if current is not None and current.entry.digests == (digest,):
-            raise InvalidEntry(f"record '{key}' already has these values: nothing to {what}")
+            raise InvalidEntry(f"record '{key}' already has these values: nothing to {action}")
         yield AddItem(blob, digest)
         yield AppendEntry(Log.USER, key, stamp, (digest,))
 
-    change = Change(by=by or default_actor(), reason=reason or f"{what} {key}")
-    return append(engine, check_name(name), commands, create=False, extend=True, change=change)
+    change = Change(by=by or default_actor(), reason=reason or f"{action} {key}")
+    return append(engine, check_name(name), commands, create=False, extend=True, change=change, commit=commit,
+                  also=also)
 
 
 def add_record(
     engine: Engine, name: str, key: str, assignments: list[str], *, by: str | None = None, reason: str | None = None
 ) -> AppendResult:
     """Add a new record ``key`` with the given ``field=value``s (the key field is filled in)."""
-
-    def build(definition: Definition, current: records.Record | None) -> dict[str, Any]:
-        if current is not None:
-            raise InvalidEntry(f"record '{key}' already exists: amend it instead")
-        value = parse_assignments(definition, assignments)
-        if definition.key_field:
-            value.setdefault(definition.key_field, key)
-        return value
-
-    return _single_change(engine, name, key, build, by, reason, "add")
+    return apply_change(engine, name, "add", key, assignments, by=by, reason=reason)
 
 
 def amend_record(
     engine: Engine, name: str, key: str, assignments: list[str], *, by: str | None = None, reason: str | None = None
 ) -> AppendResult:
     """Change only the named fields of record ``key``; every other field is carried over."""
-
-    def build(definition: Definition, current: records.Record | None) -> dict[str, Any]:
-        if current is None:
-            raise InvalidEntry(f"record '{key}' does not exist: add it instead")
-        return {**current.item, **parse_assignments(definition, assignments)}
-
-    return _single_change(engine, name, key, build, by, reason, "amend")
+    return apply_change(engine, name, "amend", key, assignments, by=by, reason=reason)
 
 
 def end_record(
     engine: Engine, name: str, key: str, date: str, *, by: str | None = None, reason: str | None = None
 ) -> AppendResult:
     """End record ``key``: a new entry with ``end-date`` set (the record is not deleted)."""
-
-    def build(definition: Definition, current: records.Record | None) -> dict[str, Any]:
-        if current is None:
-            raise InvalidEntry(f"record '{key}' does not exist")
-        if "end-date" not in definition.by_name:
-            raise InvalidEntry(f"register '{name}' has no end-date field")
-        if "end-date" in current.item:
-            raise InvalidEntry(f"record '{key}' already ended on {current.item['end-date']}")
-        return {**current.item, "end-date": date}
-
-    return _single_change(engine, name, key, build, by, reason, "end")
+    return apply_change(engine, name, "end", key, [], date, by=by, reason=reason)

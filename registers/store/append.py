@@ -84,6 +84,7 @@ def append(
     change: Change | None = None,
     commit: bool = True,
     before_commit: Callable[[reads.Head], None] | None = None,
+    also: Callable[[Connection, reads.Head], None] | None = None,
 ) -> AppendResult:
     """Append ``commands`` to register ``name`` in one transaction; all or nothing.
 
@@ -94,7 +95,9 @@ def append(
     ``change`` says who and why (recorded as a ``change`` system entry) and how strict to be.
     With ``commit`` false everything is checked and then rolled back (a dry run).
     ``before_commit`` sees the new head before anything is committed; raising there leaves
-    nothing stored (a mirror checks that the result is exactly what was signed).
+    nothing stored (a mirror checks that the result is exactly what was signed). ``also``
+    writes rows of its own in the same transaction once the batch appended something (an
+    approved proposal records the entry it made): they commit with the entries or not at all.
 
     Creates the register when ``create`` is true and it does not exist. Raises InvalidRSF
     (naming the line) for anything that does not fit, RegisterNotFound when the register is
@@ -112,7 +115,7 @@ def append(
         try:
             for command in commands(conn, reg_id) if callable(commands) else commands:
                 batch.apply(command)
-            head = batch.finish(before_commit)
+            head = batch.finish(before_commit, also)
             failed = False
         finally:
             batch.sql.close(failed)
@@ -342,7 +345,11 @@ class _Batch:
         self.entry_rows = []
         self.record_rows = {}
 
-    def finish(self, before_commit: Callable[[reads.Head], None] | None = None) -> reads.Head:
+    def finish(
+        self,
+        before_commit: Callable[[reads.Head], None] | None = None,
+        also: Callable[[Connection, reads.Head], None] | None = None,
+    ) -> reads.Head:
         """Write the rest, refuse orphan items and dangling links, say who and why, let
         ``before_commit`` judge the new head, sign and record a checkpoint; the new head."""
         if self.start is None:
@@ -386,6 +393,8 @@ class _Batch:
                 timestamp=now_timestamp(),
             )
         )
+        if also is not None:
+            also(self.conn, new)
         return new
 
     def _sign(self, new: reads.Head) -> dict[Log, str]:

@@ -13,6 +13,10 @@ ever rewritten, and both are derivable from the log; every other row is written 
 - ``field_value``: for each indexed field, a 64-bit hash of every value an entry gave it, with
   the entry's number; written once, like the log. Joined to ``record`` it finds the current
   records holding a value in a few index probes, whatever the register's size.
+- ``proposal``: changes anyone proposed, outside the log (not authoritative) until the custodian
+  approves one through the one write path; the proposer's contact is kept but never served.
+- ``rate_window``: how many requests each client (a hash of its address) made in the current
+  minute, for limits shared by every server process.
 - ``checkpoint``: the sizes and roots of both logs after every committed change, and how many
   records the user log then had (so totals never need a ``count(*)``), with both logs' signed
   checkpoints.
@@ -110,6 +114,39 @@ field_value = Table(
     Column("value_hash", BigInteger, primary_key=True, autoincrement=False),  # see store.fields.value_hash
     Column("entry_number", BigInteger, primary_key=True, autoincrement=False),  # a user entry
     sqlite_with_rowid=False,
+)
+
+proposal = Table(
+    "proposal",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("register_id", Integer, ForeignKey("register.id"), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("action", String(10), nullable=False),  # add, amend or end
+    Column("fields", Text, nullable=False),  # JSON: field -> value (null removes); end: {"end-date": D}
+    Column("reason", Text, nullable=False),
+    Column("contact", Text),  # never served
+    Column("source", String(100), nullable=False),  # who proposed, publicly: "anonymous", "quality check"
+    Column("client", String(64)),  # hash of the proposer's address (rate limits), never served
+    Column("status", String(10), nullable=False),  # open, approved, rejected
+    Column("base_entry", BigInteger),  # the key's latest entry when proposed or last re-checked
+    Column("created", String(20), nullable=False),
+    Column("checked", String(20), nullable=False),
+    Column("decided", String(20)),
+    Column("decided_by", String(200)),
+    Column("decision_reason", Text),
+    Column("entry_number", BigInteger),  # the user entry the approval made
+    Column("receipt", Text),  # JSON: the approved change's receipt
+    Index("proposal_by_register", "register_id", "status", "id"),
+)
+
+rate_window = Table(
+    "rate_window",
+    metadata,
+    Column("client", String(64), primary_key=True),
+    Column("scope", String(40), primary_key=True),
+    Column("minute", BigInteger, primary_key=True, autoincrement=False),  # minutes since 1970
+    Column("hits", Integer, nullable=False),
 )
 
 checkpoint = Table(

@@ -13,7 +13,7 @@ from flask import Flask
 
 from ..store.engine import open_engine
 from ..store.lookup import RecordLookup
-from . import api, catalogue, health, openapi, problems, signed, writes
+from . import api, catalogue, health, openapi, problems, proposals, signed, writes
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -24,7 +24,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """
     app = Flask(__name__)
     app.config.from_mapping(DATABASE_URL=None, READ_DATABASE_URL=None, PAGE_SIZE=100, MAX_PAGE_SIZE=5000,
-                            MAX_UPLOAD=1 << 30)
+                            MAX_UPLOAD=1 << 30, PROPOSAL_RATE=10, PROPOSAL_MAX_BYTES=16 * 1024)
     app.config.from_prefixed_env("REGISTERS")
     if test_config:
         app.config.update(test_config)
@@ -42,5 +42,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(openapi.blueprint)
     app.register_blueprint(writes.blueprint)
     app.register_blueprint(signed.blueprint)  # before api: /<register>/system/... are its paths
+    app.register_blueprint(proposals.blueprint)
     app.register_blueprint(api.blueprint)
     return app

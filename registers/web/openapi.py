@@ -35,15 +35,21 @@ def _get(summary: str, params: list[dict[str, Any]], *types: str) -> dict[str, A
     return {"get": {"summary": summary, "parameters": [_REGISTER, *params], "responses": _answer(*types)}}
 
 
-def _post(summary: str, body: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+def _problems(described: dict[str, str]) -> dict[str, Any]:
+    return {status: {"description": text, "content": {"application/problem+json": {}}}
+            for status, text in described.items()}
+
+
+def _post(summary: str, body: str, params: list[dict[str, Any]],
+          more: dict[str, str] | None = None) -> dict[str, Any]:
     responses = _answer(JSON, text="The new head and the change's receipt")
-    problem = {"content": {"application/problem+json": {}}}
-    responses.update({
-        "401": {"description": "No token, or not a live one", **problem},
-        "403": {"description": "Another register's token", **problem},
-        "413": {"description": "The body is too large", **problem},
-        "422": {"description": "The change is refused (the reason names the line or field)", **problem},
-    })
+    responses.update(_problems({
+        "401": "No token, or not a live one",
+        "403": "Another register's token",
+        "413": "The body is too large",
+        "422": "The change is refused (the reason names the line or field)",
+        **(more or {}),
+    }))
     return {"post": {"summary": summary, "parameters": [_REGISTER, *params], "security": [{"custodianToken": []}],
                      "requestBody": {"required": True, "content": {body: {}}}, "responses": responses}}
 
@@ -113,6 +119,26 @@ def document() -> dict[str, Any]:
             [_query("reason", "string", "Why (recorded with the change)")]),
         "/{register}/changes": _post(
             "Add, amend or end one record: {action, key, fields, date, reason}; a custodian token is needed", JSON, []),
+        "/{register}/proposals": {
+            **_get("Proposed changes, newest first, each with its diff against the record now",
+                   [_query("status", "string", "open (default), approved, rejected or all")], JSON, HTML),
+            "post": {
+                "summary": "Anyone proposes a change: {key, fields, reason, contact?, action?}; checked like the "
+                           "real change; the contact is never shown",
+                "parameters": [_REGISTER], "requestBody": {"required": True, "content": {JSON: {}}},
+                "responses": {**_answer(JSON), "201": {"description": "The proposal, open for the custodian"},
+                              **_problems({"413": "The body is too large", "422": "The change could never apply",
+                                           "429": "Too many proposals from this client this minute"})},
+            },
+        },
+        "/{register}/proposals/{id}": _get("One proposal: its change, diff, status and the custodian's reason",
+                                           [_path_param("id", "integer")], JSON, HTML),
+        "/{register}/proposals/{id}/{decision}": _post(
+            "The custodian approves, rejects or re-checks a proposal: {reason}; approval answers with the receipt",
+            JSON, [_path_param("id", "integer"), {**_path_param("decision"), "schema": {
+                "type": "string", "enum": ["approve", "reject", "recheck"]}}],
+            {"409": "Decided already, or stale: the record changed since it was checked"}),
+        "/{register}/quality": _get("Data-quality findings, record by record, with proposed fixes", [], JSON, HTML),
     }
     return {
         "openapi": "3.0.3",

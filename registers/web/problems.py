@@ -7,6 +7,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from ..core.errors import IntegrityError, InvalidName, InvalidRange, LineError, RegisterError, RegisterNotFound
+from ..service.proposals import InvalidProposal, ProposalConflict, ProposalNotFound, RateLimited
 from ..service.tokens import Forbidden, Unauthorized
 
 MEDIA_TYPE = "application/problem+json"
@@ -29,6 +30,10 @@ _STATUS: list[tuple[type[RegisterError], int, str]] = [
     (InvalidName, 404, "Register not found"),
     (Unauthorized, 401, "Unauthorized"),
     (Forbidden, 403, "Forbidden"),
+    (ProposalNotFound, 404, "Proposal not found"),
+    (ProposalConflict, 409, "Conflict"),
+    (RateLimited, 429, "Too many requests"),
+    (InvalidProposal, 422, "Refused"),
     (LineError, 422, "Refused"),
 ]
 
@@ -56,6 +61,8 @@ def install(app: Flask) -> None:
                 answer = problem(status, title, str(exc))
                 if status == 401:
                     answer.headers["WWW-Authenticate"] = 'Bearer realm="registers"'
+                if isinstance(exc, RateLimited):
+                    answer.headers["Retry-After"] = str(exc.retry_after)
                 return answer
         return problem(400, "Bad request", str(exc))
 

@@ -1,0 +1,193 @@
+"""``registers propose``, ``registers proposals`` and ``registers check``: proposed changes, their
+review by the custodian, and data-quality reports."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from .. import service
+from ..service import quality
+from . import _engine, _friendly, main
+from .records import WHO
+
+
+@main.command()
+@click.argument("name")
+@click.argument("key")
+@click.argument("assignments", nargs=-1, metavar="[FIELD=VALUE]...")
+@click.option("--reason", required=True, help="Why the change is needed (shown with the proposal).")
+@click.option("--contact", help="How the custodian can reach you (never shown publicly).")
+@click.option("--end", "end_date", metavar="DATE", help="Propose ending the record on DATE instead.")
+@click.pass_context
+@_friendly
+def propose(ctx: click.Context, name: str, key: str, assignments: tuple[str, ...], reason: str,
+            contact: str | None, end_date: str | None) -> None:
+    """Propose a change to record KEY of register NAME: an amend (or an add, for a new key) with
+    the FIELD=VALUEs, or its end. Checked like a real change; the custodian decides.
+
+    \b
+    Examples:
+      registers propose country GB official-name="The United Kingdom" --reason "shorter form in use"
+      registers propose local-authority-eng XYZ --end 2023-04-01 --reason "abolished"
+    """
+    if end_date is not None:
+        fields: dict[str, Any] = {"end-date": end_date}
+        action: str | None = "end"
+    else:
+        fields = {}
+        for text in assignments:
+            field, sep, value = text.partition("=")
+            if not sep:
+                raise click.BadParameter(f"'{text}' is not FIELD=VALUE", param_hint="assignments")
+            fields[field] = value if value != "" else None
+        action = None
+    made = service.propose(_engine(ctx), name, key, fields, reason, action=action, contact=contact,
+                           source=service.default_actor())
+    click.echo(f"proposal {made.id}: {made.action} {name} {key}, open for the custodian")
+    for field, (now, proposed) in made.diff.items():
+        click.echo(f"  {field}: {_shown(now)} -> {_shown(proposed)}")
+
+
+class _ListByDefault(click.Group):
+    """``registers proposals NAME`` lists; ``registers proposals show|approve|... NAME ID`` act."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):  # type: ignore[no-untyped-def]
+        if args and args[0] not in self.commands:
+            args.insert(0, "list")
+        return super().resolve_command(ctx, args)
+
+
+@main.group(cls=_ListByDefault, context_settings={"ignore_unknown_options": True})
+def proposals() -> None:
+    """Review proposed changes: list them (registers proposals NAME), show, approve, reject, recheck.
+
+    \b
+    Examples:
+      registers proposals country --status open
+      registers proposals show country 3
+      registers proposals approve country 3 --reason "confirmed with FCDO"
+      registers proposals reject country 4 --reason "the short name is in 'name'"
+    """
+
+
+@proposals.command("list")
+@click.argument("name")
+@click.option("--status", type=click.Choice(["open", "approved", "rejected", "all"]), default="open",
+              show_default=True)
+@click.pass_context
+@_friendly
+def list_(ctx: click.Context, name: str, status: str) -> None:
+    """The proposals of register NAME, newest first: id, status, action, key, what changes."""
+    found = service.list_proposals(_engine(ctx), name, None if status == "all" else status)
+    for p in found:
+        stale = " STALE (re-check)" if p.stale else ""
+        changes = "; ".join(f"{f}: {_shown(a)} -> {_shown(b)}" for f, (a, b) in p.diff.items()) or "no difference now"
+        click.echo(f"{p.id}\t{p.status}{stale}\t{p.action} {p.key}\t{changes}\t{p.reason}")
+    if not found:
+        click.echo(f"no {'' if status == 'all' else status + ' '}proposals for '{name}'", err=True)
+
+
+@proposals.command()
+@click.argument("name")
+@click.argument("ident", type=int, metavar="ID")
+@click.pass_context
+@_friendly
+def show(ctx: click.Context, name: str, ident: int) -> None:
+    """Proposal ID of register NAME in full, with the proposer's contact (for the custodian)."""
+    engine = _engine(ctx)
+    found = service.get_proposal(engine, name, ident)
+    shown = found.public() | {"contact": service.contact_of(engine, name, ident)}
+    click.echo(json.dumps(shown, ensure_ascii=False, indent=1))
+
+
+@proposals.command()
+@click.argument("name")
+@click.argument("ident", type=int, metavar="ID")
+@click.option("--reason", required=True, help="Why it is approved (recorded with the change).")
+@WHO
+@click.option("--receipt", "receipt_file", type=click.Path(dir_okay=False, writable=True),
+              help="Write the change's receipt to this file.")
+@click.pass_context
+@_friendly
+def approve(ctx: click.Context, name: str, ident: int, reason: str, by: str | None,
+            receipt_file: str | None) -> None:
+    """Approve proposal ID: its change is appended through the one write path."""
+    done, receipt = service.approve(_engine(ctx), name, ident, by=by or service.default_actor(), reason=reason)
+    if receipt_file:
+        with open(receipt_file, "w", encoding="utf-8") as out:
+            json.dump(receipt, out, indent=1)
+    click.echo(f"proposal {ident} approved: entry {done.entry_number} of '{name}'")
+
+
+@proposals.command()
+@click.argument("name")
+@click.argument("ident", type=int, metavar="ID")
+@click.option("--reason", required=True, help="Why it is rejected (the proposer sees it).")
+@WHO
+@click.pass_context
+@_friendly
+def reject(ctx: click.Context, name: str, ident: int, reason: str, by: str | None) -> None:
+    """Reject proposal ID, saying why; nothing is appended."""
+    service.reject(_engine(ctx), name, ident, by=by or service.default_actor(), reason=reason)
+    click.echo(f"proposal {ident} rejected")
+
+
+@proposals.command()
+@click.argument("name")
+@click.argument("ident", type=int, metavar="ID")
+@click.pass_context
+@_friendly
+def recheck(ctx: click.Context, name: str, ident: int) -> None:
+    """Check a stale proposal again against the record as it is now."""
+    found = service.recheck(_engine(ctx), name, ident)
+    click.echo(f"proposal {ident} still applies; it is current again")
+    for field, (now, proposed) in found.diff.items():
+        click.echo(f"  {field}: {_shown(now)} -> {_shown(proposed)}")
+
+
+@main.command("check")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="The whole report as JSON.")
+@click.option("--propose", "file_fixes", is_flag=True, help="File each proposed fix as a proposal to review.")
+@click.option("--limit", default=20, show_default=True, help="Findings shown per kind (the JSON has all).")
+@click.pass_context
+@_friendly
+def check(ctx: click.Context, name: str, as_json: bool, file_fixes: bool, limit: int) -> None:
+    """Report what looks wrong in register NAME: likely duplicates, dangling links, values that
+    break today's datatype rules, ended records still linked from live ones, and fields left
+    empty where most records fill them. Exit status 0 either way (it is a report).
+
+    \b
+    Examples:
+      registers check school
+      registers check school --propose
+    """
+    engine = _engine(ctx)
+    report = quality.check(engine, name)
+    if as_json:
+        click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=1))
+    else:
+        counts = report.counts()
+        click.echo(f"{name}: {report.records} records ({report.live} live); "
+                   + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+        shown: dict[str, int] = {}
+        for f in report.findings:
+            shown[f.kind] = shown.get(f.kind, 0) + 1
+            if shown[f.kind] <= limit:
+                fix = f"  [fix: {f.fix['action']} {json.dumps(f.fix['fields'], ensure_ascii=False)}]" if f.fix else ""
+                click.echo(f"{f.kind}\t{f.register}:{f.key}\t{f.message}{fix}")
+    if file_fixes:
+        filed = quality.propose_fixes(engine, report)
+        click.echo(f"{len(filed.filed)} proposals filed ({', '.join(map(str, filed.filed)) or 'none'}), "
+                   f"{filed.already} already open, {len(filed.refused)} refused", err=True)
+        for refusal in filed.refused:
+            click.echo(f"  refused: {refusal}", err=True)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    return ";".join(value) if isinstance(value, list) else str(value)

@@ -1,0 +1,366 @@
+"""Proposed changes: anyone proposes, the custodian decides, the one write path applies.
+
+A proposal is checked as the real change would be (a dry run of the same append: datatypes,
+key, links), so one that could never be applied is refused up front with the reason. It is
+kept outside the log, with the key's latest entry number at the time: when the record changes
+afterwards the proposal is *stale* and must be re-checked before it can be approved. Approval
+appends the change (who approved and why recorded in the system log, as for any change) and
+marks the proposal approved in the same transaction, with the entry it made and its receipt.
+The proposer's contact is stored for the custodian and never served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from ..core.entries import now_timestamp
+from ..core.errors import InvalidEntry, RegisterError
+from ..store import records as store_records
+from ..store.engine import snapshot, writer
+from ..store.schema import entry, proposal, rate_window
+from .logs import register_id_of
+from .receipts import receipt_for
+from .records import ACTIONS, apply_change, definition_of
+
+MAX_REASON = 2_000
+MAX_FIELDS = 50
+MAX_VALUE = 2_000
+STATUSES = ("open", "approved", "rejected")
+
+
+class InvalidProposal(RegisterError):
+    """A proposal that could never be applied (HTTP 422): the reason says why."""
+
+
+class ProposalNotFound(RegisterError):
+    """No such proposal in this register (HTTP 404)."""
+
+
+class ProposalConflict(RegisterError):
+    """The proposal cannot be decided as asked: already decided, or stale (HTTP 409)."""
+
+
+class RateLimited(RegisterError):
+    """Too many requests from one client this minute (HTTP 429)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A proposal as the public sees it (never the contact), with the current state of its
+    record: ``diff`` maps each field the change would alter to ``[now, proposed]`` (None where
+    absent), and ``stale`` says the record changed since the proposal was checked."""
+
+    id: int
+    register: str
+    key: str
+    action: str
+    fields: dict[str, Any]
+    reason: str
+    source: str
+    status: str
+    created: str
+    checked: str
+    stale: bool
+    diff: dict[str, list[Any]]
+    decided: str | None = None
+    decided_by: str | None = None
+    decision_reason: str | None = None
+    entry_number: int | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The JSON served to anyone (the contact and the client are never in it)."""
+        out: dict[str, Any] = {
+            "id": self.id, "register": self.register, "key": self.key, "action": self.action,
+            "fields": self.fields, "reason": self.reason, "source": self.source, "status": self.status,
+            "created": self.created, "checked": self.checked, "stale": self.stale, "diff": self.diff,
+        }
+        if self.status != "open":
+            out.update({"decided": self.decided, "decided-by": self.decided_by,
+                        "decision-reason": self.decision_reason})
+        if self.entry_number is not None:
+            out["entry-number"] = self.entry_number
+        return out
+
+
+def client_hash(address: str) -> str:
+    """How a client's address is kept: a hash (rate limits need to tell clients apart, not who)."""
+    return hashlib.sha256(address.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def assignments_of(fields: dict[str, Any]) -> list[str]:
+    """JSON field values as ``field=value`` (a list joined by ``;``, null removes the field)."""
+    out = []
+    for name, value in fields.items():
+        if value is None:
+            out.append(f"{name}=")
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            out.append(f"{name}={';'.join(value)}")
+        elif isinstance(value, str):
+            out.append(f"{name}={value}")
+        else:
+            raise InvalidProposal(f"field '{name}' must be a string, a list of strings or null")
+    return out
+
+
+def check_rate(engine: Engine, client: str, scope: str, limit: int) -> None:
+    """Count a request of ``client`` in this minute's window of ``scope``; RateLimited past
+    ``limit`` (shared by every process serving the database)."""
+    minute = int(time.time() // 60)
+    r = rate_window.c
+    with writer(engine).begin() as conn:
+        conn.execute(delete(rate_window).where(r.minute < minute - 1))
+        updated = conn.execute(
+            update(rate_window).where(r.client == client, r.scope == scope, r.minute == minute)
+            .values(hits=r.hits + 1)
+        ).rowcount
+        if not updated:
+            conn.execute(insert(rate_window).values(client=client, scope=scope, minute=minute, hits=1))
+        hits = conn.execute(
+            select(r.hits).where(r.client == client, r.scope == scope, r.minute == minute)
+        ).scalar_one()
+    if hits > limit:
+        raise RateLimited(f"more than {limit} requests a minute from this client: try again later",
+                          60 - int(time.time()) % 60)
+
+
+def propose(
+    engine: Engine,
+    name: str,
+    key: str,
+    fields: dict[str, Any],
+    reason: str,
+    *,
+    action: str | None = None,
+    contact: str | None = None,
+    source: str = "anonymous",
+    client: str | None = None,
+) -> Proposal:
+    """Store a proposal to add, amend (``fields``) or end (``fields`` = ``{"end-date": D}``)
+    record ``key``; ``action`` defaults to amend for an existing record, else add. Checked as
+    the real change: InvalidProposal with the reason if it could never be applied."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidProposal("a proposal needs a reason")
+    if len(reason) > MAX_REASON:
+        raise InvalidProposal(f"the reason is longer than {MAX_REASON} characters")
+    if not isinstance(fields, dict) or len(fields) > MAX_FIELDS:
+        raise InvalidProposal(f"fields must be an object of at most {MAX_FIELDS} fields")
+    if any(isinstance(v, str) and len(v) > MAX_VALUE for v in fields.values()):
+        raise InvalidProposal(f"a field value is longer than {MAX_VALUE} characters")
+    with snapshot(engine) as conn:
+        reg_id = register_id_of(conn, name)
+        current = store_records.current_records(conn, reg_id, [key]).get(key)
+        definition = definition_of(conn, reg_id, name)
+    for field_name, value in fields.items():
+        known = definition.by_name.get(field_name)
+        if known is not None and isinstance(value, list) and known.cardinality != "n":
+            raise InvalidProposal(f"field '{field_name}' holds one value, not a list")
+    action = action or ("amend" if current is not None else "add")
+    if action not in ACTIONS:
+        raise InvalidProposal(f"'{action}' is not a change (add, amend or end)")
+    _dry_run(engine, name, action, key, fields)
+    stamp = now_timestamp()
+    with writer(engine).begin() as conn:
+        new_id = conn.execute(
+            insert(proposal).values(
+                register_id=reg_id, key=key, action=action, fields=json.dumps(fields, ensure_ascii=False),
+                reason=reason, contact=contact or None, source=source, client=client, status="open",
+                base_entry=current.entry.number if current is not None else None, created=stamp, checked=stamp,
+            ).returning(proposal.c.id)
+        ).scalar_one()
+    return get_proposal(engine, name, int(new_id))
+
+
+def _dry_run(engine: Engine, name: str, action: str, key: str, fields: dict[str, Any]) -> None:
+    """Check the change as the append would make it, storing nothing."""
+    date = fields.get("end-date") if action == "end" else None
+    if action == "end" and set(fields) - {"end-date"}:
+        raise InvalidProposal("an end proposal has only an end-date")
+    try:
+        apply_change(engine, name, action, key, [] if action == "end" else assignments_of(fields),
+                     date if isinstance(date, str) else None, by="proposal check", commit=False)
+    except InvalidProposal:
+        raise
+    except InvalidEntry as exc:
+        raise InvalidProposal(f"this change could not be applied: {exc.reason}") from None
+
+
+def _view(conn: Connection, name: str, row: Any) -> Proposal:
+    """The public view of a stored proposal: an open or rejected one is compared with the record
+    as it is now; an approved one with the record as it was just before the approval's entry."""
+    fields = json.loads(row.fields)
+    current = store_records.current_records(conn, row.register_id, [row.key]).get(row.key)
+    now_entry = current.entry.number if current is not None else None
+    item = current.item if current is not None else {}
+    if row.entry_number is not None:
+        earlier = [r for r in store_records.history_records(conn, row.register_id, row.key)
+                   if r.entry.number < row.entry_number]
+        item = earlier[-1].item if earlier else {}
+    diff = {f: [item.get(f), v] for f, v in sorted(fields.items()) if item.get(f) != v}
+    return Proposal(
+        id=int(row.id), register=name, key=row.key, action=row.action, fields=fields, reason=row.reason,
+        source=row.source, status=row.status, created=row.created, checked=row.checked,
+        stale=row.status == "open" and now_entry != row.base_entry, diff=diff, decided=row.decided,
+        decided_by=row.decided_by, decision_reason=row.decision_reason,
+        entry_number=int(row.entry_number) if row.entry_number is not None else None,
+    )
+
+
+def get_proposal(engine: Engine, name: str, proposal_id: int) -> Proposal:
+    """Proposal ``proposal_id`` of register ``name``; ProposalNotFound if there is none."""
+    with snapshot(engine) as conn:
+        return _view(conn, name, _row(conn, register_id_of(conn, name), proposal_id))
+
+
+def contact_of(engine: Engine, name: str, proposal_id: int) -> str | None:
+    """The proposer's contact, for the custodian (the CLI shows it; HTTP never does)."""
+    with snapshot(engine) as conn:
+        return _row(conn, register_id_of(conn, name), proposal_id).contact  # type: ignore[no-any-return]
+
+
+def _row(conn: Connection, reg_id: int, proposal_id: int) -> Any:
+    p = proposal.c
+    row = conn.execute(select(proposal).where(p.register_id == reg_id, p.id == proposal_id)).first()
+    if row is None:
+        raise ProposalNotFound(f"there is no proposal {proposal_id} for this register")
+    return row
+
+
+def list_proposals(engine: Engine, name: str, status: str | None = "open", limit: int = 1000) -> list[Proposal]:
+    """The register's proposals with ``status`` (None: all), newest first."""
+    if status is not None and status not in STATUSES:
+        raise RegisterError(f"status must be one of {', '.join(STATUSES)}")
+    p = proposal.c
+    with snapshot(engine) as conn:
+        reg_id = register_id_of(conn, name)
+        query = select(proposal).where(p.register_id == reg_id).order_by(p.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(p.status == status)
+        return [_view(conn, name, row) for row in conn.execute(query).all()]
+
+
+def count_proposals(engine: Engine, name: str) -> dict[str, int]:
+    """How many proposals the register has in each status."""
+    p = proposal.c
+    with snapshot(engine) as conn:
+        reg_id = register_id_of(conn, name)
+        rows = conn.execute(select(p.status, func.count()).where(p.register_id == reg_id).group_by(p.status))
+        return {status: 0 for status in STATUSES} | {row[0]: int(row[1]) for row in rows}
+
+
+def recheck(engine: Engine, name: str, proposal_id: int) -> Proposal:
+    """Check an open proposal again against the record as it is now; it is no longer stale.
+    InvalidProposal (the proposal stays open and stale) if it could no longer be applied."""
+    found = _open(engine, name, proposal_id)
+    _dry_run(engine, name, found.action, found.key, found.fields)
+    with writer(engine).begin() as conn:
+        reg_id = register_id_of(conn, name)
+        current = store_records.current_records(conn, reg_id, [found.key]).get(found.key)
+        conn.execute(update(proposal).where(proposal.c.id == proposal_id).values(
+            base_entry=current.entry.number if current is not None else None, checked=now_timestamp()))
+    return get_proposal(engine, name, proposal_id)
+
+
+def approve(engine: Engine, name: str, proposal_id: int, *, by: str, reason: str) -> tuple[Proposal, dict[str, Any]]:
+    """Apply an open, current proposal through the one write path, recording ``by`` and
+    ``reason``; the proposal is marked approved, with the entry it made, in the same
+    transaction. Returns the proposal and the change's receipt. ProposalConflict when it is
+    decided already or stale; InvalidProposal if the change is refused now."""
+    if not (reason or "").strip():
+        raise InvalidProposal("an approval needs a reason")
+    found = _open(engine, name, proposal_id)
+    if found.stale:
+        raise ProposalConflict(
+            f"proposal {proposal_id} is stale: record '{found.key}' changed since it was checked; "
+            f"re-check it first (registers proposals recheck {name} {proposal_id})"
+        )
+    base = _base_entry(engine, name, proposal_id)
+
+    def head_register(conn: Connection) -> int:
+        return register_id_of(conn, name)
+
+    def decide(conn: Connection, head: Any) -> None:
+        """Under the write lock: the record is still as checked, and nobody decided meanwhile."""
+        e, p = entry.c, proposal.c
+        before = conn.execute(
+            select(func.max(e.number)).where(e.register_id == head_register(conn), e.log == 0, e.key == found.key,
+                                             e.number < head.user_size)
+        ).scalar()
+        if (int(before) if before is not None else None) != base:
+            raise ProposalConflict(
+                f"proposal {proposal_id} is stale: record '{found.key}' changed while it was being approved; "
+                f"re-check it first (registers proposals recheck {name} {proposal_id})"
+            )
+        decided = conn.execute(
+            update(proposal)
+            .where(p.id == proposal_id, p.status == "open", _same_base(p.base_entry, base))
+            .values(status="approved", decided=now_timestamp(), decided_by=by, decision_reason=reason.strip(),
+                    entry_number=head.user_size)
+        ).rowcount
+        if decided != 1:  # decided or re-checked by someone else meanwhile: append nothing
+            raise ProposalConflict(f"proposal {proposal_id} changed while it was being approved: look again")
+
+    date = found.fields.get("end-date") if found.action == "end" else None
+    try:
+        result = apply_change(
+            engine, name, found.action, found.key, [] if found.action == "end" else assignments_of(found.fields),
+            date if isinstance(date, str) else None, by=by, reason=f"{reason.strip()} (proposal {proposal_id})",
+            also=decide,
+        )
+    except InvalidEntry as exc:
+        raise InvalidProposal(f"proposal {proposal_id} cannot be applied now: {exc.reason}") from None
+    receipt = receipt_for(engine, result) or {}
+    with writer(engine).begin() as conn:
+        conn.execute(update(proposal).where(proposal.c.id == proposal_id).values(receipt=json.dumps(receipt)))
+    return get_proposal(engine, name, proposal_id), receipt
+
+
+def receipt_of(engine: Engine, name: str, proposal_id: int) -> dict[str, Any] | None:
+    """The receipt of an approved proposal's change (None before approval)."""
+    with snapshot(engine) as conn:
+        text = _row(conn, register_id_of(conn, name), proposal_id).receipt
+    return json.loads(text) if text else None
+
+
+def reject(engine: Engine, name: str, proposal_id: int, *, by: str, reason: str) -> Proposal:
+    """Reject an open proposal, saying why (the proposer sees the reason); nothing is appended."""
+    if not (reason or "").strip():
+        raise InvalidProposal("a rejection needs a reason")
+    _open(engine, name, proposal_id)
+    p = proposal.c
+    with writer(engine).begin() as conn:
+        decided = conn.execute(
+            update(proposal).where(p.id == proposal_id, p.status == "open")
+            .values(status="rejected", decided=now_timestamp(), decided_by=by, decision_reason=reason.strip())
+        ).rowcount
+    if decided != 1:
+        raise ProposalConflict(f"proposal {proposal_id} was decided meanwhile")
+    return get_proposal(engine, name, proposal_id)
+
+
+def _open(engine: Engine, name: str, proposal_id: int) -> Proposal:
+    found = get_proposal(engine, name, proposal_id)
+    if found.status != "open":
+        raise ProposalConflict(f"proposal {proposal_id} is already {found.status}")
+    return found
+
+
+def _base_entry(engine: Engine, name: str, proposal_id: int) -> int | None:
+    with snapshot(engine) as conn:
+        base = _row(conn, register_id_of(conn, name), proposal_id).base_entry
+    return int(base) if base is not None else None
+
+
+def _same_base(column: Any, base: int | None) -> Any:
+    return column.is_(None) if base is None else column == base

@@ -1,0 +1,154 @@
+"""Proposals and quality reports over HTTP.
+
+- ``POST /<register>/proposals``: anyone proposes a change, JSON ``{"key", "fields", "reason",
+  "contact"?, "action"?}`` (action defaults to amend for an existing record, else add; an end is
+  ``{"action": "end", "fields": {"end-date": D}}``). Checked like the real change: 422 with the
+  reason if it could never apply; 413 past ``PROPOSAL_MAX_BYTES``; 429 (with Retry-After) past
+  ``PROPOSAL_RATE`` a minute from one client. 201 with the proposal and its Location.
+- ``GET /<register>/proposals`` (``?status=open|approved|rejected|all``) and
+  ``/<register>/proposals/<id>``: HTML or JSON, each with its diff against the current record,
+  whether it is stale, and the custodian's decision and reason. Contact details never appear.
+- ``POST /<register>/proposals/<id>/approve|reject|recheck``: the custodian, with the register's
+  bearer token; JSON ``{"reason"}``. Approval answers with the change's receipt.
+- ``GET /<register>/quality``: the data-quality report (HTML or JSON).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, render_template, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .. import service
+from ..service import quality
+from .api import _wants_html
+from .problems import BadRequest, NotFound
+from .representations import json_response
+
+blueprint = Blueprint("proposals", __name__, url_prefix="/<register>")
+NO_STORE = {"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"}
+
+
+def _read_engine():  # type: ignore[no-untyped-def]
+    return current_app.extensions["registers.engine"]
+
+
+def _write_engine():  # type: ignore[no-untyped-def]
+    return current_app.extensions["registers.write_engine"]
+
+
+def _body(limit: int) -> dict[str, Any]:
+    """The JSON object in the request body, read no further than ``limit`` bytes."""
+    if (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadRequest(f"the body is not JSON: {str(exc)[:200]}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], name: str, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise BadRequest(f"'{name}' must be {'a non-empty' if required else 'a'} string")
+    return value
+
+
+def _token() -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
+@blueprint.post("/proposals")
+def propose(register: str) -> Response:
+    """Anyone proposes a change to one record."""
+    engine = _write_engine()
+    config = current_app.config
+    limit = int(config["PROPOSAL_MAX_BYTES"])
+    if (request.content_length or 0) > limit:  # refused before it is read or counted
+        raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")
+    service.check_rate(engine, service.client_hash(request.remote_addr or "unknown"), "propose",
+                       int(config["PROPOSAL_RATE"]))
+    body = _body(limit)
+    key = _text(body, "key", required=True)
+    fields = body.get("fields") or {}
+    if not isinstance(fields, dict):
+        raise BadRequest("'fields' must be an object of field: value")
+    made = service.propose(
+        engine, register, key or "", fields, _text(body, "reason", required=True) or "",
+        action=_text(body, "action"), contact=_text(body, "contact"),
+        client=service.client_hash(request.remote_addr or "unknown"),
+    )
+    answer = json_response(made.public(), NO_STORE)
+    answer.status_code = 201
+    answer.headers["Location"] = f"/{register}/proposals/{made.id}"
+    return answer
+
+
+@blueprint.get("/proposals", defaults={"suffix": ""})
+@blueprint.get("/proposals.json", defaults={"suffix": "json"})
+def proposals(register: str, suffix: str) -> Response | str:
+    """The register's proposals (open ones unless ``?status=`` says otherwise)."""
+    status = request.args.get("status", "open")
+    listed = service.list_proposals(_read_engine(), register, None if status == "all" else status)
+    if _format(suffix) == "html":
+        counts = service.count_proposals(_read_engine(), register)
+        return render_template("proposals.html", register=register, proposals=listed, status=status, counts=counts)
+    return json_response([p.public() for p in listed], NO_STORE)
+
+
+@blueprint.get("/proposals/<ident>")
+def proposal(register: str, ident: str) -> Response | str:
+    """One proposal: its change, diff, status and the custodian's reason."""
+    bare, _, suffix = ident.partition(".")
+    if not bare.isdigit() or len(bare) > 18:
+        raise NotFound(f"there is no proposal '{bare}'")
+    found = service.get_proposal(_read_engine(), register, int(bare))
+    if _format(suffix) == "html":
+        return render_template("proposals.html", register=register, proposals=[found], status=found.status,
+                               counts=None)
+    return json_response(found.public(), NO_STORE)
+
+
+@blueprint.post("/proposals/<int:ident>/<decision>")
+def decide(register: str, ident: int, decision: str) -> Response:
+    """The custodian approves, rejects or re-checks a proposal (bearer token of the register)."""
+    engine = _write_engine()
+    by = service.authorise(engine, register, _token())
+    if decision not in ("approve", "reject", "recheck"):
+        raise NotFound(f"there is no '{decision}' for a proposal (approve, reject or recheck)")
+    body = _body(int(current_app.config["PROPOSAL_MAX_BYTES"]))
+    if decision == "recheck":
+        return json_response(service.recheck(engine, register, ident).public(), NO_STORE)
+    reason = _text(body, "reason", required=True) or ""
+    if decision == "reject":
+        return json_response(service.reject(engine, register, ident, by=by, reason=reason).public(), NO_STORE)
+    approved, receipt = service.approve(engine, register, ident, by=by, reason=reason)
+    return json_response({**approved.public(), "receipt": receipt}, NO_STORE)
+
+
+@blueprint.get("/quality", defaults={"suffix": ""})
+@blueprint.get("/quality.json", defaults={"suffix": "json"})
+def quality_report(register: str, suffix: str) -> Response | str:
+    """What in the register looks wrong, record by record, with the fixes it proposes."""
+    report = quality.check(_read_engine(), register)
+    if _format(suffix) == "html":
+        return render_template("quality.html", register=register, report=report, counts=report.counts())
+    return json_response(report.as_json(), {"Access-Control-Allow-Origin": "*"})
+
+
+def _format(suffix: str) -> str:
+    """``json`` for a ``.json`` suffix, else HTML for a browser and JSON for everyone else."""
+    if suffix and suffix != "json":
+        raise NotFound("proposals and quality reports are HTML or JSON (.json)")
+    return "json" if suffix else ("html" if _wants_html() else "json")

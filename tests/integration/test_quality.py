@@ -1,0 +1,109 @@
+"""Quality reports: real issues in the shipped data, and seeded ones — a duplicate, a dangling
+link, a legacy value, an ended record still linked — each named, with fixes that can be proposed
+and approved through the one write path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+
+from registers import service
+from registers.core.items import canonical_json, hash_text, item_digest
+from registers.service import quality
+from registers.web import create_app
+
+
+@pytest.fixture
+def shipped(engine: Engine) -> Engine:
+    for _ in service.init_fixtures(engine):
+        pass
+    return engine
+
+
+def _patch(engine: Engine, tmp_path: Path, name: str, key: str, item: dict[str, str]) -> None:
+    """Load an RSF patch of one entry as a published file would come (findings reported, not refused)."""
+    blob = canonical_json(item)
+    root = service.head(engine, name).user_root
+    rsf = tmp_path / f"{name}-{key}.rsf"
+    rsf.write_bytes(
+        f"assert-root-hash\t{hash_text(root)}\n".encode() + b"add-item\t" + blob + b"\n"
+        + f"append-entry\tuser\t{key}\t2019-01-01T00:00:00Z\t{hash_text(item_digest(blob))}\n".encode()
+    )
+    service.load_rsf(engine, str(rsf), name)
+
+
+def _kinds(report: quality.QualityReport, kind: str) -> list[quality.Finding]:
+    return [f for f in report.findings if f.kind == kind]
+
+
+def test_the_shipped_registers_have_real_findings(shipped: Engine) -> None:
+    counts = {name: quality.check(shipped, name).counts() for name in
+              ("school", "industrial-classification", "local-authority-nir", "country", "local-authority-eng")}
+    # every school names an address, and the address register we ship is empty
+    assert counts["school"]["dangling-link"] == 1000
+    assert counts["school"]["duplicate"] == 14  # e.g. two live 'St David's High School' under different keys
+    # the 21 SIC sections are the only classes without a parent
+    assert counts["industrial-classification"]["missing-value"] == 21
+    assert counts["local-authority-nir"]["missing-value"] == 1  # BFS has no start-date
+    assert sum(counts["country"].values()) == 0 and sum(counts["local-authority-eng"].values()) == 0
+    report = quality.check(shipped, "school")
+    first = _kinds(report, "duplicate")[0]
+    assert first.fix is not None and first.fix["action"] == "end" and "likely duplicate" in first.fix["reason"]
+
+
+def test_a_seeded_duplicate_is_found_and_its_fix_approved(shipped: Engine) -> None:
+    service.add_record(shipped, "country", "XU", ["name=  united kingdom!", "official-name=A copy"], by="test")
+    report = quality.check(shipped, "country")
+    [found] = _kinds(report, "duplicate")
+    assert (found.key, found.field) == ("XU", "name") and "'GB'" in found.message
+    filed = quality.propose_fixes(shipped, report)
+    assert len(filed.filed) == 1 and filed.refused == []
+    assert quality.propose_fixes(shipped, report).already == 1  # not filed twice
+    service.approve(shipped, "country", filed.filed[0], by="custodian", reason="a duplicate of GB")
+    assert service.show_record(shipped, "country", "XU")[0].record.item["end-date"]
+    assert _kinds(quality.check(shipped, "country"), "duplicate") == []
+
+
+def test_a_seeded_dangling_link_and_legacy_value(shipped: Engine, tmp_path: Path) -> None:
+    _patch(shipped, tmp_path, "local-authority-eng", "ZZZ",
+           {"local-authority-eng": "ZZZ", "name": "Nowhere", "local-authority-type": "NOPE", "start-date": "2001-4-1"})
+    report = quality.check(shipped, "local-authority-eng")
+    [dangling] = _kinds(report, "dangling-link")
+    assert (dangling.key, dangling.field) == ("ZZZ", "local-authority-type")
+    assert "'NOPE' is not a key of register 'local-authority-type'" in dangling.message
+    [legacy] = _kinds(report, "invalid-value")
+    assert (legacy.key, legacy.field) == ("ZZZ", "start-date")
+    assert legacy.fix is not None and legacy.fix["fields"] == {"start-date": "2001-04-01"}
+    # the legacy fix can be proposed, but the record's dangling link refuses any change to it
+    filed = quality.propose_fixes(shipped, report)
+    assert filed.filed == [] and len(filed.refused) == 1 and "NOPE" in filed.refused[0]
+
+
+def test_a_seeded_ended_record_still_linked(shipped: Engine) -> None:
+    linking = [r.entry.key for r in service.list_records(shipped, "local-authority-eng", field="local-authority-type",
+                                                         value="NMD", current=True)]
+    assert len(linking) > 100
+    service.end_record(shipped, "local-authority-type", "NMD", "2020-04-01", by="test")
+    report = quality.check(shipped, "local-authority-type")
+    found = _kinds(report, "ended-but-linked")
+    assert sorted(f.key for f in found) == sorted(linking)
+    assert {f.register for f in found} == {"local-authority-eng"}
+    assert all("'NMD'" in f.message and "2020-04-01" in f.message for f in found)
+
+
+def test_the_report_over_http(shipped: Engine, db_url: str) -> None:
+    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
+    client: FlaskClient = app.test_client()
+    try:
+        served = client.get("/school/quality.json").json
+        assert served["counts"] == quality.check(shipped, "school").counts()
+        assert len(served["findings"]) == sum(served["counts"].values())
+        page = client.get("/school/quality", headers={"Accept": "text/html"})
+        assert page.status_code == 200 and b"dangling-link: 1000" in page.data
+        assert client.get("/school/quality.csv").status_code == 404
+        assert client.get("/no-such/quality.json").status_code == 404
+    finally:
+        app.extensions["registers.engine"].dispose()
