@@ -113,25 +113,27 @@ def assignments_of(fields: dict[str, Any]) -> list[str]:
     return out
 
 
-def check_rate(engine: Engine, client: str, scope: str, limit: int) -> None:
-    """Count a request of ``client`` in this minute's window of ``scope``; RateLimited past
-    ``limit`` (shared by every process serving the database)."""
-    minute = int(time.time() // 60)
+def check_rate(engine: Engine, client: str, scope: str, limit: int, window: int = 60) -> None:
+    """Count a request of ``client`` in the current ``window`` (seconds) of ``scope``;
+    RateLimited past ``limit`` requests in it. Counted in the database, so the limit holds
+    across every process serving it."""
+    now = time.time()
+    bucket, scope = int(now // window), f"{scope}/{window}"
     r = rate_window.c
     with writer(engine).begin() as conn:
-        conn.execute(delete(rate_window).where(r.minute < minute - 1))
+        conn.execute(delete(rate_window).where(r.scope == scope, r.bucket < bucket))
         updated = conn.execute(
-            update(rate_window).where(r.client == client, r.scope == scope, r.minute == minute)
+            update(rate_window).where(r.client == client, r.scope == scope, r.bucket == bucket)
             .values(hits=r.hits + 1)
         ).rowcount
         if not updated:
-            conn.execute(insert(rate_window).values(client=client, scope=scope, minute=minute, hits=1))
+            conn.execute(insert(rate_window).values(client=client, scope=scope, bucket=bucket, hits=1))
         hits = conn.execute(
-            select(r.hits).where(r.client == client, r.scope == scope, r.minute == minute)
+            select(r.hits).where(r.client == client, r.scope == scope, r.bucket == bucket)
         ).scalar_one()
     if hits > limit:
-        raise RateLimited(f"more than {limit} requests a minute from this client: try again later",
-                          60 - int(time.time()) % 60)
+        raise RateLimited(f"more than {limit} requests in {window} s from this client: try again later",
+                          max(1, int(window - now % window)))
 
 
 def propose(

@@ -16,7 +16,7 @@ ever rewritten, and both are derivable from the log; every other row is written 
 - ``proposal``: changes anyone proposed, outside the log (not authoritative) until the custodian
   approves one through the one write path; the proposer's contact is kept but never served.
 - ``rate_window``: how many requests each client (a hash of its address) made in the current
-  minute, for limits shared by every server process.
+  window of time, for limits shared by every server process.
 - ``checkpoint``: the sizes and roots of both logs after every committed change, and how many
   records the user log then had (so totals never need a ``count(*)``), with both logs' signed
   checkpoints.
@@ -145,7 +145,7 @@ rate_window = Table(
     metadata,
     Column("client", String(64), primary_key=True),
     Column("scope", String(40), primary_key=True),
-    Column("minute", BigInteger, primary_key=True, autoincrement=False),  # minutes since 1970
+    Column("bucket", BigInteger, primary_key=True, autoincrement=False),  # seconds since 1970 // window
     Column("hits", Integer, nullable=False),
 )
 

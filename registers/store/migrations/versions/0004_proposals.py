@@ -37,7 +37,7 @@ def upgrade() -> None:
         "rate_window",
         sa.Column("client", sa.String(64), primary_key=True),
         sa.Column("scope", sa.String(40), primary_key=True),
-        sa.Column("minute", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("bucket", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("hits", sa.Integer, nullable=False),
     )
 
