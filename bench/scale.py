@@ -51,7 +51,8 @@ def _module(name: str) -> Any:
 
 
 bench_load, bench_http = _module("load"), _module("http")
-REGISTER, SEED, UPRN_STEP, UPRN_SPACE = bench_load.REGISTER, bench_load.SEED, bench_load.UPRN_STEP, bench_load.UPRN_SPACE
+REGISTER, SEED = bench_load.REGISTER, bench_load.SEED
+UPRN_STEP, UPRN_SPACE = bench_load.UPRN_STEP, bench_load.UPRN_SPACE
 SCHEMA = Path(registers.__file__).resolve().parent.parent / "schemas" / "address.json"
 PLACEHOLDER = b"assert-root-hash\tsha-256:" + b"0" * 64 + b"\n"  # the loader writes the head's root here
 AHEAD = 2  # segments the generator may have waiting
@@ -222,9 +223,10 @@ def report(line: dict[str, Any], state: dict[str, Any]) -> None:
     elif kind == "segment":
         state["loaded_seconds"] += line["seconds"]
         state["peaks"].append(line["peak"])
+        cumulative = line["loaded"] / state["loaded_seconds"]
         print(f"segment:   {line['loaded']:>12,} entries | +{line['added']:,} in {line['seconds']:6.1f} s = "
-              f"{line['added'] / line['seconds']:8,.0f} entries/s | cumulative {line['loaded'] / state['loaded_seconds']:8,.0f}"
-              f"/s | RSS {line['rss']:4.0f} MB (peak {line['peak']:4.0f}) | database {line['db_mb'] / 1e3:7.2f} GB"
+              f"{line['added'] / line['seconds']:8,.0f} entries/s | cumulative {cumulative:8,.0f}/s | RSS "
+              f"{line['rss']:4.0f} MB (peak {line['peak']:4.0f}) | database {line['db_mb'] / 1e3:7.2f} GB"
               + (f" | {line['findings']:,} findings" if line["findings"] else ""), flush=True)
     elif kind == "bare":
         state["bare"] = line["rate"]

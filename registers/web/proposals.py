@@ -4,7 +4,8 @@
   "contact"?, "action"?}`` (action defaults to amend for an existing record, else add; an end is
   ``{"action": "end", "fields": {"end-date": D}}``). Checked like the real change: 422 with the
   reason if it could never apply; 413 past ``PROPOSAL_MAX_BYTES``; 429 (with Retry-After) past
-  ``PROPOSAL_RATE`` requests in ``PROPOSAL_RATE_WINDOW`` seconds (default 10 a minute) from one client. 201 with the proposal and its Location.
+  ``PROPOSAL_RATE`` requests in ``PROPOSAL_RATE_WINDOW`` seconds (default 10 a minute) from one
+  client. 201 with the proposal and its Location.
 - ``GET /<register>/proposals`` (``?status=open|approved|rejected|all``) and
   ``/<register>/proposals/<id>``: HTML or JSON, each with its diff against the current record,
   whether it is stale, and the custodian's decision and reason. Contact details never appear.
