@@ -25,7 +25,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(DATABASE_URL=None, READ_DATABASE_URL=None, PAGE_SIZE=100, MAX_PAGE_SIZE=5000,
                             MAX_UPLOAD=1 << 30, PROPOSAL_RATE=10, PROPOSAL_RATE_WINDOW=60,
-                            PROPOSAL_MAX_BYTES=16 * 1024)
+                            PROPOSAL_MAX_BYTES=16 * 1024, QUALITY_MAX_RECORDS=250_000)
     app.config.from_prefixed_env("REGISTERS")
     if test_config:
         app.config.update(test_config)

@@ -21,12 +21,17 @@ class BadRequest(RegisterError):
     """A malformed number, range or parameter."""
 
 
+class TooLarge(RegisterError):
+    """An answer too costly to make on request (HTTP 422, saying how to get it instead)."""
+
+
 _STATUS: list[tuple[type[RegisterError], int, str]] = [
     (IntegrityError, 500, "Stored data does not verify"),
     (RegisterNotFound, 404, "Register not found"),
     (NotFound, 404, "Not found"),
     (InvalidRange, 400, "Bad range"),
     (BadRequest, 400, "Bad request"),
+    (TooLarge, 422, "Too large to make on request"),
     (InvalidName, 404, "Register not found"),
     (Unauthorized, 401, "Unauthorized"),
     (Forbidden, 403, "Forbidden"),

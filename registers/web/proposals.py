@@ -25,7 +25,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .. import service
 from ..service import quality
 from .api import _wants_html
-from .problems import BadRequest, NotFound
+from .problems import BadRequest, NotFound, TooLarge
 from .representations import json_response
 
 blueprint = Blueprint("proposals", __name__, url_prefix="/<register>")
@@ -141,7 +141,13 @@ def decide(register: str, ident: int, decision: str) -> Response:
 @blueprint.get("/quality", defaults={"suffix": ""})
 @blueprint.get("/quality.json", defaults={"suffix": "json"})
 def quality_report(register: str, suffix: str) -> Response | str:
-    """What in the register looks wrong, record by record, with the fixes it proposes."""
+    """What in the register looks wrong, record by record, with the fixes it proposes. Made on
+    request for registers up to ``QUALITY_MAX_RECORDS`` records (it reads them all)."""
+    limit = int(current_app.config["QUALITY_MAX_RECORDS"])
+    held = service.head(_read_engine(), register).user_records
+    if held > limit:
+        raise TooLarge(f"register '{register}' has {held} records, more than this server reports on "
+                       f"request ({limit}): run 'registers check {register}' where the database is")
     report = quality.check(_read_engine(), register)
     if _format(suffix) == "html":
         return render_template("quality.html", register=register, report=report, counts=report.counts())

@@ -107,3 +107,10 @@ def test_the_report_over_http(shipped: Engine, db_url: str) -> None:
         assert client.get("/no-such/quality.json").status_code == 404
     finally:
         app.extensions["registers.engine"].dispose()
+    small = create_app({"DATABASE_URL": db_url, "TESTING": True, "QUALITY_MAX_RECORDS": 999})
+    try:  # a register too large to report on per request (it reads every record) says what to do instead
+        refused = small.test_client().get("/school/quality.json")
+        assert refused.status_code == 422 and "registers check school" in refused.json["detail"]
+        assert small.test_client().get("/country/quality.json").status_code == 200
+    finally:
+        small.extensions["registers.engine"].dispose()
