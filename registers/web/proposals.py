@@ -8,7 +8,8 @@
   client. 201 with the proposal and its Location.
 - ``GET /<register>/proposals`` (``?status=open|approved|rejected|all``) and
   ``/<register>/proposals/<id>``: HTML or JSON, each with its diff against the current record,
-  whether it is stale, and the custodian's decision and reason. Contact details never appear.
+  whether it is stale, and the custodian's decision and reason (and, approved, the entry it
+  made and the change's receipt). Contact details never appear.
 - ``POST /<register>/proposals/<id>/approve|reject|recheck``: the custodian, with the register's
   bearer token; JSON ``{"reason"}``. Approval answers with the change's receipt.
 - ``GET /<register>/quality``: the data-quality report (HTML or JSON).
@@ -118,7 +119,10 @@ def proposal(register: str, ident: str) -> Response | str:
     if _format(suffix) == "html":
         return render_template("proposals.html", register=register, proposals=[found], status=found.status,
                                counts=None)
-    return json_response(found.public(), NO_STORE)
+    answer = found.public()
+    if found.status == "approved":  # the change's receipt: entries and signed checkpoints, public anyway
+        answer["receipt"] = service.receipt_of(_read_engine(), register, found.id)
+    return json_response(answer, NO_STORE)
 
 
 @blueprint.post("/proposals/<int:ident>/<decision>")

@@ -84,6 +84,7 @@ def test_an_anonymous_proposal_becomes_an_entry_only_when_approved(client: Flask
     assert (line.change.by, line.change.reason) == ("Jane Doe, FCDO", f"confirmed with FCDO (proposal {ident})")
     seen = client.get(f"/country/proposals/{ident}.json").json  # what the proposer sees
     assert seen["status"] == "approved" and seen["diff"] == made.json["diff"]
+    assert seen["receipt"] == done.json["receipt"] and seen["entry-number"] == after.user_size
     assert client.post(approve, json={"reason": "again"}, headers=_auth(token)).status_code == 409
     assert service.head(engine, "country") == after
 
