@@ -203,11 +203,16 @@ def measure(engine: Any, url: str, workdir: Path, size: int, seconds: int) -> in
     keys = [key_of(rng.randrange(size)) for _ in range(GET_KEYS)]
     port = bench_http.free_port()
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    command = [gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "registers.web:create_app()"]
-    with bench_http.serving(command, port, "/readyz", {"REGISTERS_DATABASE_URL": url}) as base:
-        gets = bench_http.wrk(base, [f"/{REGISTER}/records/{k}" for k in keys], seconds, workdir)
-        dump_bytes, dump_seconds, first = bench_http._dump(base)
-    emit("http", size=size, gets=gets, dump_mb=dump_bytes / 1e6, dump_seconds=dump_seconds, first_ms=first * 1000)
+    # --timeout 0: a sync worker streaming a multi-GB dump sends no heartbeat until it is done
+    command = [gunicorn, "-w", "2", "--timeout", "0", "-b", f"127.0.0.1:{port}", "registers.web:create_app()"]
+    try:
+        with bench_http.serving(command, port, "/readyz", {"REGISTERS_DATABASE_URL": url}) as base:
+            gets = bench_http.wrk(base, [f"/{REGISTER}/records/{k}" for k in keys], seconds, workdir)
+            dump_bytes, dump_seconds, first = bench_http._dump(base)
+        emit("http", size=size, gets=gets, dump_mb=dump_bytes / 1e6, dump_seconds=dump_seconds,
+             first_ms=first * 1000)
+    except (Exception, SystemExit) as exc:  # a figure lost is reported; the growing goes on
+        emit("failed", size=size, what=f"HTTP figures: {type(exc).__name__}: {str(exc)[:300]}")
     return AMENDS
 
 
@@ -248,6 +253,8 @@ def report(line: dict[str, Any], state: dict[str, Any]) -> None:
         print(f"  at {line['size']:,}: record GETs {line['gets']:,.0f}/s (gunicorn 2 workers, wrk, random keys) | "
               f"download-rsf {line['dump_mb']:,.0f} MB in {line['dump_seconds']:.1f} s = "
               f"{line['dump_mb'] / line['dump_seconds']:,.0f} MB/s, first byte {line['first_ms']:.0f} ms", flush=True)
+    elif kind == "failed":
+        print(f"  at {line['size']:,}: FAILED {line['what']}", flush=True)
     elif kind == "end":
         rate = line["loaded"] / state["loaded_seconds"]
         print(f"end:       {line['loaded']:,} generated entries (+{line['amended']} amends) | loading {rate:,.0f} "
