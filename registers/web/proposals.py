@@ -28,6 +28,7 @@ from ..service import quality
 from .api import _wants_html
 from .problems import BadRequest, NotFound, TooLarge
 from .representations import json_response
+from .writes import bearer_token
 
 blueprint = Blueprint("proposals", __name__, url_prefix="/<register>")
 NO_STORE = {"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"}
@@ -64,11 +65,6 @@ def _text(body: dict[str, Any], name: str, required: bool = False) -> str | None
     if not isinstance(value, str) or (required and not value.strip()):
         raise BadRequest(f"'{name}' must be {'a non-empty' if required else 'a'} string")
     return value
-
-
-def _token() -> str | None:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else None
 
 
 @blueprint.post("/proposals")
@@ -129,7 +125,7 @@ def proposal(register: str, ident: str) -> Response | str:
 def decide(register: str, ident: int, decision: str) -> Response:
     """The custodian approves, rejects or re-checks a proposal (bearer token of the register)."""
     engine = _write_engine()
-    by = service.authorise(engine, register, _token())
+    by = service.authorise(engine, register, bearer_token())
     if decision not in ("approve", "reject", "recheck"):
         raise NotFound(f"there is no '{decision}' for a proposal (approve, reject or recheck)")
     body = _body(int(current_app.config["PROPOSAL_MAX_BYTES"]))

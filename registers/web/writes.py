@@ -33,7 +33,8 @@ def _engine():  # type: ignore[no-untyped-def]
     return current_app.extensions["registers.write_engine"]
 
 
-def _token() -> str | None:
+def bearer_token() -> str | None:
+    """The token of the request's ``Authorization: Bearer`` header, if it has one."""
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     return value.strip() if scheme.lower() == "bearer" else None
 
@@ -54,7 +55,7 @@ def _answer(result: Any) -> Response:
 @blueprint.post("/<register>/load-rsf")
 def load_rsf(register: str) -> Response:
     """Load the RSF in the request body into ``register`` (all or nothing)."""
-    by = service.authorise(_engine(), register, _token())
+    by = service.authorise(_engine(), register, bearer_token())
     limit = current_app.config["MAX_UPLOAD"]
     with tempfile.NamedTemporaryFile(prefix="registers-upload-", suffix=".rsf") as spool:
         received = 0
@@ -72,7 +73,7 @@ def load_rsf(register: str) -> Response:
 @blueprint.post("/<register>/changes")
 def change(register: str) -> Response:
     """Add, amend or end one record of ``register``."""
-    by = service.authorise(_engine(), register, _token())
+    by = service.authorise(_engine(), register, bearer_token())
     try:
         body = json.loads(request.get_data(cache=False) or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
