@@ -35,6 +35,7 @@ from .schema import checkpoint, entry, record, register
 from .tree import StoredTree
 
 CHUNK = 10_000  # entries or items held in memory before they are written
+ANALYZE_AFTER = 100_000  # entries: a PostgreSQL batch this large refreshes the planner's statistics
 GOOD_TIMESTAMPS = 4096  # timestamps remembered as valid (files mostly repeat the last few)
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,99}")
 # The platform's own top-level paths: no register may take one (it would shadow it over HTTP).
@@ -122,9 +123,21 @@ def append(
         if not commit:
             transaction.rollback()
     added = batch.added
+    if commit and engine.dialect.name == "postgresql" and added[Log.USER] + added[Log.SYSTEM] >= ANALYZE_AFTER:
+        _analyze(engine)
     return AppendResult(
         name, created, added[Log.USER], added[Log.SYSTEM], batch.present, head, batch.checks.findings
     )
+
+
+def _analyze(engine: Engine) -> None:
+    """Refresh PostgreSQL's statistics of the tables a large batch grew (autovacuum would, later;
+    until then the planner takes million-row tables for empty ones). Sampled: well under a
+    second a table whatever its size; after the commit, so no lock is held meanwhile."""
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+            "ANALYZE item, entry, record, merkle_tile, field_value"
+        )
 
 
 def _lock_register(conn: Connection, name: str, create: bool) -> tuple[int, bool]:
@@ -423,18 +436,22 @@ class _Batch:
         return notes
 
     def _new_user_keys(self) -> int:
-        """How many keys this batch gave their first user entry (index probes for the batch's
-        records only)."""
+        """How many keys this batch gave their first user entry: index probes for the batch's
+        records only. (A correlated ``min`` rather than NOT EXISTS: the latter lets a planner
+        with stale statistics — PostgreSQL right after a bulk load — hash the whole entry
+        table; a scalar subquery is always one index probe per record.)"""
         r, e = record.c, entry.c
         before = self.head.user_size
         query = select(func.count()).where(
             r.register_id == self.reg_id, r.log == int(Log.USER), r.entry_number > before
         )
         if before:
-            earlier = select(e.number).where(
-                e.register_id == r.register_id, e.log == r.log, e.key == r.key, e.number <= before
+            first = (
+                select(func.min(e.number))
+                .where(e.register_id == r.register_id, e.log == r.log, e.key == r.key)
+                .scalar_subquery()
             )
-            query = query.where(~earlier.exists())
+            query = query.where(first > before)
         return int(self.conn.execute(query).scalar_one())
 
     def _first_orphan(self) -> tuple[bytes, int] | None:
