@@ -102,3 +102,20 @@ def test_a_forged_record_count_is_caught(country: Engine) -> None:
     assert head.user_records == 199  # the published register's 199 keys
     _tamper(country, "UPDATE checkpoint SET user_records = 1000 WHERE {COUNTRY}")
     assert "the user log has 199 records, but its latest checkpoint records 1000" in _failure(country)
+
+
+def test_a_record_index_pointing_at_an_old_entry_is_caught(country: Engine) -> None:
+    # GB's latest entry is 7 in country-208; point its record at an earlier one
+    _tamper(country, "UPDATE record SET entry_number = 1 WHERE {COUNTRY} AND log = 0 AND key = 'GB'")
+    assert "user record 'GB' points at entry 1, but its latest entry is " in _failure(country)
+
+
+def test_a_record_for_a_key_without_entries_is_caught(country: Engine) -> None:
+    _tamper(country, "INSERT INTO record (register_id, log, key, entry_number) "
+                     "SELECT register_id, 0, 'ZZ', 208 FROM record WHERE {COUNTRY} AND log = 0 AND key = 'GB'")
+    assert "user record 'ZZ' has no entries" in _failure(country)
+
+
+def test_a_key_missing_from_the_record_index_is_caught(country: Engine) -> None:
+    _tamper(country, "DELETE FROM record WHERE {COUNTRY} AND log = 0 AND key = 'GB'")
+    assert "user record 'GB' is missing from the record index" in _failure(country)
