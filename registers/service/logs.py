@@ -20,7 +20,7 @@ from ..core.items import canonical_json, hash_text, item_digest
 from ..core.rsf import AddItem, AppendEntry, Command, read_rsf
 from ..loaders.rsf import export_rsf_chunks, export_system_chunks, open_rsf, register_name_in
 from ..store import reads, signing
-from ..store.append import AppendResult, append, check_name
+from ..store.append import AppendResult, analyze, append, check_name
 from ..store.checks import Change
 from ..store.engine import open_engine, snapshot
 from ..store.tree import StoredTree
@@ -177,7 +177,11 @@ def consistency_proof(engine: Engine, name: str, old_size: int, size: int, log: 
 
 
 def verify(engine: Engine, name: str) -> Verified:
-    """Recompute register ``name`` from its log; raises IntegrityError at the first fault."""
+    """Recompute register ``name`` from its log; raises IntegrityError at the first fault.
+    On PostgreSQL the planner's statistics are refreshed first where allowed (verify's queries
+    read whole tables; with stale statistics a planner may pick quadratic plans)."""
+    if engine.dialect.name == "postgresql":
+        analyze(engine)
     with snapshot(engine) as conn:
         return verify_register(conn, register_id_of(conn, name))
 

@@ -35,7 +35,9 @@ from .schema import checkpoint, entry, record, register
 from .tree import StoredTree
 
 CHUNK = 10_000  # entries or items held in memory before they are written
-ANALYZE_AFTER = 100_000  # entries: a PostgreSQL batch this large refreshes the planner's statistics
+# A PostgreSQL batch of this many entries, or of a tenth of the log (and at least 1,000), refreshes
+# the planner's statistics itself, as autovacuum would some time later
+ANALYZE_AFTER = 100_000
 GOOD_TIMESTAMPS = 4096  # timestamps remembered as valid (files mostly repeat the last few)
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,99}")
 # The platform's own top-level paths: no register may take one (it would shadow it over HTTP).
@@ -123,21 +125,31 @@ def append(
         if not commit:
             transaction.rollback()
     added = batch.added
-    if commit and engine.dialect.name == "postgresql" and added[Log.USER] + added[Log.SYSTEM] >= ANALYZE_AFTER:
-        _analyze(engine)
+    grew = added[Log.USER] + added[Log.SYSTEM]
+    if commit and engine.dialect.name == "postgresql" and (
+        grew >= ANALYZE_AFTER or (grew >= 1000 and grew * 10 >= head.user_size)
+    ):
+        analyze(engine)
     return AppendResult(
         name, created, added[Log.USER], added[Log.SYSTEM], batch.present, head, batch.checks.findings
     )
 
 
-def _analyze(engine: Engine) -> None:
-    """Refresh PostgreSQL's statistics of the tables a large batch grew (autovacuum would, later;
-    until then the planner takes million-row tables for empty ones). Sampled: well under a
-    second a table whatever its size; after the commit, so no lock is held meanwhile."""
-    with engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
-            "ANALYZE item, entry, record, merkle_tile, field_value"
-        )
+def analyze(engine: Engine) -> bool:
+    """Refresh PostgreSQL's statistics of the log's tables (autovacuum would, later; until then
+    the planner takes grown tables for empty ones). Sampled: well under a second a table
+    whatever its size; run outside any transaction of ours. False where it is not allowed (a
+    read-only replica, a role that does not own the tables)."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                "ANALYZE item, entry, record, merkle_tile, field_value"
+            )
+        return True
+    except DBAPIError:
+        return False
 
 
 def _lock_register(conn: Connection, name: str, create: bool) -> tuple[int, bool]:

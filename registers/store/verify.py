@@ -242,10 +242,11 @@ def _verify_records(conn: Connection, reg_id: int, log: Log) -> None:
             f"but its latest entry is {wrong.latest}"
         )
     indexed = (
-        select(r.key).where(r.register_id == e.register_id, r.log == e.log, r.key == e.key).exists()
+        select(r.entry_number).where(r.register_id == e.register_id, r.log == e.log, r.key == e.key)
+        .scalar_subquery()
     )
     missing = conn.execute(
-        select(e.key, e.number).where(e.register_id == reg_id, e.log == int(log), ~indexed).limit(1)
+        select(e.key, e.number).where(e.register_id == reg_id, e.log == int(log), indexed.is_(None)).limit(1)
     ).first()
     if missing is not None:
         raise IntegrityError(
