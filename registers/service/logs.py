@@ -20,9 +20,9 @@ from ..core.items import canonical_json, hash_text, item_digest
 from ..core.rsf import AddItem, AppendEntry, Command, read_rsf
 from ..loaders.rsf import export_rsf_chunks, export_system_chunks, open_rsf, register_name_in
 from ..store import reads, signing
-from ..store.append import AppendResult, analyze, append, check_name
+from ..store.append import AppendResult, append, check_name
 from ..store.checks import Change
-from ..store.engine import open_engine, snapshot
+from ..store.engine import analyze, open_engine, snapshot
 from ..store.tree import StoredTree
 from ..store.verify import Verified, verify_register
 

@@ -192,8 +192,6 @@ def _dry_run(engine: Engine, name: str, action: str, key: str, fields: dict[str,
     try:
         apply_change(engine, name, action, key, [] if action == "end" else assignments_of(fields),
                      date if isinstance(date, str) else None, by="proposal check", commit=False)
-    except InvalidProposal:
-        raise
     except InvalidEntry as exc:
         raise InvalidProposal(f"this change could not be applied: {exc.reason}") from None
 
@@ -287,16 +285,16 @@ def approve(engine: Engine, name: str, proposal_id: int, *, by: str, reason: str
             f"proposal {proposal_id} is stale: record '{found.key}' changed since it was checked; "
             f"re-check it first (registers proposals recheck {name} {proposal_id})"
         )
-    base = _base_entry(engine, name, proposal_id)
-
-    def head_register(conn: Connection) -> int:
-        return register_id_of(conn, name)
+    with snapshot(engine) as conn:
+        reg_id = register_id_of(conn, name)
+        stored_base = _row(conn, reg_id, proposal_id).base_entry
+    base = int(stored_base) if stored_base is not None else None
 
     def decide(conn: Connection, head: Any) -> None:
         """Under the write lock: the record is still as checked, and nobody decided meanwhile."""
         e, p = entry.c, proposal.c
         before = conn.execute(
-            select(func.max(e.number)).where(e.register_id == head_register(conn), e.log == 0, e.key == found.key,
+            select(func.max(e.number)).where(e.register_id == reg_id, e.log == 0, e.key == found.key,
                                              e.number < head.user_size)
         ).scalar()
         if (int(before) if before is not None else None) != base:
@@ -356,12 +354,6 @@ def _open(engine: Engine, name: str, proposal_id: int) -> Proposal:
     if found.status != "open":
         raise ProposalConflict(f"proposal {proposal_id} is already {found.status}")
     return found
-
-
-def _base_entry(engine: Engine, name: str, proposal_id: int) -> int | None:
-    with snapshot(engine) as conn:
-        base = _row(conn, register_id_of(conn, name), proposal_id).base_entry
-    return int(base) if base is not None else None
 
 
 def _same_base(column: Any, base: int | None) -> Any:

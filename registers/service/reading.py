@@ -104,14 +104,13 @@ def list_records(
     with snapshot(engine) as conn:
         reg_id = register_id_of(conn, name)
         today = date.today().isoformat()
-        if field is not None and value is not None and as_of is None:
-            found = records.iter_records_with_value(conn, reg_id, field, value)
-        else:
-            found = records.iter_records(conn, reg_id, as_of)
+        by_value = field is not None and value is not None and as_of is None
+        found = records.iter_records_with_value(conn, reg_id, field or "", value or "") if by_value \
+            else records.iter_records(conn, reg_id, as_of)
         for rec in found:
             item = rec.item
-            if field is not None and not records.holds(item.get(field), value or ""):
-                continue
+            if field is not None and not by_value and not records.holds(item.get(field), value or ""):
+                continue  # as of an entry: no index, the field is checked here
             if current and not is_current(item, today):
                 continue
             yield rec

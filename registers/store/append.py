@@ -29,7 +29,7 @@ from ..core.tiles import TileBuilder, edge_positions
 from . import reads, signing
 from .bulk import BulkWriter, Chunk
 from .checks import Change, EntryChecks, Findings
-from .engine import writer
+from .engine import analyze, writer
 from .pending import PendingItems
 from .schema import checkpoint, entry, record, register
 from .tree import StoredTree
@@ -133,23 +133,6 @@ def append(
     return AppendResult(
         name, created, added[Log.USER], added[Log.SYSTEM], batch.present, head, batch.checks.findings
     )
-
-
-def analyze(engine: Engine) -> bool:
-    """Refresh PostgreSQL's statistics of the log's tables (autovacuum would, later; until then
-    the planner takes grown tables for empty ones). Sampled: well under a second a table
-    whatever its size; run outside any transaction of ours. False where it is not allowed (a
-    read-only replica, a role that does not own the tables)."""
-    from sqlalchemy.exc import DBAPIError
-
-    try:
-        with engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
-                "ANALYZE item, entry, record, merkle_tile, field_value"
-            )
-        return True
-    except DBAPIError:
-        return False
 
 
 def _lock_register(conn: Connection, name: str, create: bool) -> tuple[int, bool]:

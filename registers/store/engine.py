@@ -120,3 +120,20 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
 def writer(engine: Engine) -> Engine:
     """The same engine, marked so that its transactions take the write lock at BEGIN."""
     return engine.execution_options(**WRITE)
+
+
+def analyze(engine: Engine) -> bool:
+    """Refresh PostgreSQL's statistics of the log's tables (autovacuum would, later; until then
+    the planner takes grown tables for empty ones). Sampled: well under a second a table
+    whatever its size; run outside any transaction of ours. False where it is not allowed (a
+    read-only replica, a role that does not own the tables)."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                "ANALYZE item, entry, record, merkle_tile, field_value"
+            )
+        return True
+    except DBAPIError:
+        return False

@@ -30,7 +30,7 @@ from ..service import NoDefinition, definition_of, is_current
 from ..store import reads, records
 from ..store.engine import snapshot
 from .problems import BadRequest, NotFound
-from .representations import JSON_TYPE, csv_response, entries_csv, json_response, records_csv
+from .representations import JSON_TYPE, csv_response, entries_csv, json_response, records_csv, wants_html
 
 blueprint = Blueprint("api", __name__, url_prefix="/<register>")
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Link, ETag"}
@@ -75,13 +75,7 @@ def _split_format(path: str) -> tuple[str, str]:
     for suffix in (".json", ".csv"):
         if path.endswith(suffix):
             return path[: -len(suffix)], suffix[1:]
-    return path, "html" if _wants_html() else "json"
-
-
-def _wants_html() -> bool:
-    if "Accept" not in request.headers:
-        return False
-    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+    return path, "html" if wants_html() else "json"
 
 
 @blueprint.get("/")

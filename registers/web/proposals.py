@@ -25,9 +25,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import service
 from ..service import quality
-from .api import _wants_html
 from .problems import BadRequest, NotFound, TooLarge
-from .representations import json_response
+from .representations import json_response, wants_html
 from .writes import bearer_token
 
 blueprint = Blueprint("proposals", __name__, url_prefix="/<register>")
@@ -158,4 +157,4 @@ def _format(suffix: str) -> str:
     """``json`` for a ``.json`` suffix, else HTML for a browser and JSON for everyone else."""
     if suffix and suffix != "json":
         raise NotFound("proposals and quality reports are HTML or JSON (.json)")
-    return "json" if suffix else ("html" if _wants_html() else "json")
+    return "json" if suffix else ("html" if wants_html() else "json")

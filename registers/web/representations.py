@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from flask import Response
+from flask import Response, request
 
 from ..core.entries import Entry
 
@@ -48,3 +48,10 @@ def records_csv(
 def json_response(value: Any, headers: dict[str, str] | None = None) -> Response:
     """A JSON answer (``application/json``, compact UTF-8, members in the order given)."""
     return Response(orjson.dumps(value), headers=headers, content_type=JSON_TYPE)
+
+
+def wants_html() -> bool:
+    """Whether the request prefers HTML to JSON (a browser); no Accept header means JSON."""
+    if "Accept" not in request.headers:
+        return False
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
