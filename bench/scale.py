@@ -20,12 +20,6 @@ the same run. A figure, not a test: it prints, it does not assert times.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # bench/http.py is not the http package
-
 import argparse
 import json
 import os
@@ -33,13 +27,17 @@ import random
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from importlib import util
+from pathlib import Path
 from typing import Any
 
 import registers
+
+HERE = Path(__file__).resolve().parent
 
 
 def _module(name: str) -> Any:
@@ -50,7 +48,7 @@ def _module(name: str) -> Any:
     return module
 
 
-bench_load, bench_http = _module("load"), _module("http")
+bench_load, bench_serving = _module("load"), _module("serving")
 REGISTER, SEED = bench_load.REGISTER, bench_load.SEED
 UPRN_STEP, UPRN_SPACE = bench_load.UPRN_STEP, bench_load.UPRN_SPACE
 SCHEMA = Path(registers.__file__).resolve().parent.parent / "schemas" / "address.json"
@@ -201,14 +199,14 @@ def measure(engine: Any, url: str, workdir: Path, size: int, seconds: int) -> in
     emit("amends", size=size, ms=percentiles(amend_ms))
 
     keys = [key_of(rng.randrange(size)) for _ in range(GET_KEYS)]
-    port = bench_http.free_port()
+    port = bench_serving.free_port()
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     # --timeout 0: a sync worker streaming a multi-GB dump sends no heartbeat until it is done
     command = [gunicorn, "-w", "2", "--timeout", "0", "-b", f"127.0.0.1:{port}", "registers.web:create_app()"]
     try:
-        with bench_http.serving(command, port, "/readyz", {"REGISTERS_DATABASE_URL": url}) as base:
-            gets = bench_http.wrk(base, [f"/{REGISTER}/records/{k}" for k in keys], seconds, workdir)
-            dump_bytes, dump_seconds, first = bench_http._dump(base)
+        with bench_serving.serving(command, port, "/readyz", {"REGISTERS_DATABASE_URL": url}) as base:
+            gets = bench_serving.wrk(base, [f"/{REGISTER}/records/{k}" for k in keys], seconds, workdir)
+            dump_bytes, dump_seconds, first = bench_serving._dump(base)
         emit("http", size=size, gets=gets, dump_mb=dump_bytes / 1e6, dump_seconds=dump_seconds,
              first_ms=first * 1000)
     except (Exception, SystemExit) as exc:  # a figure lost is reported; the growing goes on

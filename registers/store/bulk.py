@@ -37,17 +37,16 @@ _SQLITE_RECORDS = (
 )
 _PG_ITEMS = (
     "INSERT INTO item (register_id, hash, content) "
-    "SELECT %s, h, c FROM unnest(%s::bytea[], %s::bytea[]) WITH ORDINALITY AS t(h, c, o) ORDER BY o "
+    "SELECT %b, h, c FROM unnest(%b::bytea[], %b::bytea[]) WITH ORDINALITY AS t(h, c, o) ORDER BY o "
     "ON CONFLICT DO NOTHING"
 )
-_PG_ENTRIES = (
-    "INSERT INTO entry (register_id, log, number, key, timestamp, item_hashes) "
-    "SELECT %s, l, n, k, t, h FROM unnest(%s::smallint[], %s::bigint[], %s::text[], %s::text[], %s::bytea[]) "
-    "AS u(l, n, k, t, h)"
+_PG_ENTRIES = (  # a plain append under the register's lock: nothing to merge, so COPY
+    "COPY entry (register_id, log, number, key, timestamp, item_hashes) FROM STDIN (FORMAT BINARY)",
+    ("int4", "int2", "int8", "text", "varchar", "bytea"),
 )
 _PG_RECORDS = (
     "INSERT INTO record (register_id, log, key, entry_number) "
-    "SELECT %s, l, k, n FROM unnest(%s::smallint[], %s::text[], %s::bigint[]) AS u(l, k, n) "
+    "SELECT %b, l, k, n FROM unnest(%b::smallint[], %b::text[], %b::bigint[]) AS u(l, k, n) "
     "ON CONFLICT (register_id, log, key) DO UPDATE SET entry_number = excluded.entry_number"
 )
 _SQLITE_FIELDS = (
@@ -55,14 +54,22 @@ _SQLITE_FIELDS = (
     "SELECT ?1, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]') "
     "FROM json_each(?2) AS j WHERE true ON CONFLICT DO NOTHING"
 )
-_PG_FIELDS = (
-    "INSERT INTO field_value (register_id, field, value_hash, entry_number) "
-    "SELECT %s, f, v, n FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS u(f, v, n) ON CONFLICT DO NOTHING"
+_PG_FIELDS = (  # new entries' values only (one row per distinct value hash of an entry): COPY
+    "COPY field_value (register_id, field, value_hash, entry_number) FROM STDIN (FORMAT BINARY)",
+    ("int4", "varchar", "int8", "int8"),
 )
 _UPSERT_TILE = (
     "INSERT INTO merkle_tile (register_id, log, level, idx, hashes) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (register_id, log, level, idx) DO UPDATE SET hashes = excluded.hashes"
 )
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """Rows for a PostgreSQL ``COPY … FROM STDIN (FORMAT BINARY)`` of the given column types."""
+
+    types: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
 
 
 @dataclass
@@ -130,23 +137,27 @@ class BulkWriter:
         if chunk.items:
             out.append((_PG_ITEMS, (reg, [d for d, _ in chunk.items], [b for _, b in chunk.items])))
         if chunk.entries:
-            logs, numbers, keys, stamps, hashes = (list(column) for column in zip(*chunk.entries, strict=True))
-            out.append((_PG_ENTRIES, (reg, logs, numbers, keys, stamps, hashes)))
+            out.append((_PG_ENTRIES[0], _Copy(_PG_ENTRIES[1], [(reg, *row) for row in chunk.entries])))
         if chunk.records:
             logs, keys, numbers = (list(column) for column in zip(*chunk.records, strict=True))
             out.append((_PG_RECORDS, (reg, logs, keys, numbers)))
         if chunk.tiles:
             out.append((_UPSERT_TILE.replace("?", "%s"), [(reg, *tile) for tile in chunk.tiles]))
         if chunk.fields:
-            names, hashes, numbers = (list(column) for column in zip(*chunk.fields, strict=True))
-            out.append((_PG_FIELDS, (reg, names, hashes, numbers)))
+            rows = list(dict.fromkeys((reg, *row) for row in chunk.fields))  # 64-bit hashes may collide
+            out.append((_PG_FIELDS[0], _Copy(_PG_FIELDS[1], rows)))
         return out
 
     def _run(self, statements: list[tuple[str, Any]]) -> None:
         cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             for sql, params in statements:
-                if isinstance(params, list):
+                if isinstance(params, _Copy):
+                    with cursor.copy(sql) as copy:
+                        copy.set_types(list(params.types))
+                        for row in params.rows:
+                            copy.write_row(row)
+                elif isinstance(params, list):
                     cursor.executemany(sql, params)
                 else:
                     cursor.execute(sql, params)

@@ -1,6 +1,6 @@
 """Record GETs per second through gunicorn, beside a bare-Flask ceiling and Datasette, in one run.
 
-    python bench/http.py [N] [--seconds S] [--datasette PATH]
+    python bench/serving.py [N] [--seconds S] [--datasette PATH]
 
 Loads N GENERATED address-like records (bench/load.py's generator; not real UPRNs) into a fresh
 SQLite register, serves it with gunicorn (2 sync workers) and measures ``/address/records/{key}``
@@ -13,13 +13,6 @@ and MB/s. Needs Debian's ``wrk``.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# This file shares its name with the standard library's http package: keep its folder off the path.
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-
 import argparse
 import json
 import os
@@ -30,15 +23,19 @@ import socket
 import sqlite3
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import util
+from pathlib import Path
 
 import requests
 
 from registers import service
+
+HERE = Path(__file__).resolve().parent
 
 _spec = util.spec_from_file_location("bench_load", HERE / "load.py")
 assert _spec and _spec.loader
@@ -126,9 +123,9 @@ def main() -> None:
     parser.add_argument("--datasette", default=shutil.which("datasette"))
     args = parser.parse_args()
     if not shutil.which("wrk"):
-        raise SystemExit("bench/http.py needs wrk (apt-get install wrk)")
+        raise SystemExit("bench/serving.py needs wrk (apt-get install wrk)")
     work = Path(tempfile.mkdtemp(prefix="registers-http-"))
-    print(f"registers bench/http.py — GENERATED address-like data (not real UPRNs), N = {args.n:,}")
+    print(f"registers bench/serving.py — GENERATED address-like data (not real UPRNs), N = {args.n:,}")
     rsf = work / "address.rsf"
     write_address_rsf(rsf, args.n)
     url = f"sqlite:///{work / 'registers.db'}"
