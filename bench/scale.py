@@ -5,9 +5,10 @@
 The register is created from ``schemas/address.json`` with ``postcode`` indexed, then grown by
 loads of S entries (default 1,000,000) through ``service.load_rsf``: each segment an RSF file
 that continues from the register's head, every load the one validated, signed, all-or-nothing
-append. A generator process writes segments ahead (at most two waiting, so the disk holds little
-RSF) while one loading process loads them in turn; that process's RSS is read after every
-segment (memory must stay flat in N). The data is bench/load.py's: deterministic, shaped like
+append. A generator process writes each segment while the loading process waits (untimed), so
+generating never competes with loading or measuring for the two cores, and the disk holds one
+segment of RSF at a time; the loader's RSS is read after every segment (memory must stay flat
+in N). The data is bench/load.py's: deterministic, shaped like
 the GOV.UK ``address`` register, NOT real UPRNs.
 
 At each size in ``--at`` (default 1M, 10M and 40M, those ≤ N, and N) it measures, as library
@@ -53,7 +54,7 @@ REGISTER, SEED = bench_load.REGISTER, bench_load.SEED
 UPRN_STEP, UPRN_SPACE = bench_load.UPRN_STEP, bench_load.UPRN_SPACE
 SCHEMA = Path(registers.__file__).resolve().parent.parent / "schemas" / "address.json"
 PLACEHOLDER = b"assert-root-hash\tsha-256:" + b"0" * 64 + b"\n"  # the loader writes the head's root here
-AHEAD = 2  # segments the generator may have waiting
+AHEAD = 1  # segments the generator may have waiting: it writes the next only once the loader is done
 AMENDS = 20
 LOOKUPS = 200
 GET_KEYS = 2000
@@ -148,13 +149,13 @@ def load_all(url: str, workdir: Path, n: int, segment: int, at: list[int], secon
         seconds_taken = time.perf_counter() - started
         if k == 0:
             bare(url, workdir, path, result.added_user / seconds_taken)
-        path.unlink()
         loaded += result.added_user
         current, peak = rss_mb()
         emit("segment", loaded=loaded, added=result.added_user, seconds=seconds_taken, rss=current, peak=peak,
              findings=result.findings.count, db_mb=database_mb(engine, url))
         if loaded in at:
             amended += measure(engine, url, workdir, loaded, seconds)
+        path.unlink()  # only now does the generator write the next segment
     emit("end", loaded=loaded, amended=amended, rss=rss_mb())
     engine.dispose()
 
