@@ -147,10 +147,10 @@ def load_all(url: str, workdir: Path, n: int, segment: int, at: list[int], secon
         started = time.perf_counter()
         result = service.load_rsf(engine, str(path), REGISTER)
         seconds_taken = time.perf_counter() - started
+        current, peak = rss_mb()  # before the baseline below runs in this process
         if k == 0:
             bare(url, workdir, path, result.added_user / seconds_taken)
         loaded += result.added_user
-        current, peak = rss_mb()
         emit("segment", loaded=loaded, added=result.added_user, seconds=seconds_taken, rss=current, peak=peak,
              findings=result.findings.count, db_mb=database_mb(engine, url))
         if loaded in at:

@@ -183,6 +183,7 @@ class _Batch:
         self.sql = BulkWriter(conn, reg_id, background)
         self.pending = PendingItems(conn, sync=self.sql.wait)  # items added but not yet used
         self.chunk_items: dict[bytes, bytes] = {}  # items added since the last write
+        self.written_items: dict[bytes, bytes] = {}  # the items of the last write
         self.to_check: dict[bytes, int] = {}  # items used that must already be stored -> line
         self.entry_rows: list[tuple[int, int, str, str, bytes]] = []
         self.record_rows: dict[tuple[int, str], int] = {}
@@ -317,8 +318,11 @@ class _Batch:
         return found[digest]
 
     def _contents(self, digests: list[bytes]) -> dict[bytes, bytes]:
-        """Item bytes from this chunk or, failing that, the store."""
-        found = {d: self.chunk_items[d] for d in digests if d in self.chunk_items}
+        """Item bytes from this chunk, the chunk last written (perhaps still in flight) or,
+        failing those, the store."""
+        found = {}
+        for held in (self.chunk_items, self.written_items):
+            found.update((d, held[d]) for d in digests if d in held)
         rest = [d for d in digests if d not in found]
         if rest:
             self.sql.wait()
@@ -328,9 +332,10 @@ class _Batch:
     # -- writing --------------------------------------------------------------------------
 
     def _write(self) -> None:
-        """Write what the batch holds so far (still inside the transaction)."""
-        self.sql.wait()
+        """Write what the batch holds so far (still inside the transaction). The checks run
+        while the previous chunk is still being written; they wait for it only to read the store."""
         if self.to_check:
+            self.sql.wait()
             found = reads.item_contents(self.conn, self.reg_id, list(self.to_check))
             missing = [(line, d) for d, line in self.to_check.items() if d not in found]
             if missing:
@@ -353,7 +358,7 @@ class _Batch:
                 fields=sorted(self.checks.take_field_rows()),  # in index order too
             )
         )
-        self.chunk_items = {}
+        self.written_items, self.chunk_items = self.chunk_items, {}
         self.entry_rows = []
         self.record_rows = {}
 

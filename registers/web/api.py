@@ -7,12 +7,10 @@ writes. A ``.json`` or ``.csv`` suffix chooses the representation (JSON by defau
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -22,43 +20,18 @@ from sqlalchemy.engine import Connection
 from .. import service
 from ..core.definitions import Definition
 from ..core.entries import Log, entry_json, record_json, record_json_bytes
-from ..core.errors import RegisterNotFound
 from ..core.items import hash_text, parse_hash
 from ..core.rsf import MEDIA_TYPE as RSF_TYPE
 from ..loaders.rsf import export_rsf_chunks
 from ..service import NoDefinition, definition_of, is_current
 from ..store import reads, records
 from ..store.engine import snapshot
+from .answers import CORS, IMMUTABLE, conditional, link_headers, reading, register_id_of, whole_number
 from .problems import BadRequest, NotFound
 from .representations import JSON_TYPE, csv_response, entries_csv, json_response, records_csv, wants_html
 
 blueprint = Blueprint("api", __name__, url_prefix="/<register>")
-CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Link, ETag"}
 PROOF = "merkle:sha-256"
-IMMUTABLE = {**CORS, "Cache-Control": "public, max-age=31536000, immutable"}
-
-
-@contextmanager
-def _reading(name: str) -> Iterator[tuple[Connection, int]]:
-    """One read transaction on register ``name``."""
-    with snapshot(current_app.extensions["registers.engine"]) as conn:
-        yield conn, _register_id(conn, name)
-
-
-def _register_id(conn: Connection | None, name: str) -> int:
-    """The id of register ``name``, remembered once read (ids never change); RegisterNotFound
-    if there is none. ``conn`` is used only when the id is not known yet (None: open one)."""
-    ids: dict[str, int] = current_app.extensions["registers.ids"]
-    reg_id = ids.get(name)
-    if reg_id is None:
-        if conn is None:
-            with snapshot(current_app.extensions["registers.engine"]) as fresh:
-                return _register_id(fresh, name)
-        reg_id = reads.register_id(conn, name)
-        if reg_id is None:
-            raise RegisterNotFound(name)
-        ids[name] = reg_id
-    return reg_id
 
 
 def _definition(conn: Connection, reg_id: int, register: str) -> Definition:
@@ -82,7 +55,7 @@ def _split_format(path: str) -> tuple[str, str]:
 def register_page(register: str) -> Response | str:
     """The register's HTML page: what it is, its newest records (``?q=`` finds by key or name)."""
     query = request.args.get("q", "").strip()
-    with _reading(register) as (conn, reg_id):
+    with reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
         definition = _definition(conn, reg_id, register)
         if query:
@@ -98,33 +71,11 @@ def register_page(register: str) -> Response | str:
     )
 
 
-LARGEST = 2**62  # beyond any log; keeps numbers inside a 64-bit database integer
-
-
-def _number(text: str | None, what: str, default: int, low: int = 1, high: int | None = None) -> int:
-    """The whole number ``text`` (``default`` if absent) within ``low..high``; BadRequest otherwise."""
-    if text is None:
-        return default
-    if not (text.isascii() and text.isdigit()) or len(text) > 20:
-        raise BadRequest(f"{what} must be a whole number, not '{text[:40]}'")
-    value = int(text)
-    if value > LARGEST:
-        raise BadRequest(f"{what} is too large")
-    if value < low or (high is not None and value > high):
-        raise BadRequest(f"{what} must be between {low} and {high}" if high else f"{what} must be at least {low}")
-    return value
-
-
-def _links(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    links = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in pairs)
-    return {**CORS, "Link": links} if links else dict(CORS)
-
-
 @blueprint.get("/register")
 @blueprint.get("/register.json")
 def register_info(register: str) -> Response:
     """Totals, the latest update and the register's own definition record."""
-    with _reading(register) as (conn, reg_id):
+    with reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
         latest = next(reads.iter_entries(conn, reg_id, Log.USER, head.user_size), None) if head.user_size else None
         definition = _definition(conn, reg_id, register)
@@ -135,36 +86,36 @@ def register_info(register: str) -> Response:
             "last-updated": latest.timestamp if latest else None,
             "register-record": definition.register_item(),
         }
-    return _conditional(json_response(body, CORS), f"register-{head.user_root.hex()}-{head.system_root.hex()}")
+    return conditional(json_response(body, CORS), f"register-{head.user_root.hex()}-{head.system_root.hex()}")
 
 
 @blueprint.get("/entries", defaults={"fmt": "json"})
 @blueprint.get("/entries.<any(json,csv):fmt>")
 def entries(register: str, fmt: str) -> Response:
     """Entries oldest first from ``start`` (an entry number), ``limit`` at a time (at most 5000)."""
-    limit = _number(request.args.get("limit"), "limit", current_app.config["PAGE_SIZE"], 1,
+    limit = whole_number(request.args.get("limit"), "limit", current_app.config["PAGE_SIZE"], 1,
                     current_app.config["MAX_PAGE_SIZE"])
-    with _reading(register) as (conn, reg_id):
+    with reading(register) as (conn, reg_id):
         size = reads.head(conn, reg_id).user_size
-        start = _number(request.args.get("start"), "start", 1, 1)
+        start = whole_number(request.args.get("start"), "start", 1, 1)
         found = list(reads.iter_entries(conn, reg_id, Log.USER, start, min(size, start + limit - 1)))
     pairs = []
     if start + limit <= size:
         pairs.append(("next", f"?start={start + limit}&limit={limit}"))
     if start > 1:
         pairs.append(("previous", f"?start={max(1, start - limit)}&limit={limit}"))
-    headers = _links(pairs)
+    headers = link_headers(pairs)
     response = entries_csv(found, headers) if fmt == "csv" else json_response([entry_json(e) for e in found], headers)
     last = found[-1].number if found else 0
-    return _conditional(response, f"entries-{start}-{last}-{limit}-{fmt}")  # entries never change
+    return conditional(response, f"entries-{start}-{last}-{limit}-{fmt}")  # entries never change
 
 
 @blueprint.get("/entries/<path:number>")
 def entry(register: str, number: str) -> Response:
     """One entry, as a one-element list."""
     text, fmt = _split_format(number)
-    n = _number(text, "entry number", 1, 1)
-    with _reading(register) as (conn, reg_id):
+    n = whole_number(text, "entry number", 1, 1)
+    with reading(register) as (conn, reg_id):
         found = list(reads.iter_entries(conn, reg_id, Log.USER, n, n))
         if found and fmt == "html":
             items = reads.item_contents(conn, reg_id, list(found[0].digests))
@@ -176,7 +127,7 @@ def entry(register: str, number: str) -> Response:
         raise NotFound(f"register '{register}' has no entry {n}")
     headers = IMMUTABLE
     response = entries_csv(found, headers) if fmt == "csv" else json_response([entry_json(found[0])], headers)
-    return _conditional(response, f"entry-{n}-{fmt}")
+    return conditional(response, f"entry-{n}-{fmt}")
 
 
 @blueprint.get("/items/<path:digest>")
@@ -187,7 +138,7 @@ def item(register: str, digest: str) -> Response:
         raw = parse_hash(text)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-    with _reading(register) as (conn, reg_id):
+    with reading(register) as (conn, reg_id):
         blob = reads.item_contents(conn, reg_id, [raw]).get(raw)
         fields = _definition(conn, reg_id, register).field_names if fmt == "csv" and blob else []
     if blob is None:
@@ -195,8 +146,8 @@ def item(register: str, digest: str) -> Response:
     headers = IMMUTABLE
     if fmt == "csv":
         value = json.loads(blob)
-        return _conditional(csv_response(fields, [[value.get(f) for f in fields]], headers), f"{text}-csv")
-    return _conditional(Response(blob, content_type="application/json", headers=headers), f"{text}-json")
+        return conditional(csv_response(fields, [[value.get(f) for f in fields]], headers), f"{text}-csv")
+    return conditional(Response(blob, content_type="application/json", headers=headers), f"{text}-json")
 
 
 def _record_page(
@@ -227,13 +178,13 @@ def record_list(register: str, fmt: str) -> Response:
     (from 1) or the keyset cursor ``before`` that ``Link: next`` carries; ``current=true`` leaves
     out ended records; ``as-of=N`` gives the records as they stood after entry N."""
     args = request.args
-    size = _number(args.get("page-size"), "page-size", current_app.config["PAGE_SIZE"], 1,
+    size = whole_number(args.get("page-size"), "page-size", current_app.config["PAGE_SIZE"], 1,
                    current_app.config["MAX_PAGE_SIZE"])
-    page = _number(args.get("page-index"), "page-index", 1, 1)
-    before = _number(args.get("before"), "before", 0, 1) or None
-    as_of = _number(args.get("as-of"), "as-of", 0, 1) or None
+    page = whole_number(args.get("page-index"), "page-index", 1, 1)
+    before = whole_number(args.get("before"), "before", 0, 1) or None
+    as_of = whole_number(args.get("as-of"), "as-of", 0, 1) or None
     current = args.get("current", "false") == "true"
-    with _reading(register) as (conn, reg_id):
+    with reading(register) as (conn, reg_id):
         found, more = _record_page(conn, reg_id, size, page=page, before=before, current=current, as_of=as_of)
         fields = _definition(conn, reg_id, register).field_names if fmt == "csv" else []
         root = reads.head(conn, reg_id).user_root.hex()
@@ -243,17 +194,8 @@ def record_list(register: str, fmt: str) -> Response:
         pairs.append(("next", f"?page-size={size}&before={found[-1].entry.number}{keep}"))
     if before is None and page > 1:
         pairs.append(("previous", f"?page-index={page - 1}&page-size={size}{keep}"))
-    response = _records_answer(found, fmt, fields, _links(pairs))
-    return _conditional(response, f"{root}-{request.query_string.decode()}-{fmt}")
-
-
-def _conditional(response: Response, identity: str) -> Response:
-    """Give ``response`` a strong ETag from content identity; answer 304 when it matches.
-    A streamed answer stays streamed (Werkzeug would otherwise read it whole to give it a length)."""
-    response.set_etag(hashlib.sha256(identity.encode()).hexdigest()[:32])
-    if response.is_streamed:
-        response.implicit_sequence_conversion = False
-    return response.make_conditional(request)
+    response = _records_answer(found, fmt, fields, link_headers(pairs))
+    return conditional(response, f"{root}-{request.query_string.decode()}-{fmt}")
 
 
 def _records_answer(found: list[records.Record], fmt: str, fields: list[str], headers: dict[str, str]) -> Response:
@@ -269,21 +211,21 @@ def record_paths(register: str, rest: str) -> Response:
     parts = path.split("/")
     if fmt == "json" and len(parts) == 1:
         return _record(register, path)
-    with _reading(register) as (conn, reg_id):
+    with reading(register) as (conn, reg_id):
         if len(parts) == 2 and parts[1] == "entries":
             history = records.key_history(conn, reg_id, parts[0])
             if not history:
                 raise NotFound(f"register '{register}' has no record '{parts[0]}'")
             listed = [entry_json(e) for e in history]
             answer = entries_csv(history, CORS) if fmt == "csv" else json_response(listed, CORS)
-            return _conditional(answer, f"history-{parts[0]}-{history[-1].number}-{fmt}")
+            return conditional(answer, f"history-{parts[0]}-{history[-1].number}-{fmt}")
         # the definition (a few queries) is read only when the answer needs it
         definition = _definition(conn, reg_id, register) if len(parts) == 2 or fmt != "json" else None
         if definition is not None and len(parts) == 2 and parts[0] in definition.by_name:
             field, value = parts
             found = list(records.iter_records_with_value(conn, reg_id, field, value))
             root = reads.head(conn, reg_id).user_root.hex()
-            return _conditional(_records_answer(found, fmt, definition.field_names, CORS), f"{root}-{path}-{fmt}")
+            return conditional(_records_answer(found, fmt, definition.field_names, CORS), f"{root}-{path}-{fmt}")
         key = path
         found = list(records.current_records(conn, reg_id, [key]).values())
         if not found:
@@ -295,12 +237,12 @@ def record_paths(register: str, rest: str) -> Response:
                 fields=definition.field_names,
             )
         response = _records_answer(found, fmt, definition.field_names, CORS)
-        return _conditional(response, f"record-{key}-{found[0].entry.number}-{fmt}")
+        return conditional(response, f"record-{key}-{found[0].entry.number}-{fmt}")
 
 
 def _record(register: str, key: str) -> Response:
     """``records/{key}`` as JSON: the hot path, one statement (see store.lookup)."""
-    found = current_app.extensions["registers.lookup"].record(_register_id(None, register), key)
+    found = current_app.extensions["registers.lookup"].record(register_id_of(None, register), key)
     if found is None:
         raise NotFound(f"register '{register}' has no record '{key}'")
     etag = f"{found.number}.json"  # the record of a key changes only with its latest entry
@@ -317,7 +259,7 @@ def _record(register: str, key: str) -> Response:
 def download_rsf(register: str, start: int | None, end: int | None) -> Response:
     """The register as RSF, streamed: whole, from entry ``start`` (exclusive), or up to ``end``."""
     engine = current_app.extensions["registers.engine"]
-    with _reading(register) as (conn, reg_id):
+    with reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
     first = start or 0
     last = head.user_size if end is None else end
@@ -332,14 +274,14 @@ def download_rsf(register: str, start: int | None, end: int | None) -> Response:
     # from 0 carries every system entry, so it changes when the system log does.
     headers = IMMUTABLE if first > 0 and end is not None else CORS
     response = Response(stream_with_context(generate()), content_type=RSF_TYPE, headers=headers)
-    return _conditional(response, f"rsf-{first}-{last}-{head.system_size if first == 0 else ''}")
+    return conditional(response, f"rsf-{first}-{last}-{head.system_size if first == 0 else ''}")
 
 
 @blueprint.get("/download-register")
 def download_register(register: str) -> Response:
     """The v1 zip: ``register.json``, ``item/<hex>.json`` and ``entry/<n>.json``, streamed."""
     engine = current_app.extensions["registers.engine"]
-    with _reading(register) as (conn, reg_id):
+    with reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
         info = {"register": register, "total-entries": head.user_size, "root-hash": hash_text(head.user_root),
                 "register-record": _definition(conn, reg_id, register).register_item()}
@@ -387,7 +329,7 @@ class _Sink:
 def download_records(register: str, fmt: str) -> Response:
     """Every current record, streamed as CSV or JSON lines (newest first)."""
     engine = current_app.extensions["registers.engine"]
-    with _reading(register) as (conn, reg_id):
+    with reading(register) as (conn, reg_id):
         fields = _definition(conn, reg_id, register).field_names
 
     def generate() -> Iterator[bytes]:
@@ -421,27 +363,27 @@ def _csv_line(values: list[Any]) -> str:
 @blueprint.get("/proof/register/merkle:sha-256")
 def register_proof(register: str) -> Response:
     """The root hash and size of the user log."""
-    with _reading(register) as (conn, reg_id):
+    with reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
     body = {"proof-identifier": PROOF, "root-hash": hash_text(head.user_root), "total-entries": head.user_size}
-    return _conditional(json_response(body, CORS), f"proof-{head.user_root.hex()}")
+    return conditional(json_response(body, CORS), f"proof-{head.user_root.hex()}")
 
 
 @blueprint.get("/proof/entries/<number>/<size>/merkle:sha-256")
 def entry_proof(register: str, number: str, size: str) -> Response:
     """The audit path of an entry in the tree of ``size`` entries (never changes)."""
-    n, s = _number(number, "entry number", 1, 1), _number(size, "tree size", 1, 1)
+    n, s = whole_number(number, "entry number", 1, 1), whole_number(size, "tree size", 1, 1)
     engine = current_app.extensions["registers.engine"]
     proof = service.inclusion_proof(engine, register, n, s)
-    return _conditional(json_response(proof, IMMUTABLE), f"entry-proof-{n}-{s}")
+    return conditional(json_response(proof, IMMUTABLE), f"entry-proof-{n}-{s}")
 
 
 @blueprint.get("/proof/consistency/<first>/<second>/merkle:sha-256")
 def consistency_proof(register: str, first: str, second: str) -> Response:
     """The consistency proof between two tree sizes (never changes)."""
-    m, n = _number(first, "first size", 1, 1), _number(second, "second size", 1, 1)
+    m, n = whole_number(first, "first size", 1, 1), whole_number(second, "second size", 1, 1)
     engine = current_app.extensions["registers.engine"]
-    return _conditional(json_response(service.consistency_proof(engine, register, m, n), IMMUTABLE),
+    return conditional(json_response(service.consistency_proof(engine, register, m, n), IMMUTABLE),
                         f"consistency-{m}-{n}")
 
 

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 from .. import service
 from ..core.entries import Log, entry_json
 from ..store import reads
-from .api import CORS, IMMUTABLE, _conditional, _links, _number, _reading
+from .answers import CORS, IMMUTABLE, conditional, link_headers, reading, whole_number
 from .representations import json_response
 
 blueprint = Blueprint("signed", __name__)
@@ -30,7 +30,7 @@ def _engine():  # type: ignore[no-untyped-def]
 def keys() -> Response:
     """The verifier keys, oldest first, one per line."""
     text = "".join(key + "\n" for key in service.public_keys(_engine()))
-    return _conditional(Response(text, content_type=NOTE_TYPE, headers=FRESH), f"keys-{text}")
+    return conditional(Response(text, content_type=NOTE_TYPE, headers=FRESH), f"keys-{text}")
 
 
 @blueprint.get("/<register>/checkpoint", defaults={"system": False})
@@ -38,44 +38,44 @@ def keys() -> Response:
 def checkpoint(register: str, system: bool) -> Response:
     """The latest signed checkpoint of the user (or system) log."""
     note = service.checkpoint_note(_engine(), register, Log.SYSTEM if system else Log.USER)
-    return _conditional(Response(note, content_type=NOTE_TYPE, headers=FRESH), f"note-{note}")
+    return conditional(Response(note, content_type=NOTE_TYPE, headers=FRESH), f"note-{note}")
 
 
 @blueprint.get("/<register>/system/entries")
 def system_entries(register: str) -> Response:
     """System entries oldest first from ``start``, ``limit`` at a time (at most 5000)."""
-    limit = _number(request.args.get("limit"), "limit", current_app.config["PAGE_SIZE"], 1,
+    limit = whole_number(request.args.get("limit"), "limit", current_app.config["PAGE_SIZE"], 1,
                     current_app.config["MAX_PAGE_SIZE"])
-    start = _number(request.args.get("start"), "start", 1, 1)
-    with _reading(register) as (conn, reg_id):
+    start = whole_number(request.args.get("start"), "start", 1, 1)
+    with reading(register) as (conn, reg_id):
         size = reads.head(conn, reg_id).system_size
         found = list(reads.iter_entries(conn, reg_id, Log.SYSTEM, start, min(size, start + limit - 1)))
     pairs = [("next", f"?start={start + limit}&limit={limit}")] if start + limit <= size else []
-    response = json_response([entry_json(e) for e in found], _links(pairs))
-    return _conditional(response, f"system-entries-{start}-{found[-1].number if found else 0}-{limit}")
+    response = json_response([entry_json(e) for e in found], link_headers(pairs))
+    return conditional(response, f"system-entries-{start}-{found[-1].number if found else 0}-{limit}")
 
 
 @blueprint.get("/<register>/system/proof/register/merkle:sha-256")
 def system_register_proof(register: str) -> Response:
     """The root hash and size of the system log."""
     body = service.register_proof(_engine(), register, Log.SYSTEM)
-    return _conditional(json_response(body, CORS), f"system-proof-{body['root-hash']}")
+    return conditional(json_response(body, CORS), f"system-proof-{body['root-hash']}")
 
 
 @blueprint.get("/<register>/system/proof/entries/<number>/<size>/merkle:sha-256")
 def system_entry_proof(register: str, number: str, size: str) -> Response:
     """The audit path of a system entry in the system tree of ``size`` entries."""
-    n, s = _number(number, "entry number", 1, 1), _number(size, "tree size", 1, 1)
+    n, s = whole_number(number, "entry number", 1, 1), whole_number(size, "tree size", 1, 1)
     body = service.inclusion_proof(_engine(), register, n, s, Log.SYSTEM)
-    return _conditional(json_response(body, IMMUTABLE), f"system-entry-proof-{n}-{s}")
+    return conditional(json_response(body, IMMUTABLE), f"system-entry-proof-{n}-{s}")
 
 
 @blueprint.get("/<register>/system/proof/consistency/<first>/<second>/merkle:sha-256")
 def system_consistency_proof(register: str, first: str, second: str) -> Response:
     """The consistency proof between two sizes of the system log."""
-    m, n = _number(first, "first size", 1, 1), _number(second, "second size", 1, 1)
+    m, n = whole_number(first, "first size", 1, 1), whole_number(second, "second size", 1, 1)
     body = service.consistency_proof(_engine(), register, m, n, Log.SYSTEM)
-    return _conditional(json_response(body, IMMUTABLE), f"system-consistency-{m}-{n}")
+    return conditional(json_response(body, IMMUTABLE), f"system-consistency-{m}-{n}")
 
 
 @blueprint.get("/<register>/system/download-rsf", defaults={"start": 0, "end": None})

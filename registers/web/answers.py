@@ -1,0 +1,73 @@
+"""How the read API answers: one read transaction per request, whole numbers from the query
+string, ``Link`` headers and conditional GETs (shared by the API's blueprints)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Response, current_app, request
+from sqlalchemy.engine import Connection
+
+from ..core.errors import RegisterNotFound
+from ..store import reads
+from ..store.engine import snapshot
+from .problems import BadRequest
+
+CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Link, ETag"}
+IMMUTABLE = {**CORS, "Cache-Control": "public, max-age=31536000, immutable"}
+
+
+@contextmanager
+def reading(name: str) -> Iterator[tuple[Connection, int]]:
+    """One read transaction on register ``name``."""
+    with snapshot(current_app.extensions["registers.engine"]) as conn:
+        yield conn, register_id_of(conn, name)
+
+
+def register_id_of(conn: Connection | None, name: str) -> int:
+    """The id of register ``name``, remembered once read (ids never change); RegisterNotFound
+    if there is none. ``conn`` is used only when the id is not known yet (None: open one)."""
+    ids: dict[str, int] = current_app.extensions["registers.ids"]
+    reg_id = ids.get(name)
+    if reg_id is None:
+        if conn is None:
+            with snapshot(current_app.extensions["registers.engine"]) as fresh:
+                return register_id_of(fresh, name)
+        reg_id = reads.register_id(conn, name)
+        if reg_id is None:
+            raise RegisterNotFound(name)
+        ids[name] = reg_id
+    return reg_id
+
+
+LARGEST = 2**62  # beyond any log; keeps numbers inside a 64-bit database integer
+
+
+def whole_number(text: str | None, what: str, default: int, low: int = 1, high: int | None = None) -> int:
+    """The whole number ``text`` (``default`` if absent) within ``low..high``; BadRequest otherwise."""
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()) or len(text) > 20:
+        raise BadRequest(f"{what} must be a whole number, not '{text[:40]}'")
+    value = int(text)
+    if value > LARGEST:
+        raise BadRequest(f"{what} is too large")
+    if value < low or (high is not None and value > high):
+        raise BadRequest(f"{what} must be between {low} and {high}" if high else f"{what} must be at least {low}")
+    return value
+
+
+def link_headers(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    links = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in pairs)
+    return {**CORS, "Link": links} if links else dict(CORS)
+
+
+def conditional(response: Response, identity: str) -> Response:
+    """Give ``response`` a strong ETag from content identity; answer 304 when it matches.
+    A streamed answer stays streamed (Werkzeug would otherwise read it whole to give it a length)."""
+    response.set_etag(hashlib.sha256(identity.encode()).hexdigest()[:32])
+    if response.is_streamed:
+        response.implicit_sequence_conversion = False
+    return response.make_conditional(request)
