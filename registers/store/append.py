@@ -180,7 +180,7 @@ class _Batch:
         self.stored: dict[Log, Iterator[Entry]] = {}
         self.added = {Log.USER: 0, Log.SYSTEM: 0}
         self.present = 0
-        self.sql = BulkWriter(conn, reg_id, background)
+        self.sql = BulkWriter(conn, reg_id, background, staged=background)
         self.pending = PendingItems(conn, sync=self.sql.wait)  # items added but not yet used
         self.chunk_items: dict[bytes, bytes] = {}  # items added since the last write
         self.written_items: dict[bytes, bytes] = {}  # the items of the last write
@@ -320,7 +320,7 @@ class _Batch:
     def _contents(self, digests: list[bytes]) -> dict[bytes, bytes]:
         """Item bytes from this chunk, the chunk last written (perhaps still in flight) or,
         failing those, the store."""
-        found = {}
+        found: dict[bytes, bytes] = {}
         for held in (self.chunk_items, self.written_items):
             found.update((d, held[d]) for d in digests if d in held)
         rest = [d for d in digests if d not in found]
@@ -378,6 +378,7 @@ class _Batch:
             digest, line = orphan
             raise InvalidRSF(f"add-item {hash_text(digest)} is used by no entry in the file (an orphan item)", line)
         self.pending.close()
+        self.sql.merge_staged()  # the record index is read from here on
         self.checks.check_links()
         if not any(self.added.values()):
             if before_commit is not None:

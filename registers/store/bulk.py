@@ -58,6 +58,35 @@ _PG_FIELDS = (  # new entries' values only (one row per distinct value hash of a
     "COPY field_value (register_id, field, value_hash, entry_number) FROM STDIN (FORMAT BINARY)",
     ("int4", "varchar", "int8", "int8"),
 )
+# A large batch (a streamed file) stages its record index updates and indexed field values in
+# temporary tables and merges them at the end in index order: each leaf page of those two
+# random-key indexes is then written once per batch, not once per row (at ten million records
+# nearly every row's page had fallen out of the cache since the last write to it).
+_STAGE_TABLES = {
+    "record_stage": ("log", "key", "entry_number"),
+    "field_stage": ("field", "value_hash", "entry_number"),
+}
+_SQLITE_STAGE = {
+    "record_stage": "CREATE TEMP TABLE IF NOT EXISTS record_stage (log INTEGER, key TEXT, entry_number INTEGER)",
+    "field_stage": "CREATE TEMP TABLE IF NOT EXISTS field_stage (field TEXT, value_hash INTEGER, entry_number INTEGER)",
+}
+_PG_STAGE = {
+    "record_stage": "CREATE TEMP TABLE IF NOT EXISTS record_stage (log smallint, key text, entry_number bigint)",
+    "field_stage": "CREATE TEMP TABLE IF NOT EXISTS field_stage (field text, value_hash bigint, entry_number bigint)",
+}
+_PG_STAGE_TYPES = {"record_stage": ("int2", "text", "int8"), "field_stage": ("text", "int8", "int8")}
+_MERGE = {  # ? is the register id (%s on PostgreSQL)
+    "record_stage": (
+        "INSERT INTO record (register_id, log, key, entry_number) "
+        "SELECT ?, log, key, max(entry_number) FROM record_stage WHERE true GROUP BY log, key ORDER BY log, key "
+        "ON CONFLICT (register_id, log, key) DO UPDATE SET entry_number = excluded.entry_number"
+    ),
+    "field_stage": (
+        "INSERT INTO field_value (register_id, field, value_hash, entry_number) "
+        "SELECT DISTINCT ?, field, value_hash, entry_number FROM field_stage WHERE true "
+        "ORDER BY 2, 3, 4 ON CONFLICT DO NOTHING"
+    ),
+}
 _UPSERT_TILE = (
     "INSERT INTO merkle_tile (register_id, log, level, idx, hashes) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (register_id, log, level, idx) DO UPDATE SET hashes = excluded.hashes"
@@ -87,12 +116,30 @@ class Chunk:
 class BulkWriter:
     """Writes chunks of one register on one connection, inline or on a worker thread."""
 
-    def __init__(self, conn: Connection, register_id: int, background: bool = False) -> None:
+    def __init__(self, conn: Connection, register_id: int, background: bool = False, staged: bool = False) -> None:
         self.conn = conn
         self.register_id = register_id
         self.postgresql = conn.dialect.name == "postgresql"
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="registers-write") if background else None
         self._inflight: Future[None] | None = None
+        self.staged = staged  # records and field values wait in temporary tables until merge_staged
+        self._stages: set[str] = set()  # the temporary tables made so far
+
+    def merge_staged(self) -> None:
+        """Write the staged record index updates and field values into their tables, in index
+        order, and drop the temporary tables (a rollback drops them too). Call it before
+        anything reads those tables; the batch then goes on writing directly."""
+        self.wait()
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for table in sorted(self._stages, reverse=True):  # record_stage first
+                merge = _MERGE[table]
+                cursor.execute(merge.replace("?", "%s") if self.postgresql else merge, (self.register_id,))
+                cursor.execute(f"DROP TABLE {table}")
+        finally:
+            cursor.close()
+        self._stages.clear()
+        self.staged = False
 
     def submit(self, chunk: Chunk) -> None:
         """Write ``chunk``: now, or in the background once the previous chunk is written."""
@@ -123,12 +170,38 @@ class BulkWriter:
                 start += len(digests)
             packed = b"".join(e[4] for e in chunk.entries)
             out.append((_SQLITE_ENTRIES, (reg, packed, orjson.dumps(rows).decode())))
-        if chunk.records:
+        if chunk.records and self.staged:
+            out += self._stage_sqlite("record_stage", chunk.records)
+        elif chunk.records:
             out.append((_SQLITE_RECORDS, (reg, orjson.dumps(chunk.records).decode())))
         if chunk.tiles:
             out.append((_UPSERT_TILE, [(reg, *tile) for tile in chunk.tiles]))
-        if chunk.fields:
+        if chunk.fields and self.staged:
+            out += self._stage_sqlite("field_stage", chunk.fields)
+        elif chunk.fields:
             out.append((_SQLITE_FIELDS, (reg, orjson.dumps(chunk.fields).decode())))
+        return out
+
+    def _stage_sqlite(self, table: str, rows: list[Any]) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = []
+        if table not in self._stages:
+            self._stages.add(table)
+            out.append((_SQLITE_STAGE[table], ()))
+        a, b, c = _STAGE_TABLES[table]
+        out.append((
+            f"INSERT INTO {table} ({a}, {b}, {c}) SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 "
+            "FROM json_each(?) AS j",
+            (orjson.dumps(rows).decode(),),
+        ))
+        return out
+
+    def _stage_pg(self, table: str, rows: list[Any]) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = []
+        if table not in self._stages:
+            self._stages.add(table)
+            out.append((_PG_STAGE[table], ()))
+        a, b, c = _STAGE_TABLES[table]
+        out.append((f"COPY {table} ({a}, {b}, {c}) FROM STDIN (FORMAT BINARY)", _Copy(_PG_STAGE_TYPES[table], rows)))
         return out
 
     def _pg_statements(self, chunk: Chunk) -> list[tuple[str, Any]]:
@@ -138,12 +211,16 @@ class BulkWriter:
             out.append((_PG_ITEMS, (reg, [d for d, _ in chunk.items], [b for _, b in chunk.items])))
         if chunk.entries:
             out.append((_PG_ENTRIES[0], _Copy(_PG_ENTRIES[1], [(reg, *row) for row in chunk.entries])))
-        if chunk.records:
+        if chunk.records and self.staged:
+            out += self._stage_pg("record_stage", chunk.records)
+        elif chunk.records:
             logs, keys, numbers = (list(column) for column in zip(*chunk.records, strict=True))
             out.append((_PG_RECORDS, (reg, logs, keys, numbers)))
         if chunk.tiles:
             out.append((_UPSERT_TILE.replace("?", "%s"), [(reg, *tile) for tile in chunk.tiles]))
-        if chunk.fields:
+        if chunk.fields and self.staged:
+            out += self._stage_pg("field_stage", chunk.fields)
+        elif chunk.fields:
             rows = list(dict.fromkeys((reg, *row) for row in chunk.fields))  # 64-bit hashes may collide
             out.append((_PG_FIELDS[0], _Copy(_PG_FIELDS[1], rows)))
         return out

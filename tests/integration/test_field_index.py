@@ -156,3 +156,42 @@ def test_the_api_answers_the_same_with_and_without_the_index(sic: Engine, client
         again = client.get(f"/{SIC}/records/{PARENT}/{value}.json")
         assert again.status_code == answer.status_code == 200
         assert json.loads(again.data) == json.loads(answer.data) and json.loads(answer.data)
+
+
+def test_a_load_of_many_chunks_merges_its_staged_records_and_values(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A streamed file stages its record index updates and field values and merges them at the
+    end: with chunks of 7 entries, keys changed in one chunk and again in a later one (country
+    has 8 such) must end at their last entry, and every value lookup answer as the scan."""
+    from registers.store import append
+
+    lines = (RSF / "country.rsf").read_bytes().splitlines(keepends=True)
+    system = [line for line in lines if line.startswith(b"append-entry\tsystem")]
+    used = {line.rstrip(b"\n").split(b"\t")[-1].removeprefix(b"sha-256:").decode() for line in system}
+    items = [line for line in lines if line.startswith(b"add-item\t")
+             and hashlib.sha256(line.rstrip(b"\n")[9:]).hexdigest() in used]
+    definition = tmp_path / "definition.rsf"
+    definition.write_bytes(b"".join([lines[0], *items, *system]))
+    service.load_rsf(engine, str(definition), "country")
+    service.index_field(engine, "country", "name")
+    monkeypatch.setattr(append, "CHUNK", 7)
+    result = load(engine, "country.rsf")
+    last: dict[str, int] = {}
+    number = 0
+    for line in lines:
+        if line.startswith(b"append-entry\tuser"):
+            number += 1
+            last[line.split(b"\t")[2].decode()] = number
+    records = {r.entry.key: r.entry.number for r in service.list_records(engine, "country")}
+    assert records == last and len(last) == 199 < number == result.head.user_size == 209
+    names = Counter(r.item["name"] for r in service.list_records(engine, "country"))
+    for name in names:
+        hits = [r.entry.key for r in service.list_records(engine, "country", field="name", value=name)]
+        assert len(hits) == names[name] and all(records[k] for k in hits)
+    assert service.verify(engine, "country").head == result.head
+    with engine.connect() as conn:  # the temporary tables went with the batch
+        tables = {name for (name,) in conn.execute(text(
+            "SELECT name FROM sqlite_temp_master" if engine.dialect.name == "sqlite"
+            else "SELECT tablename FROM pg_tables WHERE schemaname LIKE 'pg_temp%'"))}
+    assert not tables & {"record_stage", "field_stage"}
