@@ -309,7 +309,7 @@ def main() -> None:
             report(json.loads(text), state)
         if loader.wait():
             raise SystemExit(f"the loader failed (exit {loader.returncode})")
-        print(f"wall:      {(time.perf_counter() - started) / 60:.1f} min in all (generation overlaps loading)")
+        print(f"wall:      {(time.perf_counter() - started) / 60:.1f} min in all (generating, untimed, included)")
     finally:
         generator.kill()
         loader.kill()

@@ -62,6 +62,7 @@ _PG_FIELDS = (  # new entries' values only (one row per distinct value hash of a
 # temporary tables and merges them at the end in index order: each leaf page of those two
 # random-key indexes is then written once per batch, not once per row (at ten million records
 # nearly every row's page had fallen out of the cache since the last write to it).
+SORT_CACHE = -16384  # KiB: SQLite's page cache and sort memory while staged rows are merged
 _STAGE_TABLES = {
     "record_stage": ("log", "key", "entry_number"),
     "field_stage": ("field", "value_hash", "entry_number"),
@@ -131,12 +132,21 @@ class BulkWriter:
         anything reads those tables; the batch then goes on writing directly."""
         self.wait()
         cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cache = None
         try:
+            if not self.postgresql and self._stages:
+                # SQLite sorts in memory up to the page cache's size before it spills to temporary
+                # files; the merge reads its index in order and needs little cache, so both are
+                # held to SORT_CACHE while it runs (the load's peak memory stays flat).
+                cache = cursor.execute("PRAGMA cache_size").fetchone()[0]
+                cursor.execute(f"PRAGMA cache_size = {SORT_CACHE}")
             for table in sorted(self._stages, reverse=True):  # record_stage first
                 merge = _MERGE[table]
                 cursor.execute(merge.replace("?", "%s") if self.postgresql else merge, (self.register_id,))
                 cursor.execute(f"DROP TABLE {table}")
         finally:
+            if cache is not None:
+                cursor.execute(f"PRAGMA cache_size = {int(cache)}")
             cursor.close()
         self._stages.clear()
         self.staged = False
