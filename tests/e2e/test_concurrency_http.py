@@ -26,8 +26,14 @@ def _reader(base: str, keys: list[str], stop, failures) -> None:  # type: ignore
         try:
             note = session.get(f"{base}/race/checkpoint", timeout=30)
             size = open_checkpoint(note.text, verifiers)[0].size
-            entries = session.get(f"{base}/race/entries", params={"start": 1, "limit": 5000}, timeout=30).json()
-            numbers = [int(e["entry-number"]) for e in entries]
+            numbers: list[int] = []
+            while len(numbers) < size:  # pages of at most 5,000 (the long variant passes one page)
+                page = session.get(
+                    f"{base}/race/entries", params={"start": len(numbers) + 1, "limit": 5000}, timeout=30
+                ).json()
+                if not page:
+                    break
+                numbers += [int(e["entry-number"]) for e in page]
             if numbers != list(range(1, len(numbers) + 1)) or len(numbers) < size:
                 failures.put(f"entries {numbers[:3]}... ({len(numbers)}) against a checkpoint of {size}")
             records = session.get(f"{base}/race/records", params={"page-size": 5000}, timeout=30)
