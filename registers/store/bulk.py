@@ -181,37 +181,30 @@ class BulkWriter:
             packed = b"".join(e[4] for e in chunk.entries)
             out.append((_SQLITE_ENTRIES, (reg, packed, orjson.dumps(rows).decode())))
         if chunk.records and self.staged:
-            out += self._stage_sqlite("record_stage", chunk.records)
+            out += self._stage("record_stage", chunk.records)
         elif chunk.records:
             out.append((_SQLITE_RECORDS, (reg, orjson.dumps(chunk.records).decode())))
         if chunk.tiles:
             out.append((_UPSERT_TILE, [(reg, *tile) for tile in chunk.tiles]))
         if chunk.fields and self.staged:
-            out += self._stage_sqlite("field_stage", chunk.fields)
+            out += self._stage("field_stage", chunk.fields)
         elif chunk.fields:
             out.append((_SQLITE_FIELDS, (reg, orjson.dumps(chunk.fields).decode())))
         return out
 
-    def _stage_sqlite(self, table: str, rows: list[Any]) -> list[tuple[str, Any]]:
+    def _stage(self, table: str, rows: list[Any]) -> list[tuple[str, Any]]:
+        """The statements that add ``rows`` to the temporary table (made on first use)."""
         out: list[tuple[str, Any]] = []
         if table not in self._stages:
             self._stages.add(table)
-            out.append((_SQLITE_STAGE[table], ()))
+            out.append(((_PG_STAGE if self.postgresql else _SQLITE_STAGE)[table], ()))
         a, b, c = _STAGE_TABLES[table]
-        out.append((
-            f"INSERT INTO {table} ({a}, {b}, {c}) SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 "
-            "FROM json_each(?) AS j",
-            (orjson.dumps(rows).decode(),),
-        ))
-        return out
-
-    def _stage_pg(self, table: str, rows: list[Any]) -> list[tuple[str, Any]]:
-        out: list[tuple[str, Any]] = []
-        if table not in self._stages:
-            self._stages.add(table)
-            out.append((_PG_STAGE[table], ()))
-        a, b, c = _STAGE_TABLES[table]
-        out.append((f"COPY {table} ({a}, {b}, {c}) FROM STDIN (FORMAT BINARY)", _Copy(_PG_STAGE_TYPES[table], rows)))
+        if self.postgresql:
+            copy = f"COPY {table} ({a}, {b}, {c}) FROM STDIN (FORMAT BINARY)"
+            out.append((copy, _Copy(_PG_STAGE_TYPES[table], rows)))
+        else:
+            insert = f"INSERT INTO {table} ({a}, {b}, {c}) SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 "
+            out.append((insert + "FROM json_each(?) AS j", (orjson.dumps(rows).decode(),)))
         return out
 
     def _pg_statements(self, chunk: Chunk) -> list[tuple[str, Any]]:
@@ -222,14 +215,14 @@ class BulkWriter:
         if chunk.entries:
             out.append((_PG_ENTRIES[0], _Copy(_PG_ENTRIES[1], [(reg, *row) for row in chunk.entries])))
         if chunk.records and self.staged:
-            out += self._stage_pg("record_stage", chunk.records)
+            out += self._stage("record_stage", chunk.records)
         elif chunk.records:
             logs, keys, numbers = (list(column) for column in zip(*chunk.records, strict=True))
             out.append((_PG_RECORDS, (reg, logs, keys, numbers)))
         if chunk.tiles:
             out.append((_UPSERT_TILE.replace("?", "%s"), [(reg, *tile) for tile in chunk.tiles]))
         if chunk.fields and self.staged:
-            out += self._stage_pg("field_stage", chunk.fields)
+            out += self._stage("field_stage", chunk.fields)
         elif chunk.fields:
             rows = list(dict.fromkeys((reg, *row) for row in chunk.fields))  # 64-bit hashes may collide
             out.append((_PG_FIELDS[0], _Copy(_PG_FIELDS[1], rows)))
