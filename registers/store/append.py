@@ -148,10 +148,6 @@ def _lock_register(conn: Connection, name: str, create: bool) -> tuple[int, bool
     return conn.execute(query).scalar_one(), True
 
 
-def _by_key(row: tuple[int, int, str, str, bytes]) -> tuple[int, str]:
-    return row[0], row[2]
-
-
 def _dialect_insert(conn: Connection, table):  # type: ignore[no-untyped-def]
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -351,11 +347,10 @@ class _Batch:
         self.sql.submit(
             Chunk(
                 items=list(self.chunk_items.items()),
-                entries=sorted(self.entry_rows, key=_by_key),  # key order: entry_by_key page by page
-                # in key order, so the record index is written page by page rather than at random
-                records=sorted((log, key, n) for (log, key), n in self.record_rows.items()),
+                entries=self.entry_rows,
+                records=[(log, key, n) for (log, key), n in self.record_rows.items()],
                 tiles=[(log.value, lvl, idx, data) for log in Log for lvl, idx, data in self.trees[log].take_tiles()],
-                fields=sorted(self.checks.take_field_rows()),  # in index order too
+                fields=self.checks.take_field_rows(),
             )
         )
         self.written_items, self.chunk_items = self.chunk_items, {}

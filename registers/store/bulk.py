@@ -94,6 +94,10 @@ _UPSERT_TILE = (
 )
 
 
+def _by_key(row: tuple[int, int, str, str, bytes]) -> tuple[int, str]:
+    return row[0], row[2]  # log, key
+
+
 @dataclass(frozen=True)
 class _Copy:
     """Rows for a PostgreSQL ``COPY … FROM STDIN (FORMAT BINARY)`` of the given column types."""
@@ -152,8 +156,16 @@ class BulkWriter:
         self.staged = False
 
     def submit(self, chunk: Chunk) -> None:
-        """Write ``chunk``: now, or in the background once the previous chunk is written."""
+        """Write ``chunk``: now, or in the background once the previous chunk is written.
+
+        Rows written straight into a random-key index go in that index's order, so a chunk
+        walks each B-tree page by page (entries by key for ``entry_by_key``; records by key and
+        field values by hash unless staged, where the merge orders them)."""
         self.wait()
+        chunk.entries.sort(key=_by_key)
+        if not self.staged:
+            chunk.records.sort()
+            chunk.fields.sort()
         statements = self._pg_statements(chunk) if self.postgresql else self._sqlite_statements(chunk)
         if not statements:
             return
