@@ -3,9 +3,12 @@
     python bench/scale.py N [--db URL] [--segment S] [--at M,M,...] [--seconds S] [--workdir DIR] [--keep]
 
 The register is created from ``schemas/address.json`` with ``postcode`` indexed, then grown by
-loads of S entries (default 1,000,000) through ``service.load_rsf``: each segment an RSF file
-that continues from the register's head, every load the one validated, signed, all-or-nothing
-append. A generator process writes each segment while the loading process waits (untimed), so
+loads through ``service.load_rsf`` that end at every size measured and at every multiple of S
+(default 10,000,000): 1M, then 9M, then 10M at a time to 40M. Each segment is an RSF file that
+continues from the register's head, every load the one validated, signed, all-or-nothing
+append. (Smaller segments measure the same code more often: each load merges its record and
+field-value updates into those indexes in one ordered pass, so fewer, larger loads cost less.)
+A generator process writes each segment while the loading process waits (untimed), so
 generating never competes with loading or measuring for the two cores, and the disk holds one
 segment of RSF at a time; the loader's RSS is read after every segment (memory must stay flat
 in N). The data is bench/load.py's: deterministic, shaped like
@@ -15,8 +18,11 @@ At each size in ``--at`` (default 1M, 10M and 40M, those ≤ N, and N) it measur
 calls: inclusion and consistency proofs, amends of random records, and record lookups by postcode
 (the index); through gunicorn (2 sync workers) with wrk: record GETs/s over random keys of the
 whole register; and a full ``download-rsf`` (MB/s, first byte). Bare inserts of the first
-segment's rows into an empty table of a fresh database of the same kind give the baseline, in
-the same run. A figure, not a test: it prints, it does not assert times.
+segment's rows give two baselines, in the same run, each in a fresh database of the same kind:
+into one table keyed by entry number (the narrowest a row could be stored), and into the
+platform's own tables with their indexes (items, entries, records, postcode values: the rows
+the load stores, without parsing, hashing, checking, Merkle tiles or signing).
+A figure, not a test: it prints, it does not assert times.
 """
 
 from __future__ import annotations
@@ -67,17 +73,22 @@ def key_of(i: int) -> str:
 
 # -- the generator process ------------------------------------------------------------------
 
-def generate(workdir: Path, n: int, segment: int) -> None:
-    """Write segment files ``seg-K.rsf`` (K from 0) of ``segment`` entries each until n are
-    written; each starts with a placeholder assert the loader fills in. Waits while AHEAD wait."""
+def cuts(n: int, segment: int, at: list[int]) -> list[int]:
+    """The register sizes at which loads end: every size measured, every multiple of ``segment``, n."""
+    return sorted({a for a in at if 0 < a <= n} | set(range(segment, n, segment)) | {n})
+
+
+def generate(workdir: Path, ends: list[int]) -> None:
+    """Write segment files ``seg-K.rsf`` (K from 0), the K-th taking the register to ``ends[K]``
+    entries; each starts with a placeholder assert the loader fills in. Waits while AHEAD wait."""
     from registers.core.entries import Log
     from registers.core.rsf import AddItem, AppendEntry, write_rsf
 
-    entries = bench_load.address_entries(n)
-    for k in range((n + segment - 1) // segment):
+    entries = bench_load.address_entries(ends[-1])
+    for k, end in enumerate(ends):
         while len(list(workdir.glob("seg-*.rsf"))) >= AHEAD:
             time.sleep(0.2)
-        count = min(segment, n - k * segment)
+        count = end - (ends[k - 1] if k else 0)
 
         def commands(count: int = count) -> Iterator[Any]:
             for _ in range(count):
@@ -126,7 +137,7 @@ def percentiles(ms: list[float]) -> dict[str, float]:
             "max": ordered[-1]}
 
 
-def load_all(url: str, workdir: Path, n: int, segment: int, at: list[int], seconds: int) -> None:
+def load_all(url: str, workdir: Path, ends: list[int], at: list[int], seconds: int) -> None:
     """Create the register, index postcode, load every segment; measure at the sizes ``at``."""
     from registers import service
 
@@ -137,7 +148,7 @@ def load_all(url: str, workdir: Path, n: int, segment: int, at: list[int], secon
     service.index_field(engine, REGISTER, "postcode")
     emit("start", rss=rss_mb())
     loaded, amended = 0, 0
-    for k in range((n + segment - 1) // segment):
+    for k in range(len(ends)):
         path = workdir / f"seg-{k:05d}.rsf"
         while not path.exists():
             time.sleep(0.1)
@@ -161,16 +172,20 @@ def load_all(url: str, workdir: Path, n: int, segment: int, at: list[int], secon
 
 
 def bare(url: str, workdir: Path, rsf: Path, ours: float) -> None:
-    """executemany the first segment's rows into an empty table of a fresh database; emit both rates."""
+    """executemany the first segment's rows into a fresh database, once into one table, once into
+    the platform's own tables; emit the rates beside the load's."""
     db = "sqlite" if url.startswith("sqlite") else url.split("?")[0]
-    bare_url, drop = bench_load.fresh_database(db, workdir, "bare")
-    try:
-        rows, seconds = bench_load.bare_insert(bare_url, rsf)
-    finally:
-        drop()
-        for leftover in workdir.glob("bare.db*"):
-            leftover.unlink()
-    emit("bare", rows=rows, rate=rows / seconds, ours=ours)
+    rates = {}
+    for label, insert in (("table", bench_load.bare_insert), ("schema", bench_load.schema_insert)):
+        bare_url, drop = bench_load.fresh_database(db, workdir, f"bare{label}")
+        try:
+            rows, seconds = insert(bare_url, rsf)
+        finally:
+            drop()
+            for leftover in workdir.glob("bare*.db*"):
+                leftover.unlink()
+        rates[label] = rows / seconds
+    emit("bare", rows=rows, rate=rates["table"], schema_rate=rates["schema"], ours=ours)
 
 
 def measure(engine: Any, url: str, workdir: Path, size: int, seconds: int) -> int:
@@ -226,6 +241,7 @@ def report(line: dict[str, Any], state: dict[str, Any]) -> None:
               f"from schemas/address.json, postcode indexed | RSS {line['rss'][0]:.0f} MB")
     elif kind == "segment":
         state["loaded_seconds"] += line["seconds"]
+        state.setdefault("first_rate", line["added"] / line["seconds"])
         state["peaks"].append(line["peak"])
         cumulative = line["loaded"] / state["loaded_seconds"]
         print(f"segment:   {line['loaded']:>12,} entries | +{line['added']:,} in {line['seconds']:6.1f} s = "
@@ -233,9 +249,11 @@ def report(line: dict[str, Any], state: dict[str, Any]) -> None:
               f"{line['rss']:4.0f} MB (peak {line['peak']:4.0f}) | database {line['db_mb'] / 1e3:7.2f} GB"
               + (f" | {line['findings']:,} findings" if line["findings"] else ""), flush=True)
     elif kind == "bare":
-        state["bare"] = line["rate"]
-        print(f"bare:      executemany of the first segment's {line['rows']:,} rows: {line['rate']:,.0f} rows/s | "
-              f"first segment load/bare = {line['ours'] / line['rate']:.2f}", flush=True)
+        state["bare"], state["bare_schema"] = line["rate"], line["schema_rate"]
+        print(f"bare:      executemany of the first segment's {line['rows']:,} entries' rows: into one table "
+              f"{line['rate']:,.0f}/s (load/bare {line['ours'] / line['rate']:.2f}) | into the platform's tables "
+              f"(items, entries, records, postcode values) {line['schema_rate']:,.0f}/s (load/bare "
+              f"{line['ours'] / line['schema_rate']:.2f})", flush=True)
     elif kind == "proofs":
         (im, i99, imax), (cm, c99, cmax) = line["inclusion"], line["consistency"]
         print(f"  at {line['size']:,}: proofs inclusion median {im:.2f} p99 {i99:.2f} max {imax:.2f} ms | consistency "
@@ -259,8 +277,12 @@ def report(line: dict[str, Any], state: dict[str, Any]) -> None:
         print(f"end:       {line['loaded']:,} generated entries (+{line['amended']} amends) | loading {rate:,.0f} "
               f"entries/s over {state['loaded_seconds'] / 60:.1f} min | peak RSS {max(state['peaks']):.0f} MB "
               f"(after the first segment {state['peaks'][0]:.0f} MB)")
+        first = state["first_rate"]
         verdicts = [(f"{rate:,.0f} ≥ 50,000 entries/s", rate >= 50_000),
-                    (f"load/bare {rate / state['bare']:.2f} ≥ 0.5", rate >= 0.5 * state["bare"]),
+                    (f"first segment load/bare (one table) {first / state['bare']:.2f} ≥ 0.5",
+                     first >= 0.5 * state["bare"]),
+                    (f"first segment load/bare (same rows, same tables) {first / state['bare_schema']:.2f} ≥ 0.5",
+                     first >= 0.5 * state["bare_schema"]),
                     (f"peak RSS {max(state['peaks']):.0f} ≤ 250 MB", max(state["peaks"]) <= 250)]
         print("targets:   " + " | ".join(f"{text} {'MET' if ok else 'MISSED'}" for text, ok in verdicts))
 
@@ -270,7 +292,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", type=int, nargs="?", default=0, help="entries to generate and load")
     parser.add_argument("--db", default="sqlite", help="a postgresql+psycopg:// URL, or sqlite (a file in the workdir)")
-    parser.add_argument("--segment", type=int, default=1_000_000, help="entries per load (default 1,000,000)")
+    parser.add_argument("--segment", type=int, default=10_000_000,
+                        help="the most entries one load adds (default 10,000,000); loads also end at each --at")
     parser.add_argument("--at", default="1000000,10000000,40000000", help="sizes to measure at (and N)")
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration at each size")
     parser.add_argument("--workdir", help="where the database and segments go (default: a new temp folder)")
@@ -278,28 +301,29 @@ def main() -> None:
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        mode, workdir, n, segment = args.child[0], Path(args.child[1]), int(args.child[2]), int(args.child[3])
+        mode, workdir, ends = args.child[0], Path(args.child[1]), [int(x) for x in args.child[2].split(",")]
         if mode == "generate":
-            return generate(workdir, n, segment)
-        at = [int(x) for x in args.child[5].split(",")]
-        return load_all(args.child[4], workdir, n, segment, at, int(args.child[6]))
+            return generate(workdir, ends)
+        at = [int(x) for x in args.child[4].split(",")]
+        return load_all(args.child[3], workdir, ends, at, int(args.child[5]))
     if args.n < 2:
         parser.error("N must be at least 2")
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="registers-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    at = sorted({a for a in map(int, args.at.split(",")) if a <= args.n and a % args.segment == 0} | {args.n})
+    at = sorted({a for a in map(int, args.at.split(",")) if 0 < a <= args.n} | {args.n})
+    ends = cuts(args.n, args.segment, at)
     url, drop = bench_load.fresh_database(args.db, workdir, "scale")
     print(f"registers bench/scale.py — GENERATED UPRN-style address data (not real UPRNs; seed {SEED})")
     print(f"machine:   {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} | "
-          f"{'sqlite file' if url.startswith('sqlite') else 'postgresql schema'} | N = {args.n:,} in segments of "
-          f"{args.segment:,} | measured at {', '.join(f'{a:,}' for a in at)} | disk free "
+          f"{'sqlite file' if url.startswith('sqlite') else 'postgresql schema'} | N = {args.n:,} in loads ending at "
+          f"{', '.join(f'{e:,}' for e in ends)} | measured at {', '.join(f'{a:,}' for a in at)} | disk free "
           f"{shutil.disk_usage(workdir).free / 1e9:.0f} GB", flush=True)
     me = [sys.executable, __file__, "--child"]
     # the generator runs at the lowest priority: it takes what CPU the loader leaves (a loader
     # waiting for its next segment is not timed)
-    generator = subprocess.Popen([*me, "generate", str(workdir), str(args.n), str(args.segment)],
+    generator = subprocess.Popen([*me, "generate", str(workdir), ",".join(map(str, ends))],
                                  preexec_fn=lambda: os.nice(19))
-    loader = subprocess.Popen([*me, "load", str(workdir), str(args.n), str(args.segment), url,
+    loader = subprocess.Popen([*me, "load", str(workdir), ",".join(map(str, ends)), url,
                                ",".join(map(str, at)), str(args.seconds)], stdout=subprocess.PIPE, text=True)
     state: dict[str, Any] = {"loaded_seconds": 0.0, "peaks": [], "bare": 1.0}
     started = time.perf_counter()
