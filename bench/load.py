@@ -3,8 +3,10 @@
     python bench/load.py [N] [--db URL] [--keep] [--profile]
 
 Prints the end-to-end load rate (``service.load_rsf``, file to committed) and the loading
-process's peak RSS, the rate of bare ``executemany`` inserts of the same rows into one empty
-table of a fresh database of the same kind (same run), and proof times at size N. The data is
+process's peak RSS; the rates of bare ``executemany`` inserts of the same rows, each into a
+fresh database of the same kind (same run): into one empty table, and into the platform's own
+tables with their indexes (items, entries, records, with no parsing, hashing,
+checking, Merkle tiles or signing); and proof times at size N. The data is
 deterministic (seeded) and shaped like the GOV.UK ``address`` register. A figure, not a test.
 """
 
@@ -230,11 +232,12 @@ def stored_rows(rsf: Path) -> Iterator[StoredRows]:
         yield batch
 
 
-def schema_insert(url: str, rsf: Path) -> tuple[int, float]:
+def schema_insert(url: str, rsf: Path, values: bool = True) -> tuple[int, float]:
     """executemany the rows a load of ``rsf`` stores into the platform's own (empty) tables, with
     their indexes, in one transaction, as the platform's connection settings have it: the
-    database's own cost of holding exactly those rows. No parsing, hashing, checking, Merkle tiles
-    or signing. (entries, seconds in the driver)."""
+    database's own cost of holding exactly those rows (postcode values only with ``values``,
+    for a register with postcode indexed). No parsing, hashing, checking, Merkle tiles or
+    signing. (entries, seconds in the driver)."""
     from registers import service
     from registers.store.engine import writer
 
@@ -260,7 +263,7 @@ def schema_insert(url: str, rsf: Path) -> tuple[int, float]:
         count, seconds = 0, 0.0
         for rows in stored_rows(rsf):  # each batch is built outside the timed region
             start = time.perf_counter()
-            for statement, table in zip(sql, rows, strict=True):
+            for statement, table in zip(sql if values else sql[:3], rows, strict=False):
                 cursor.executemany(statement, table)
             seconds += time.perf_counter() - start
             count += len(rows[1])
@@ -397,8 +400,15 @@ def report(args: argparse.Namespace, workdir: Path, drops: list[Callable[[], Non
     drops.append(drop)
     rows, seconds = bare_insert(bare_url, rsf)
     bare_rate = rows / seconds
-    print(f"bare:      executemany {rows:,} rows in {seconds:.1f} s = {bare_rate:,.0f} rows/s | "
+    print(f"bare:      executemany {rows:,} rows into one table in {seconds:.1f} s = {bare_rate:,.0f} rows/s | "
           f"load/bare = {rate / bare_rate:.2f}", flush=True)
+    schema_url, drop = fresh_database(args.db, workdir, "schema")
+    drops.append(drop)
+    rows, seconds = schema_insert(schema_url, rsf, values=False)  # this load indexes no field
+    schema_rate = rows / seconds
+    print(f"bare:      executemany the same {rows:,} entries' rows into the platform's tables (items, entries, "
+          f"records) in {seconds:.1f} s = {schema_rate:,.0f} entries/s | load/bare = "
+          f"{rate / schema_rate:.2f}", flush=True)
 
     proofs = time_proofs(url, n)
     (inc_med, inc_99, inc_max), (con_med, con_99, con_max) = proofs["inclusion"], proofs["consistency"]
@@ -408,7 +418,8 @@ def report(args: argparse.Namespace, workdir: Path, drops: list[Callable[[], Non
     print(f"checks:    root {root.hex()[:16]}… matches the generated file's; all {2 * PROOFS} proofs verify | "
           f"load average now {os.getloadavg()[0]:.2f}")
     verdicts = [(f"{rate:,.0f} ≥ 50,000 entries/s", rate >= 50_000),
-                (f"load/bare {rate / bare_rate:.2f} ≥ 0.5", rate >= 0.5 * bare_rate),
+                (f"load/bare (one table) {rate / bare_rate:.2f} ≥ 0.5", rate >= 0.5 * bare_rate),
+                (f"load/bare (same tables) {rate / schema_rate:.2f} ≥ 0.5", rate >= 0.5 * schema_rate),
                 (f"peak {peak:,.0f} ≤ 250 MB", peak <= 250),
                 (f"slowest proof {max(inc_max, con_max):.2f} ≤ 2 ms", max(inc_max, con_max) <= 2)]
     print("targets (set for N = 1,000,000): " + " | ".join(f"{text} {'MET' if ok else 'MISSED'}"

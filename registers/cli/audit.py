@@ -26,13 +26,17 @@ def _fail(target: str, exc: Exception) -> None:
 @click.argument("target")
 @click.option("--checkpoint", "checkpoint_file", type=click.Path(exists=True, dir_okay=False),
               help="FILE.rsf: a signed checkpoint the dump must match.")
+@click.option("--since", type=click.IntRange(min=0), default=0, metavar="SIZE",
+              help="A local register: recompute only what came after its checkpoint of SIZE user entries "
+                   "(verified before).")
 @KEY
 @click.pass_context
-def verify(ctx: click.Context, target: str, checkpoint_file: str | None, keys: tuple[str, ...]) -> None:
+def verify(ctx: click.Context, target: str, checkpoint_file: str | None, since: int, keys: tuple[str, ...]) -> None:
     """Prove a register was only ever appended to and every byte is as signed.
 
     TARGET is a register in the local database (every hash, node, checkpoint signature and the
-    consistency of consecutive checkpoints), an RSF file (recomputed; with --checkpoint and
+    consistency of consecutive checkpoints; with --since, only what came after an earlier
+    audit's checkpoint), an RSF file (recomputed; with --checkpoint and
     --key, matched against a signed checkpoint), or a register's URL (downloaded and
     recomputed, its checkpoints' signatures checked with --key, and shown to extend the
     checkpoint saved by the last audit, which it then replaces; see $REGISTERS_TRUST_DIR).
@@ -41,10 +45,13 @@ def verify(ctx: click.Context, target: str, checkpoint_file: str | None, keys: t
     \b
     Examples:
       registers verify country
+      registers verify address --since 40000000
       registers verify country.rsf --checkpoint country.checkpoint --key localhost+1a2b3c4d+AW...
       registers verify https://registers.example.gov.uk/country/ --key keys.txt
     """
     try:
+        if since and (target.startswith(("http://", "https://")) or Path(target).is_file()):
+            raise RegisterError("--since is for a register in the local database")
         verifiers = service.read_keys(list(keys))
         if target.startswith(("http://", "https://")):
             if not verifiers:
@@ -63,11 +70,13 @@ def verify(ctx: click.Context, target: str, checkpoint_file: str | None, keys: t
             click.echo(f"{target}: ok: {dump.register}: {dump.head.user_size} entries; "
                        f"root {hash_text(dump.head.user_root)}{matched}")
         else:
-            result = service.verify(_engine(ctx), target)
+            result = service.verify(_engine(ctx), target, since)
             h = result.head
+            after = f" after the checkpoint at {since} (verified before)" if result.since else ""
             click.echo(
-                f"{target}: ok: {result.entries[Log.USER]} user and {result.entries[Log.SYSTEM]} system entries, "
-                f"{result.items} items, every checkpoint signature; root {h.user_size} {hash_text(h.user_root)}"
+                f"{target}: ok: {result.entries[Log.USER]} user and {result.entries[Log.SYSTEM]} system entries"
+                f"{after}, {result.items} items, every checkpoint signature; root {h.user_size} "
+                f"{hash_text(h.user_root)}"
             )
     except (IntegrityError, service.RemoteError, LineError) as exc:  # the target is at fault
         _fail(target, exc)

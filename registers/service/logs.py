@@ -176,14 +176,16 @@ def consistency_proof(engine: Engine, name: str, old_size: int, size: int, log: 
     return {"proof-identifier": PROOF_ID, "merkle-consistency-nodes": [hash_text(h) for h in nodes]}
 
 
-def verify(engine: Engine, name: str) -> Verified:
+def verify(engine: Engine, name: str, since: int = 0) -> Verified:
     """Recompute register ``name`` from its log; raises IntegrityError at the first fault.
+    With ``since``, the user-log size of a checkpoint an earlier verification covered, only what
+    came after that checkpoint is recomputed (see ``store.verify.verify_register``).
     On PostgreSQL the planner's statistics are refreshed first where allowed (verify's queries
     read whole tables; with stale statistics a planner may pick quadratic plans)."""
     if engine.dialect.name == "postgresql":
         analyze(engine)
     with snapshot(engine) as conn:
-        return verify_register(conn, register_id_of(conn, name))
+        return verify_register(conn, register_id_of(conn, name), since)
 
 
 def checkpoint_note(engine: Engine, name: str, log: Log = Log.USER) -> str:

@@ -5,20 +5,24 @@ without gaps, use stored items, and give the leaf hashes of the stored Merkle ti
 stored tile must be what the entries make; every checkpoint's root must be the recomputed
 root at its size; and the record index must point at each key's latest entry. The first
 thing that does not hold is raised as an IntegrityError naming the entry (or tile, or item).
+
+An auditor who verified the register before can verify only what came since: from a
+checkpoint of that earlier state, the stored tiles must still give its signed roots, and
+everything after it is checked as above (the entries before it are taken as found then).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Connection
 
 from ..core.entries import Entry, Log, key_problem, timestamp_problem
-from ..core.errors import IntegrityError
+from ..core.errors import IntegrityError, InvalidRange
 from ..core.items import InvalidItem, hash_text, item_digest, parse_canonical
 from ..core.merkle import leaf_hash
-from ..core.tiles import HASH_SIZE, TILE_WIDTH, Tile, TileBuilder, bottom_row
+from ..core.tiles import HASH_SIZE, TILE_WIDTH, Tile, TileBuilder, bottom_row, edge_positions
 from . import reads, records, signing
 from .schema import checkpoint, entry, merkle_tile, record
 from .tree import StoredTree
@@ -29,23 +33,42 @@ class Verified:
     """What a successful verification covered."""
 
     head: reads.Head
-    items: int
-    entries: dict[Log, int]
+    items: int  # items recomputed
+    entries: dict[Log, int]  # entries recomputed, per log
+    since: reads.Head | None = None  # the earlier state taken as verified (None: from the start)
 
 
-def verify_register(conn: Connection, reg_id: int) -> Verified:
-    """Check register ``reg_id`` end to end; raises IntegrityError at the first fault."""
+def verify_register(conn: Connection, reg_id: int, since: int = 0) -> Verified:
+    """Check register ``reg_id`` end to end; raises IntegrityError at the first fault.
+
+    With ``since`` (the user-log size of a checkpoint that an earlier verification covered)
+    only what came after that checkpoint is recomputed: every checkpoint's signature is still
+    checked, the stored tiles at that checkpoint must still give its signed roots, and the
+    entries, their items, the tiles and the records after it are checked as in a full
+    verification. Raises InvalidRange when no checkpoint has that user size.
+    """
     head = reads.head(conn, reg_id)
     _verify_signatures(conn, reg_id)  # first: the other checks trust the checkpoints' roots
-    items = _verify_items(conn, reg_id)
+    start = _checkpoint_at(conn, reg_id, since) if since else None
+    items = _verify_items(conn, reg_id) if start is None else 0
     counts = {}
     for log in Log:
-        counts[log] = _verify_log(conn, reg_id, log, head)
-        _verify_records(conn, reg_id, log)
+        first = start.size(log) if start is not None else 0
+        counts[log], recomputed = _verify_log(conn, reg_id, log, head, start)
+        items += recomputed
+        _verify_records(conn, reg_id, log, first)
     held = records.count_records(conn, reg_id)
     if held != head.user_records:
         raise IntegrityError(f"the user log has {held} records, but its latest checkpoint records {head.user_records}")
-    return Verified(head, items, counts)
+    return Verified(head, items, counts, start)
+
+
+def _checkpoint_at(conn: Connection, reg_id: int, user_size: int) -> reads.Head:
+    """The earliest checkpoint whose user log has ``user_size`` entries."""
+    found = next((h for h in reads.checkpoints(conn, reg_id) if h.user_size == user_size), None)
+    if found is None:
+        raise InvalidRange(f"no checkpoint of this register has {user_size} user entries to verify from")
+    return found
 
 
 def _verify_signatures(conn: Connection, reg_id: int) -> None:
@@ -80,13 +103,7 @@ def _verify_items(conn: Connection, reg_id: int) -> int:
     count = 0
     for digest, blob in reads.iter_items(conn, reg_id):
         count += 1
-        problem = None
-        try:
-            parse_canonical(blob)
-        except InvalidItem as exc:
-            problem = str(exc)
-        if item_digest(blob) != digest:
-            problem = f"its bytes hash to {hash_text(item_digest(blob))}"
+        problem = _item_problem(digest, blob)
         if problem:
             user = _first_entry_using(conn, reg_id, digest)
             where = f"{_describe(user)}: " if user else ""
@@ -106,19 +123,25 @@ def _describe(e: Entry) -> str:
     return f"{e.log.label} entry {e.number} (key '{e.key}')"
 
 
-def _verify_log(conn: Connection, reg_id: int, log: Log, head: reads.Head) -> int:
-    """Recompute one log's tree; checkpoints are the authority on which side is wrong.
+def _verify_log(
+    conn: Connection, reg_id: int, log: Log, head: reads.Head, start: reads.Head | None = None
+) -> tuple[int, int]:
+    """Recompute one log's tree (after ``start``, if given); checkpoints are the authority on
+    which side is wrong. Returns the entries and the items recomputed (the items only from
+    ``start``: a full verification checks every item first).
 
     A leaf that differs from the stored tiles is held back until a checkpoint root is checked:
     if the recomputed root then differs, the entry was changed; if every checkpoint holds, the
     stored tile is what was changed.
     """
     stored = StoredTree(conn, reg_id, log, head.size(log))
-    builder = TileBuilder()
+    builder = _builder_at(stored, log, start) if start is not None else TileBuilder()
+    first = builder.size
     roots = {h.size(log): h.root(log) for h in reads.checkpoints(conn, reg_id)}
     tiles = _TileCheck(stored, log)
     page: list[Entry] = []
-    for e in reads.iter_entries(conn, reg_id, log):
+    items = 0
+    for e in reads.iter_entries(conn, reg_id, log, first + 1):
         if e.number != builder.size + 1:
             raise IntegrityError(f"{log.label} entry {builder.size + 1} is missing (the next stored is {e.number})")
         problem = timestamp_problem(e.timestamp) or key_problem(log, e.key)
@@ -134,10 +157,10 @@ def _verify_log(conn: Connection, reg_id: int, log: Log, head: reads.Head) -> in
                 f"but the checkpoint recorded {hash_text(roots[builder.size])}"
             )
         if len(page) == reads.PAGE:
-            _check_items_exist(conn, reg_id, page)
+            items += _check_items_exist(conn, reg_id, page, recompute=start is not None)
             tiles.compare(builder.take_tiles(), page)
             page = []
-    _check_items_exist(conn, reg_id, page)
+    items += _check_items_exist(conn, reg_id, page, recompute=start is not None)
     tiles.compare(builder.take_tiles(), page, final=True)
     if builder.size < head.size(log):
         raise IntegrityError(
@@ -152,7 +175,24 @@ def _verify_log(conn: Connection, reg_id: int, log: Log, head: reads.Head) -> in
     if tiles.changed_tile:
         raise IntegrityError(tiles.changed_tile)
     _check_no_extra_tiles(conn, reg_id, log, builder.size)
-    return builder.size
+    return builder.size - first, items
+
+
+def _builder_at(stored: StoredTree, log: Log, start: reads.Head) -> TileBuilder:
+    """A tree builder holding the stored right edge at ``start``, whose root must be the one
+    signed there (so no stored tile the later tree is built on has changed)."""
+    size = start.size(log)
+    try:
+        edge = {level: stored.read_tile(level, index) for level, index, _w in edge_positions(size)}
+        builder = TileBuilder(size, edge)
+    except LookupError as exc:
+        raise IntegrityError(f"{log.label} log: the stored Merkle tiles at size {size} are incomplete: {exc}") from None
+    if builder.root() != start.root(log):
+        raise IntegrityError(
+            f"{log.label} log: the stored Merkle tiles at size {size} give root {hash_text(builder.root())}, "
+            f"but the checkpoint signed {hash_text(start.root(log))}"
+        )
+    return builder
 
 
 class _TileCheck:
@@ -198,13 +238,32 @@ class _TileCheck:
         return None
 
 
-def _check_items_exist(conn: Connection, reg_id: int, page: list[Entry]) -> None:
+def _check_items_exist(conn: Connection, reg_id: int, page: list[Entry], recompute: bool = False) -> int:
+    """Every item the entries of ``page`` use is stored (and, with ``recompute``, canonical and
+    hashing to its digest); returns how many items were recomputed."""
     wanted = list({d for e in page for d in e.digests})
     found = reads.item_contents(conn, reg_id, wanted)
     for e in page:
         for digest in e.digests:
             if digest not in found:
                 raise IntegrityError(f"{_describe(e)}: item {hash_text(digest)} is not stored")
+            if recompute:
+                problem = _item_problem(digest, found[digest])
+                if problem:
+                    raise IntegrityError(f"{_describe(e)}: item {hash_text(digest)} is corrupt: {problem}")
+    return len(found) if recompute else 0
+
+
+def _item_problem(digest: bytes, blob: bytes) -> str | None:
+    """Why ``blob`` is not the canonical item of ``digest``, or None."""
+    problem = None
+    try:
+        parse_canonical(blob)
+    except InvalidItem as exc:
+        problem = str(exc)
+    if item_digest(blob) != digest:
+        problem = f"its bytes hash to {hash_text(item_digest(blob))}"
+    return problem
 
 
 def _check_no_extra_tiles(conn: Connection, reg_id: int, log: Log, size: int) -> None:
@@ -216,8 +275,10 @@ def _check_no_extra_tiles(conn: Connection, reg_id: int, log: Log, size: int) ->
             raise IntegrityError(f"{log.label} log: stored Merkle tile ({level}, {index}) lies beyond the log")
 
 
-def _verify_records(conn: Connection, reg_id: int, log: Log) -> None:
-    """The record index holds, for every key of the log, its latest entry, and nothing else.
+def _verify_records(conn: Connection, reg_id: int, log: Log, after: int = 0) -> None:
+    """The record index holds, for every key of the log, its latest entry, and nothing else
+    (with ``after``: for every record pointing past entry ``after`` and every key of an entry
+    after it).
 
     Both checks are index probes per row (the latest entry of a record's key; the record of an
     entry's key), so they stay linear whatever the planner believes about table sizes (joining
@@ -231,7 +292,8 @@ def _verify_records(conn: Connection, reg_id: int, log: Log) -> None:
     )
     wrong = conn.execute(
         select(r.key, r.entry_number, latest.label("latest"))
-        .where(r.register_id == reg_id, r.log == int(log), r.entry_number.is_distinct_from(latest))
+        .where(r.register_id == reg_id, r.log == int(log), r.entry_number > after,
+               r.entry_number.is_distinct_from(latest))
         .limit(1)
     ).first()
     if wrong is not None:
@@ -246,8 +308,16 @@ def _verify_records(conn: Connection, reg_id: int, log: Log) -> None:
         .scalar_subquery()
     )
     missing = conn.execute(
-        select(e.key, e.number).where(e.register_id == reg_id, e.log == int(log), indexed.is_(None)).limit(1)
+        select(e.key, e.number, indexed.label("indexed"))
+        .where(e.register_id == reg_id, e.log == int(log), e.number > after,
+               or_(indexed.is_(None), indexed < e.number))
+        .limit(1)
     ).first()
+    if missing is not None and missing.indexed is not None:
+        raise IntegrityError(
+            f"{log.label} record '{missing.key}' points at entry {missing.indexed}, but entry {missing.number} "
+            "is later"
+        )
     if missing is not None:
         raise IntegrityError(
             f"{log.label} record '{missing.key}' is missing from the record index (entry {missing.number} has it)"

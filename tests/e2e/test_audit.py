@@ -49,3 +49,17 @@ def test_verify_a_dump_against_its_signed_checkpoint(db_url: str, tmp_path: Path
     dump.write_bytes(dump.read_bytes().replace(b'"name":"Andorra"', b'"name":"Andorre"', 1))
     bad = run(db_url, "verify", str(dump), "--checkpoint", str(checkpoint), "--key", vkey)
     assert bad.returncode == 1 and "FAILED" in bad.stderr.decode() and "line " in bad.stderr.decode()
+
+
+def test_verify_only_what_came_since_an_earlier_audit(db_url: str) -> None:
+    ok(db_url, "load", str(RSF / "country-208.rsf"))
+    assert ok(db_url, "verify", "country").startswith("country: ok: 208 user and 16 system entries")
+    ok(db_url, "amend", "country", "GB", "name=Great Britain", "--as", "Joe", "--reason", "shorter")
+    out = ok(db_url, "verify", "country", "--since", "208")
+    assert out.startswith("country: ok: 1 user and 1 system entries after the checkpoint at 208 (verified before), "
+                          "2 items, every checkpoint signature; root 209 sha-256:")
+    refused = run(db_url, "verify", "country", "--since", "100")
+    assert refused.returncode == 1 and refused.stderr.decode() == (
+        "error: no checkpoint of this register has 100 user entries to verify from\n")
+    refused = run(db_url, "verify", str(RSF / "country-208.rsf"), "--since", "208")
+    assert refused.returncode == 1 and "--since is for a register in the local database" in refused.stderr.decode()
