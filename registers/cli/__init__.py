@@ -100,8 +100,14 @@ def REMOTE(func: F) -> F:  # noqa: N802 - a decorator named as the other option 
                         help="Send the change to the register served at URL (https://host/NAME/).")(func)
 
 
-def _remote(name: str | None, url: str, token: str | None) -> str:
-    """The token for a remote change to ``url`` (which must be register ``name``'s URL)."""
+def _remote(name: str | None, url: str, token: str | None, by: str | None = None) -> str:
+    """The token for a remote change to ``url`` (which must be register ``name``'s URL).
+
+    ``--as`` is refused: the server records the change as made by the token's holder (the label
+    it was issued with), never by a name the client claims."""
+    if by:
+        raise RegisterError("--as does not go with --remote: the server records the change as made by the "
+                            "holder of the token (the label it was issued with)")
     if not token:
         raise RegisterError("--remote needs --token (or $REGISTERS_TOKEN): the register's custodian token")
     if name and not url.rstrip("/").endswith("/" + name):

@@ -64,7 +64,7 @@ def load(ctx: click.Context, file: str, name: str | None, fmt: str | None, **opt
     if options["remote"]:
         if fmt != "rsf" or file == "-":
             raise RegisterError("--remote loads an RSF file (tables: load them into a local copy, or use add/amend)")
-        token = _remote(name, options["remote"], options["token"])
+        token = _remote(name, options["remote"], options["token"], options["by"])
         return _remote_done(service.remote_load(options["remote"], token, file, options["reason"]), options["receipt"])
     engine = _engine(ctx)
     if fmt == "rsf":

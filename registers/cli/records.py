@@ -62,7 +62,7 @@ def add(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: st
       registers add country XK name=Kosovo official-name="The Republic of Kosovo" --reason "recognised"
     """
     if remote:
-        return _remote_done(service.remote_change(remote, _remote(name, remote, token), "add", key, list(values),
+        return _remote_done(service.remote_change(remote, _remote(name, remote, token, by), "add", key, list(values),
                                                   reason=reason), receipt)
     _done(ctx, service.add_record(_engine(ctx), name, key, list(values), by=by, reason=reason), receipt)
 
@@ -86,7 +86,7 @@ def amend(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: 
       registers amend country CZ name=Czechia --reason "short name changed"
     """
     if remote:
-        return _remote_done(service.remote_change(remote, _remote(name, remote, token), "amend", key, list(values),
+        return _remote_done(service.remote_change(remote, _remote(name, remote, token, by), "amend", key, list(values),
                                                   reason=reason), receipt)
     _done(ctx, service.amend_record(_engine(ctx), name, key, list(values), by=by, reason=reason), receipt)
 
@@ -105,7 +105,7 @@ def end(ctx: click.Context, name: str, key: str, date: str, by: str | None, reas
         receipt: str | None, remote: str | None, token: str | None) -> None:
     """End a record: append an entry with its end-date (nothing is deleted)."""
     if remote:
-        return _remote_done(service.remote_change(remote, _remote(name, remote, token), "end", key, [], date=date,
+        return _remote_done(service.remote_change(remote, _remote(name, remote, token, by), "end", key, [], date=date,
                                                   reason=reason), receipt)
     _done(ctx, service.end_record(_engine(ctx), name, key, date, by=by, reason=reason), receipt)
 

@@ -33,9 +33,12 @@ def test_remote_changes_with_a_token(db_url: str, tmp_path: Path) -> None:
         assert secret not in refused.stderr.decode() and country_token not in refused.stderr.decode()
         missing = run(db_url, "add", "territory", "XR", "name=Mu", "--remote", url)
         assert missing.returncode == 1 and "--token" in missing.stderr.decode()
+        claimed = run(db_url, "add", "territory", "XR", "name=Mu", "--remote", url, "--token", secret, "--as", "Bob")
+        assert claimed.returncode == 1 and "--as does not go with --remote" in claimed.stderr.decode()
     shown = ok(db_url, "show", "territory", "XQ")
     assert '"end-date": "2024-01-01"' in shown or '"end-date":"2024-01-01"' in shown
     text = log.read_text()
     assert "POST /territory/changes" in text  # requests were logged...
     assert secret not in text and country_token not in text  # ...tokens were not
     assert ok(db_url, "verify", "territory").startswith("territory: ok: ")
+    assert run(db_url, "show", "territory", "XR").returncode == 1  # Bob's claimed change stored nothing
