@@ -107,9 +107,21 @@ def generate(workdir: Path, ends: list[int]) -> None:
 
 def rss_mb() -> tuple[float, float]:
     """(current RSS, peak RSS) of this process in MB (VmRSS, VmHWM)."""
+    fields = _status()
+    return fields["VmRSS"], fields["VmHWM"]
+
+
+def rss_parts() -> dict[str, float]:
+    """The current RSS in MB by kind: anonymous (the heap), file-backed (code, and SQLite's
+    mapped WAL index) and shared memory."""
+    fields = _status()
+    return {"anon": fields["RssAnon"], "file": fields["RssFile"], "shmem": fields["RssShmem"]}
+
+
+def _status() -> dict[str, float]:
     with open("/proc/self/status") as status:
-        fields = dict(line.split(":", 1) for line in status)
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+        pairs = (line.split(":", 1) for line in status)
+        return {k: int(v.split()[0]) / 1024 for k, v in pairs if v.strip().endswith("kB")}
 
 
 def database_mb(engine: Any, url: str) -> float:
@@ -163,6 +175,7 @@ def load_all(url: str, workdir: Path, ends: list[int], at: list[int], seconds: i
             bare(url, workdir, path, result.added_user / seconds_taken)
         loaded += result.added_user
         emit("segment", loaded=loaded, added=result.added_user, seconds=seconds_taken, rss=current, peak=peak,
+             parts=rss_parts(),
              findings=result.findings.count, db_mb=database_mb(engine, url))
         if loaded in at:
             amended += measure(engine, url, workdir, loaded, seconds)
@@ -246,7 +259,8 @@ def report(line: dict[str, Any], state: dict[str, Any]) -> None:
         cumulative = line["loaded"] / state["loaded_seconds"]
         print(f"segment:   {line['loaded']:>12,} entries | +{line['added']:,} in {line['seconds']:6.1f} s = "
               f"{line['added'] / line['seconds']:8,.0f} entries/s | cumulative {cumulative:8,.0f}/s | RSS "
-              f"{line['rss']:4.0f} MB (peak {line['peak']:4.0f}) | database {line['db_mb'] / 1e3:7.2f} GB"
+              f"{line['rss']:4.0f} MB (anon {line['parts']['anon']:.0f}, file {line['parts']['file']:.0f}, shmem "
+              f"{line['parts']['shmem']:.0f}; peak {line['peak']:4.0f}) | database {line['db_mb'] / 1e3:7.2f} GB"
               + (f" | {line['findings']:,} findings" if line["findings"] else ""), flush=True)
     elif kind == "bare":
         state["bare"], state["bare_schema"] = line["rate"], line["schema_rate"]
