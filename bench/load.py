@@ -286,9 +286,15 @@ def peak_rss_kib() -> int:
 
 
 def child_main(mode: str, url: str, rsf: str = "") -> None:
-    """In a child process: open the engine (``floor``), and load the RSF (``load``); print JSON."""
+    """In a child process: open the engine (``floor``), and load the RSF (``load``), or run a
+    baseline (``table``, ``schema``, ``schema-values``: its rows and seconds); print JSON."""
     from registers import service
 
+    if mode in ("table", "schema", "schema-values"):
+        rows, seconds = bare_insert(url, Path(rsf)) if mode == "table" else \
+            schema_insert(url, Path(rsf), values=mode == "schema-values")
+        print(json.dumps({"rows": rows, "seconds": seconds}))
+        return
     engine = service.open_database(url)
     result: dict[str, Any] = {}
     if mode == "load":

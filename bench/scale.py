@@ -186,13 +186,14 @@ def load_all(url: str, workdir: Path, ends: list[int], at: list[int], seconds: i
 
 def bare(url: str, workdir: Path, rsf: Path, ours: float) -> None:
     """executemany the first segment's rows into a fresh database, once into one table, once into
-    the platform's own tables; emit the rates beside the load's."""
+    the platform's own tables (each in a child process); emit the rates beside the load's."""
     db = "sqlite" if url.startswith("sqlite") else url.split("?")[0]
     rates = {}
-    for label, insert in (("table", bench_load.bare_insert), ("schema", bench_load.schema_insert)):
+    for label, mode in (("table", "table"), ("schema", "schema-values")):
         bare_url, drop = bench_load.fresh_database(db, workdir, f"bare{label}")
-        try:
-            rows, seconds = insert(bare_url, rsf)
+        try:  # in a child process: the loader's own memory figures stay its own
+            done = bench_load.run_child(mode, bare_url, str(rsf))
+            rows, seconds = done["rows"], done["seconds"]
         finally:
             drop()
             for leftover in workdir.glob("bare*.db*"):
