@@ -25,7 +25,7 @@ from ..core.errors import IntegrityError, InvalidName, InvalidRSF, RegisterNotFo
 from ..core.items import canonical_json, hash_text, item_digest
 from ..core.merkle import EMPTY_ROOT, leaf_hash, verify_consistency
 from ..core.rsf import AddItem, AppendEntry, AssertRootHash, Command
-from ..core.tiles import TileBuilder, edge_positions
+from ..core.tiles import TileBuilder
 from . import reads, signing
 from .bulk import BulkWriter, Chunk
 from .checks import Change, EntryChecks, Findings
@@ -188,9 +188,7 @@ class _Batch:
 
     def _builder(self, log: Log) -> TileBuilder:
         size = self.head.size(log)
-        tree = StoredTree(self.conn, self.reg_id, log, size)
-        edge = {level: tree.read_tile(level, index) for level, index, _w in edge_positions(size)}
-        return TileBuilder(size, edge)
+        return StoredTree(self.conn, self.reg_id, log, size).builder_at(size)
 
     # -- commands -------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from ..core import merkle
 from ..core.entries import Log
 from ..core.errors import IntegrityError, InvalidRange
-from ..core.tiles import TILE_HEIGHT, TILE_WIDTH, subtree_from_tiles
+from ..core.tiles import TILE_HEIGHT, TILE_WIDTH, TileBuilder, edge_positions, subtree_from_tiles
 from .schema import merkle_tile
 
 _PLACEHOLDER = bytes(32)
@@ -29,6 +29,12 @@ class StoredTree:
         self.log = log
         self.size = size
         self._tiles: dict[tuple[int, int], bytes] = {}
+
+    def builder_at(self, size: int) -> TileBuilder:
+        """A tree builder continuing from the log's first ``size`` leaves, holding the stored
+        right edge at that size (LookupError when a stored edge tile is missing or short)."""
+        edge = {level: self.read_tile(level, index) for level, index, _w in edge_positions(size)}
+        return TileBuilder(size, edge)
 
     def read_tile(self, level: int, index: int) -> bytes:
         """The stored tile ``(level, index)`` (empty bytes if none is stored)."""

@@ -22,7 +22,7 @@ from ..core.entries import Entry, Log, key_problem, timestamp_problem
 from ..core.errors import IntegrityError, InvalidRange
 from ..core.items import InvalidItem, hash_text, item_digest, parse_canonical
 from ..core.merkle import leaf_hash
-from ..core.tiles import HASH_SIZE, TILE_WIDTH, Tile, TileBuilder, bottom_row, edge_positions
+from ..core.tiles import HASH_SIZE, TILE_WIDTH, Tile, TileBuilder, bottom_row
 from . import reads, records, signing
 from .schema import checkpoint, entry, merkle_tile, record
 from .tree import StoredTree
@@ -183,8 +183,7 @@ def _builder_at(stored: StoredTree, log: Log, start: reads.Head) -> TileBuilder:
     signed there (so no stored tile the later tree is built on has changed)."""
     size = start.size(log)
     try:
-        edge = {level: stored.read_tile(level, index) for level, index, _w in edge_positions(size)}
-        builder = TileBuilder(size, edge)
+        builder = stored.builder_at(size)
     except LookupError as exc:
         raise IntegrityError(f"{log.label} log: the stored Merkle tiles at size {size} are incomplete: {exc}") from None
     if builder.root() != start.root(log):
