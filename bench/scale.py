@@ -255,7 +255,6 @@ def report(line: dict[str, Any], state: dict[str, Any]) -> None:
               f"from schemas/address.json, postcode indexed | RSS {line['rss'][0]:.0f} MB")
     elif kind == "segment":
         state["loaded_seconds"] += line["seconds"]
-        state.setdefault("first_rate", line["added"] / line["seconds"])
         state["peaks"].append(line["peak"])
         cumulative = line["loaded"] / state["loaded_seconds"]
         print(f"segment:   {line['loaded']:>12,} entries | +{line['added']:,} in {line['seconds']:6.1f} s = "
@@ -264,7 +263,7 @@ def report(line: dict[str, Any], state: dict[str, Any]) -> None:
               f"{line['parts']['shmem']:.0f}; peak {line['peak']:4.0f}) | database {line['db_mb'] / 1e3:7.2f} GB"
               + (f" | {line['findings']:,} findings" if line["findings"] else ""), flush=True)
     elif kind == "bare":
-        state["bare"], state["bare_schema"] = line["rate"], line["schema_rate"]
+        state["bare"], state["bare_schema"], state["first_rate"] = line["rate"], line["schema_rate"], line["ours"]
         print(f"bare:      executemany of the first segment's {line['rows']:,} entries' rows: into one table "
               f"{line['rate']:,.0f}/s (load/bare {line['ours'] / line['rate']:.2f}) | into the platform's tables "
               f"(items, entries, records, postcode values) {line['schema_rate']:,.0f}/s (load/bare "
