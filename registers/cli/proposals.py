@@ -150,35 +150,40 @@ def recheck(ctx: click.Context, name: str, ident: int) -> None:
 
 @main.command("check")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="The whole report as JSON.")
-@click.option("--propose", "file_fixes", is_flag=True, help="File each proposed fix as a proposal to review.")
-@click.option("--limit", default=20, show_default=True, help="Findings shown per kind (the JSON has all).")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+@click.option("--propose", "file_fixes", is_flag=True, help="File each listed finding's fix as a proposal to review.")
+@click.option("--limit", default=20, show_default=True, help="Findings listed per kind (all are counted).")
+@click.option("--all", "every", is_flag=True, help="List every finding (memory grows with their number).")
 @click.pass_context
 @_friendly
-def check(ctx: click.Context, name: str, as_json: bool, file_fixes: bool, limit: int) -> None:
+def check(ctx: click.Context, name: str, as_json: bool, file_fixes: bool, limit: int, every: bool) -> None:
     """Report what looks wrong in register NAME: likely duplicates, dangling links, values that
     break today's datatype rules, ended records still linked from live ones, and fields left
-    empty where most records fill them. Exit status 0 either way (it is a report).
+    empty where most records fill them. Every finding is counted; the first --limit of each kind
+    are listed (and, with --propose, filed). Memory stays flat whatever the register's size (a
+    scratch file in the temporary folder holds what must be grouped). Exit status 0 either way
+    (it is a report).
 
     \b
     Examples:
       registers check school
-      registers check school --propose
+      registers check school --propose --all
+      registers check address --json --limit 100 > address-quality.json
     """
     engine = _engine(ctx)
-    report = quality.check(engine, name)
+    report = quality.check(engine, name, listed=None if every else max(limit, 0))
     if as_json:
         click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=1))
     else:
         counts = report.counts()
         click.echo(f"{name}: {report.records} records ({report.live} live); "
                    + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
-        shown: dict[str, int] = {}
         for f in report.findings:
-            shown[f.kind] = shown.get(f.kind, 0) + 1
-            if shown[f.kind] <= limit:
-                fix = f"  [fix: {f.fix['action']} {json.dumps(f.fix['fields'], ensure_ascii=False)}]" if f.fix else ""
-                click.echo(f"{f.kind}\t{f.register}:{f.key}\t{f.message}{fix}")
+            fix = f"  [fix: {f.fix['action']} {json.dumps(f.fix['fields'], ensure_ascii=False)}]" if f.fix else ""
+            click.echo(f"{f.kind}\t{f.register}:{f.key}\t{f.message}{fix}")
+        unlisted = sum(counts.values()) - len(report.findings)
+        if unlisted:
+            click.echo(f"({unlisted} more not listed: --limit N or --all lists them)")
     if file_fixes:
         filed = quality.propose_fixes(engine, report)
         click.echo(f"{len(filed.filed)} proposals filed ({', '.join(map(str, filed.filed)) or 'none'}), "

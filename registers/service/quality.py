@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
@@ -36,11 +36,15 @@ from .logs import register_id_of
 from .proposals import InvalidProposal, list_proposals, propose
 from .reading import is_current
 from .records import definition_of
+from .scratch import Scratch
 
 KINDS = ("duplicate", "dangling-link", "invalid-value", "ended-but-linked", "missing-value")
 MOSTLY_FILLED = 0.9  # a field this share of live records fill is expected in every one
 MIN_RECORDS = 10  # fewer live records than this say nothing about which fields are expected
 SOURCE = "quality check"
+LINK_BATCH = 5000  # links checked against their registers per round of lookups
+KNOWN_TARGETS = 200_000  # link targets remembered as found or not (then forgotten, and looked up again)
+SCRATCH_BATCH = 10_000  # rows put aside in the scratch file at a time
 _PUNCTUATION = re.compile(r"[^\w\s]")
 _SPACES = re.compile(r"\s+")
 _LOOSE_DATE = re.compile(r"(\d{4})-(\d{1,2})(?:-(\d{1,2}))?")
@@ -60,24 +64,26 @@ class Finding:
 
 @dataclass
 class QualityReport:
-    """Every finding about a register, and how many live records it has."""
+    """What a check found in a register: how many records it has and how many are live, how
+    many findings of each kind (all of them), and the findings listed (all, or the first
+    ``listed`` of each kind)."""
 
     register: str
     records: int
     live: int
     findings: list[Finding] = field(default_factory=list)
+    counted: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    listed: int | None = None
 
     def counts(self) -> dict[str, int]:
-        """Findings per kind (every kind listed)."""
-        out = dict.fromkeys(KINDS, 0)
-        for f in self.findings:
-            out[f.kind] += 1
-        return out
+        """Findings per kind (every kind named; every finding counted, listed or not)."""
+        return {kind: self.counted.get(kind, 0) for kind in KINDS}
 
     def as_json(self) -> dict[str, Any]:
         """The report as served at ``/<register>/quality.json``."""
         return {"register": self.register, "records": self.records, "live-records": self.live,
-                "counts": self.counts(), "findings": [asdict(f) for f in self.findings]}
+                "counts": self.counts(), "listed-per-kind": self.listed,
+                "findings": [asdict(f) for f in self.findings]}
 
 
 def normalised_name(name: str) -> str:
@@ -88,115 +94,191 @@ def normalised_name(name: str) -> str:
     return text.removeprefix("the ")
 
 
-def check(engine: Engine, name: str, today: str | None = None) -> QualityReport:
-    """The quality report of register ``name`` (records as they are now)."""
+def check(engine: Engine, name: str, today: str | None = None, listed: int | None = None) -> QualityReport:
+    """The quality report of register ``name`` (records as they are now, in one snapshot).
+
+    Memory stays flat in the register's size: records are read in pages, links are checked in
+    batches, and what must be grouped or remembered (names, ended keys, the register's links to
+    itself) waits in a scratch file. Every finding is counted; ``listed`` keeps only the first
+    so many of each kind (None: all of them)."""
     today = today or date.today().isoformat()
-    with snapshot(engine) as conn:
+    report = QualityReport(name, 0, 0, listed=listed)
+    kept: dict[str, list[Finding]] = {kind: [] for kind in KINDS}
+
+    def note(findings: Iterable[Finding]) -> None:
+        for finding in findings:
+            report.counted[finding.kind] += 1
+            if listed is None or len(kept[finding.kind]) < listed:
+                kept[finding.kind].append(finding)
+
+    with snapshot(engine) as conn, Scratch() as scratch:
         reg_id = register_id_of(conn, name)
         definition = definition_of(conn, reg_id, name)
-        held = list(records.iter_records(conn, reg_id))
-        report = QualityReport(name, len(held), 0)
-        live = [r for r in held if is_current(r.item, today)]
-        report.live = len(live)
-        report.findings += _duplicates(definition, live, name)
-        report.findings += _dangling(conn, definition, held, name)
-        report.findings += _invalid(definition, held, name)
-        report.findings += _ended_but_linked(conn, name, held, today)
-        report.findings += _missing(definition, live, name)
+        survey = _Survey(conn, definition, name, today, scratch)
+        for rec in records.iter_records(conn, reg_id):
+            note(survey.take(rec))
+        note(survey.finish())
+        report.records, report.live = survey.held, survey.live
+        note(_duplicates(definition, scratch, name))
+        if survey.ended:
+            note(_ended_but_linked(conn, name, scratch, today))
+        note(_missing(conn, reg_id, definition, name, survey.filled, survey.live, today))
+    report.findings = [f for kind in KINDS for f in kept[kind]]
     return report
 
 
-def _duplicates(definition: Definition, live: list[records.Record], name: str) -> Iterator[Finding]:
-    if "name" not in definition.by_name:
-        return
-    groups: dict[str, list[records.Record]] = defaultdict(list)
-    for rec in live:
-        value = rec.item.get("name")
-        if isinstance(value, str) and normalised_name(value):
-            groups[normalised_name(value)].append(rec)
-    related = _self_links(definition, live)
-    for same in groups.values():
-        if len(same) < 2:
-            continue
-        first, *later = sorted(same, key=lambda r: r.entry.number)
-        for rec in later:
-            if related(rec.entry.key, first.entry.key):
-                continue  # one names the other (a parent and its child may share a name)
-            has_end = "end-date" in definition.by_name
+class _Survey:
+    """One pass over a register's records: counts, invalid values and dangling links found on
+    the way; names, ended keys and links to itself put aside in the scratch file."""
+
+    def __init__(self, conn: Any, definition: Definition, name: str, today: str, scratch: Scratch) -> None:
+        self.conn, self.definition, self.name, self.today, self.scratch = conn, definition, name, today, scratch
+        self.held = self.live = self.ended = 0
+        self.rules = compile_checks(definition)
+        self.linking = linking_fields(definition)
+        self.own = tuple(f for f in self.linking if f.register == definition.register
+                         and f.datatype != "curie" and f.name != definition.key_field)
+        self.named = "name" in definition.by_name
+        self.filled = {f.name: 0 for f in definition.fields if f.name not in (definition.key_field, "end-date")}
+        self.links = _Links(conn, name)
+        self.rows: dict[str, list[tuple[Any, ...]]] = {"name_of": [], "ended": [], "own_link": []}
+        scratch.execute("CREATE TABLE name_of (norm TEXT, number INTEGER, key TEXT, name TEXT)")
+        scratch.execute("CREATE TABLE ended (key TEXT PRIMARY KEY, end_date TEXT)")
+        scratch.execute("CREATE TABLE own_link (key TEXT, target TEXT)")
+
+    def take(self, rec: records.Record) -> Iterator[Finding]:
+        """Findings of one record (and of earlier ones whose links are checked now)."""
+        self.held += 1
+        item, key = rec.item, rec.entry.key
+        if is_current(item, self.today):
+            self.live += 1
+            self._live(rec)
+        else:
+            self.ended += 1
+            self.rows["ended"].append((key, item.get("end-date")))
+        yield from _invalid(self.rules, rec, self.name)
+        for f, register, target in link_targets(self.definition, item, self.linking):
+            if f != self.definition.key_field:
+                self.links.add(key, f, self.name if register == self.definition.register else register, target)
+        if self.links.full():
+            yield from self.links.flush()
+        if sum(map(len, self.rows.values())) >= SCRATCH_BATCH:
+            self._put_aside()
+
+    def _live(self, rec: records.Record) -> None:
+        item = rec.item
+        for name in self.filled:
+            if item.get(name) not in (None, "", []):
+                self.filled[name] += 1
+        value = item.get("name")
+        if self.named and isinstance(value, str) and normalised_name(value):
+            self.rows["name_of"].append((normalised_name(value), rec.entry.number, rec.entry.key, value))
+        for own in self.own:
+            value = item.get(own.name)
+            for target in value if isinstance(value, list) else [value] if isinstance(value, str) else []:
+                self.rows["own_link"].append((rec.entry.key, target))
+
+    def _put_aside(self) -> None:
+        for table, rows in self.rows.items():
+            self.scratch.insert(table, rows)
+            rows.clear()
+
+    def finish(self) -> Iterator[Finding]:
+        """The findings still waiting (the last links); the scratch tables indexed for reading."""
+        yield from self.links.flush()
+        self._put_aside()
+        self.scratch.execute("CREATE INDEX name_of_norm ON name_of (norm, number)")
+        self.scratch.execute("CREATE INDEX own_link_key ON own_link (key)")
+
+
+class _Links:
+    """Links checked against the registers they name, a batch at a time; what was found (or not)
+    is remembered for the next batches, up to ``KNOWN_TARGETS`` targets."""
+
+    def __init__(self, conn: Any, name: str) -> None:
+        self.conn, self.name = conn, name
+        self.waiting: list[tuple[str, str, str, str]] = []  # linking key, field, register, target
+        self.ids: dict[str, int | None] = {}
+        self.known: dict[str, dict[str, bool]] = defaultdict(dict)
+
+    def add(self, key: str, f: str, register: str, target: str) -> None:
+        """A link to check: field ``f`` of record ``key`` names ``target`` of ``register``."""
+        self.waiting.append((key, f, register, target))
+
+    def full(self) -> bool:
+        """Whether enough links wait to check them now."""
+        return len(self.waiting) >= LINK_BATCH
+
+    def flush(self) -> Iterator[Finding]:
+        """Check the waiting links: a finding for each that names nothing."""
+        if sum(map(len, self.known.values())) > KNOWN_TARGETS:
+            self.known.clear()
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for _key, _f, register, target in self.waiting:
+            if register not in self.ids:
+                self.ids[register] = reads.register_id(self.conn, register)
+            if target and self.ids[register] is not None and target not in self.known[register]:
+                wanted[register].add(target)
+        for register, targets in wanted.items():
+            exists = records.current_entries(self.conn, self.ids[register] or 0, sorted(targets))
+            self.known[register].update((t, t in exists) for t in targets)
+        for key, f, register, target in self.waiting:
+            if self.ids[register] is None:
+                yield Finding("dangling-link", self.name, key, f,
+                              f"record '{key}' field '{f}': register '{register}' does not exist")
+            elif target and not self.known[register][target]:
+                yield Finding("dangling-link", self.name, key, f,
+                              f"record '{key}' field '{f}': '{target}' is not a key of register '{register}'")
+        self.waiting = []
+
+
+def _duplicates(definition: Definition, scratch: Scratch, name: str) -> Iterator[Finding]:
+    """Live records whose normalised names are the same: every one after the first (by entry
+    number) in each group, unless one of the two names the other through the register's links
+    to itself (a parent and its child may share a name)."""
+    has_end = "end-date" in definition.by_name
+    groups = scratch.execute("SELECT norm FROM name_of GROUP BY norm HAVING count(*) > 1 ORDER BY max(number) DESC")
+    for (norm,) in groups:
+        first, *later = scratch.execute("SELECT key, name FROM name_of WHERE norm = ? ORDER BY number", (norm,))
+        for key, value in later:
+            if _related(scratch, key, first[0]):
+                continue
             yield Finding(
-                "duplicate", name, rec.entry.key, "name",
-                f"record '{rec.entry.key}' ('{rec.item['name']}') looks like a duplicate of record "
-                f"'{first.entry.key}' ('{first.item['name']}')",
-                {"action": "end", "key": rec.entry.key, "fields": {"end-date": date.today().isoformat()},
-                 "reason": f"likely duplicate of record '{first.entry.key}'"} if has_end else None,
+                "duplicate", name, key, "name",
+                f"record '{key}' ('{value}') looks like a duplicate of record '{first[0]}' ('{first[1]}')",
+                {"action": "end", "key": key, "fields": {"end-date": date.today().isoformat()},
+                 "reason": f"likely duplicate of record '{first[0]}'"} if has_end else None,
             )
 
 
-def _self_links(definition: Definition, live: list[records.Record]) -> Any:
+def _related(scratch: Scratch, a: str, b: str) -> bool:
     """Whether one key names the other through the register's links to itself, directly or
     through a chain of them (a SIC class, its group and its division)."""
-    own = tuple(f for f in linking_fields(definition) if f.register == definition.register and f.datatype != "curie")
-    named: dict[str, set[str]] = defaultdict(set)
-    for rec in live:
-        for f in own:
-            if f.name == definition.key_field:
-                continue
-            value = rec.item.get(f.name)
-            named[rec.entry.key].update(value if isinstance(value, list) else [value] if isinstance(value, str) else [])
 
     def reaches(start: str, goal: str) -> bool:
         seen, frontier = {start}, [start]
         while frontier:
-            nxt = [k for key in frontier for k in named.get(key, ()) if k not in seen]
+            nxt = {t for (t,) in scratch.lookup("SELECT target FROM own_link WHERE key IN ({})", frontier)} - seen
             if goal in nxt:
                 return True
-            seen.update(nxt)
-            frontier = nxt
+            seen |= nxt
+            frontier = sorted(nxt)
         return False
 
-    return lambda a, b: bool(own) and (reaches(a, b) or reaches(b, a))
+    return reaches(a, b) or reaches(b, a)
 
 
-def _dangling(conn: Any, definition: Definition, held: list[records.Record], name: str) -> Iterator[Finding]:
-    linking = linking_fields(definition)
-    if not linking:
-        return
-    wanted: dict[str, set[str]] = defaultdict(set)
-    links = []
-    for rec in held:
-        for f, register, target in link_targets(definition, rec.item, linking):
-            if f == definition.key_field:
-                continue
-            register = name if register == definition.register else register
-            links.append((rec.entry.key, f, register, target))
-            wanted[register].add(target)
-    existing: dict[str, set[str] | None] = {}
-    for register, keys in wanted.items():
-        reg_id = reads.register_id(conn, register)
-        existing[register] = None if reg_id is None else set(records.current_entries(conn, reg_id, sorted(keys)))
-    for key, f, register, target in links:
-        found = existing[register]
-        if found is None:
-            yield Finding("dangling-link", name, key, f,
-                          f"record '{key}' field '{f}': register '{register}' does not exist")
-        elif target and target not in found:
-            yield Finding("dangling-link", name, key, f,
-                          f"record '{key}' field '{f}': '{target}' is not a key of register '{register}'")
-
-
-def _invalid(definition: Definition, held: list[records.Record], name: str) -> Iterator[Finding]:
-    rules = compile_checks(definition)
-    for rec in held:
-        for problem in rules(rec.entry.key, rec.item):
-            value = rec.item.get(problem.field) if problem.field else None
-            fixed = _repaired(rules, rec, problem.field, value)
-            yield Finding(
-                "invalid-value", name, rec.entry.key, problem.field or None,
-                f"record '{rec.entry.key}': {problem.message}",
-                {"action": "amend", "key": rec.entry.key, "fields": {problem.field: fixed},
-                 "reason": f"field '{problem.field}': '{value}' does not meet its datatype; '{fixed}' does"}
-                if fixed is not None else None,
-            )
+def _invalid(rules: Any, rec: records.Record, name: str) -> Iterator[Finding]:
+    for problem in rules(rec.entry.key, rec.item):
+        value = rec.item.get(problem.field) if problem.field else None
+        fixed = _repaired(rules, rec, problem.field, value)
+        yield Finding(
+            "invalid-value", name, rec.entry.key, problem.field or None,
+            f"record '{rec.entry.key}': {problem.message}",
+            {"action": "amend", "key": rec.entry.key, "fields": {problem.field: fixed},
+             "reason": f"field '{problem.field}': '{value}' does not meet its datatype; '{fixed}' does"}
+            if fixed is not None else None,
+        )
 
 
 def _repaired(rules: Any, rec: records.Record, name: str | None, value: Any) -> str | None:
@@ -217,10 +299,9 @@ def _repaired(rules: Any, rec: records.Record, name: str | None, value: Any) -> 
     return None
 
 
-def _ended_but_linked(conn: Any, name: str, held: list[records.Record], today: str) -> Iterator[Finding]:
-    ended = {r.entry.key: r.item.get("end-date") for r in held if not is_current(r.item, today)}
-    if not ended:
-        return
+def _ended_but_linked(conn: Any, name: str, scratch: Scratch, today: str) -> Iterator[Finding]:
+    """Live records of any register (this one included) naming a record of ``name`` that has
+    ended (the ended keys wait in the scratch file)."""
     for other in reads.register_names(conn):
         other_id = reads.register_id(conn, other)
         system = system_records(conn, other_id) if other_id is not None else {}
@@ -236,30 +317,46 @@ def _ended_but_linked(conn: Any, name: str, held: list[records.Record], today: s
                         if f.datatype == "curie" or loaded(f.register or "") == name)
         if not linking:
             continue
+        waiting: list[tuple[str, str, str]] = []
         for rec in records.iter_records(conn, other_id):
-            if not is_current(rec.item, today):
-                continue
-            for f, register, target in link_targets(other_definition, rec.item, linking):
-                if f != other_definition.key_field and loaded(register) == name and target in ended:
-                    yield Finding(
-                        "ended-but-linked", other, rec.entry.key, f,
-                        f"record '{rec.entry.key}' of '{other}' (live) names record '{target}' of '{name}', "
-                        f"which ended on {ended[target]}",
-                    )
+            if is_current(rec.item, today):
+                waiting += ((rec.entry.key, f, target) for f, register, target
+                            in link_targets(other_definition, rec.item, linking)
+                            if f != other_definition.key_field and loaded(register) == name)
+            if len(waiting) >= LINK_BATCH:
+                yield from _ended_links(scratch, name, other, waiting)
+                waiting = []
+        yield from _ended_links(scratch, name, other, waiting)
 
 
-def _missing(definition: Definition, live: list[records.Record], name: str) -> Iterator[Finding]:
-    if len(live) < MIN_RECORDS:
+def _ended_links(scratch: Scratch, name: str, other: str, waiting: list[tuple[str, str, str]]) -> Iterator[Finding]:
+    ends = dict(scratch.lookup("SELECT key, end_date FROM ended WHERE key IN ({})", sorted({t for *_, t in waiting})))
+    for key, f, target in waiting:
+        if target in ends:
+            yield Finding(
+                "ended-but-linked", other, key, f,
+                f"record '{key}' of '{other}' (live) names record '{target}' of '{name}', "
+                f"which ended on {ends[target]}",
+            )
+
+
+def _missing(conn: Any, reg_id: int, definition: Definition, name: str, filled: dict[str, int], live: int,
+             today: str) -> Iterator[Finding]:
+    """Live records without a value in a field that at least ``MOSTLY_FILLED`` of them fill (a
+    second pass over the records, made only when there is such a field with gaps)."""
+    if live < MIN_RECORDS:
         return
-    for f in definition.fields:
-        if f.name in (definition.key_field, "end-date"):
+    expected = [f for f, n in filled.items() if n < live and n / live >= MOSTLY_FILLED]
+    if not expected:
+        return
+    for rec in records.iter_records(conn, reg_id):
+        if not is_current(rec.item, today):
             continue
-        empty = [r for r in live if r.item.get(f.name) in (None, "", [])]
-        if empty and (len(live) - len(empty)) / len(live) >= MOSTLY_FILLED:
-            share = (len(live) - len(empty)) / len(live)
-            for rec in empty:
-                yield Finding("missing-value", name, rec.entry.key, f.name,
-                              f"record '{rec.entry.key}' has no '{f.name}', which {share:.0%} of live records fill")
+        for f in expected:
+            if rec.item.get(f) in (None, "", []):
+                share = filled[f] / live
+                yield Finding("missing-value", name, rec.entry.key, f,
+                              f"record '{rec.entry.key}' has no '{f}', which {share:.0%} of live records fill")
 
 
 @dataclass(frozen=True)

@@ -151,3 +151,17 @@ def test_who_and_why_on_rsf_patches_that_overlap_the_log(db_url: str, tmp_path: 
              stdin=run(db_url, "export", "sic", "--from", "150", "--to", "208").stdout)
     assert out.startswith("sic: 28 added (1 system), 30 already present")
     assert ok(other, "verify", "sic").startswith("sic: ok: 208 user")
+
+
+def test_check_counts_every_finding_and_lists_the_first_of_each_kind(db_url: str) -> None:
+    ok(db_url, "load", str(RSF / "school-2017.rsf"))  # its schools link to an address register we do not have
+    head, *lines, more = ok(db_url, "check", "school", "--limit", "2").splitlines()
+    assert head == ("school: 1000 records (903 live); 14 duplicate, 1000 dangling-link, 0 invalid-value, "
+                    "0 ended-but-linked, 0 missing-value")
+    assert [line.split("\t")[0] for line in lines] == ["duplicate"] * 2 + ["dangling-link"] * 2
+    assert "register 'address' does not exist" in lines[-1]
+    assert more == "(1010 more not listed: --limit N or --all lists them)"
+    report = json.loads(ok(db_url, "check", "school", "--json", "--all"))
+    assert len(report["findings"]) == 1014 and report["listed-per-kind"] is None
+    assert len(json.loads(ok(db_url, "check", "school", "--json"))["findings"]) == 14 + 20  # 20 a kind by default
+    assert run(db_url, "check", "no-such").returncode != 0

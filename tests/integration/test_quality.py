@@ -114,3 +114,30 @@ def test_the_report_over_http(shipped: Engine, db_url: str) -> None:
         assert small.test_client().get("/country/quality.json").status_code == 200
     finally:
         small.extensions["registers.engine"].dispose()
+
+
+def test_every_finding_is_counted_and_the_first_of_each_kind_listed(shipped: Engine) -> None:
+    whole = quality.check(shipped, "school")
+    capped = quality.check(shipped, "school", listed=3)
+    assert capped.counts() == whole.counts() and (capped.records, capped.live) == (whole.records, whole.live)
+    for kind, n in whole.counts().items():
+        assert _kinds(capped, kind) == _kinds(whole, kind)[:3] and len(_kinds(capped, kind)) == min(n, 3)
+    assert capped.as_json()["listed-per-kind"] == 3 and whole.as_json()["listed-per-kind"] is None
+    assert quality.check(shipped, "school", listed=0).findings == []
+
+
+def test_batches_and_the_scratch_file_change_no_finding(shipped: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Links are checked in batches with the answers remembered, and names, ended keys and
+    self-links wait in a scratch file, so that memory stays flat at any size: with batches of a
+    few rows (and a memory of five link targets) every report is exactly as before."""
+    service.end_record(shipped, "local-authority-type", "NMD", "2020-04-01", by="test")
+    service.add_record(shipped, "country", "XU", ["name=  united kingdom!", "official-name=A copy"], by="test")
+    names = ("school", "industrial-classification", "local-authority-type", "country", "local-authority-eng")
+    before = {name: quality.check(shipped, name) for name in names}
+    assert all(sum(before[name].counts().values()) for name in names[:4])  # each has findings to compare
+    monkeypatch.setattr(quality, "LINK_BATCH", 7)
+    monkeypatch.setattr(quality, "KNOWN_TARGETS", 5)
+    monkeypatch.setattr(quality, "SCRATCH_BATCH", 2)
+    monkeypatch.setattr("registers.service.scratch.IN_LIST", 3)
+    for name in names:
+        assert quality.check(shipped, name) == before[name], name
