@@ -28,8 +28,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ..core.definitions import Definition
+from ..core.errors import RegisterError
 from ..core.validation import compile_checks, link_targets, linking_fields
-from ..store import reads, records
+from ..store import fields, reads, records
 from ..store.checks import system_records
 from ..store.engine import snapshot
 from .logs import register_id_of
@@ -48,6 +49,26 @@ SCRATCH_BATCH = 10_000  # rows put aside in the scratch file at a time
 _PUNCTUATION = re.compile(r"[^\w\s]")
 _SPACES = re.compile(r"\s+")
 _LOOSE_DATE = re.compile(r"(\d{4})-(\d{1,2})(?:-(\d{1,2}))?")
+
+
+class ReportTooLarge(RegisterError):
+    """The report would read more records than its budget allows (it says what to do instead)."""
+
+
+class _Budget:
+    """How many more records a report may read (None: any number)."""
+
+    def __init__(self, name: str, records: int | None) -> None:
+        self.name, self.left = name, records
+
+    def spend(self, records: int, why: str) -> None:
+        """Count ``records`` about to be read, or refuse, saying ``why`` they would be."""
+        if self.left is None:
+            return
+        if records > self.left:
+            raise ReportTooLarge(f"{why}, more than this server reads for a report on request: run "
+                                 f"'registers check {self.name}' where the database is")
+        self.left -= records
 
 
 @dataclass(frozen=True)
@@ -94,16 +115,20 @@ def normalised_name(name: str) -> str:
     return text.removeprefix("the ")
 
 
-def check(engine: Engine, name: str, today: str | None = None, listed: int | None = None) -> QualityReport:
+def check(engine: Engine, name: str, today: str | None = None, listed: int | None = None,
+          budget: int | None = None) -> QualityReport:
     """The quality report of register ``name`` (records as they are now, in one snapshot).
 
     Memory stays flat in the register's size: records are read in pages, links are checked in
     batches, and what must be grouped or remembered (names, ended keys, the register's links to
     itself) waits in a scratch file. Every finding is counted; ``listed`` keeps only the first
-    so many of each kind (None: all of them)."""
+    so many of each kind (None: all of them). ``budget`` caps the records read, this register's
+    and those of registers linking to it (ReportTooLarge, before any is read, when the next
+    pass would go over it): a report made on request stays cheap."""
     today = today or date.today().isoformat()
     report = QualityReport(name, 0, 0, listed=listed)
     kept: dict[str, list[Finding]] = {kind: [] for kind in KINDS}
+    allowed = _Budget(name, budget)
 
     def note(findings: Iterable[Finding]) -> None:
         for finding in findings:
@@ -114,6 +139,8 @@ def check(engine: Engine, name: str, today: str | None = None, listed: int | Non
     with snapshot(engine) as conn, Scratch() as scratch:
         reg_id = register_id_of(conn, name)
         definition = definition_of(conn, reg_id, name)
+        held = reads.head(conn, reg_id).user_records
+        allowed.spend(held, f"register '{name}' has {held} records")
         survey = _Survey(conn, definition, name, today, scratch)
         for rec in records.iter_records(conn, reg_id):
             note(survey.take(rec))
@@ -121,8 +148,8 @@ def check(engine: Engine, name: str, today: str | None = None, listed: int | Non
         report.records, report.live = survey.held, survey.live
         note(_duplicates(definition, scratch, name))
         if survey.ended:
-            note(_ended_but_linked(conn, name, scratch, today))
-        note(_missing(conn, reg_id, definition, name, survey.filled, survey.live, today))
+            note(_ended_but_linked(conn, name, scratch, today, allowed))
+        note(_missing(conn, reg_id, definition, name, survey.filled, survey.live, today, allowed))
     report.findings = [f for kind in KINDS for f in kept[kind]]
     return report
 
@@ -299,9 +326,10 @@ def _repaired(rules: Any, rec: records.Record, name: str | None, value: Any) -> 
     return None
 
 
-def _ended_but_linked(conn: Any, name: str, scratch: Scratch, today: str) -> Iterator[Finding]:
+def _ended_but_linked(conn: Any, name: str, scratch: Scratch, today: str, allowed: _Budget) -> Iterator[Finding]:
     """Live records of any register (this one included) naming a record of ``name`` that has
-    ended (the ended keys wait in the scratch file)."""
+    ended (the ended keys wait in the scratch file). Where every field that can name ``name``
+    is indexed, each ended key is looked up; otherwise the linking register is read through."""
     for other in reads.register_names(conn):
         other_id = reads.register_id(conn, other)
         system = system_records(conn, other_id) if other_id is not None else {}
@@ -313,35 +341,57 @@ def _ended_but_linked(conn: Any, name: str, scratch: Scratch, today: str) -> Ite
         def loaded(register: str, other: str = other, itself: str = itself) -> str:
             return other if register == itself else register
 
-        linking = tuple(f for f in linking_fields(other_definition)
-                        if f.datatype == "curie" or loaded(f.register or "") == name)
+        linking = tuple(f for f in linking_fields(other_definition) if f.name != other_definition.key_field
+                        and (f.datatype == "curie" or loaded(f.register or "") == name))
         if not linking:
             continue
+        indexed = set(fields.indexed_fields(conn, other_id))
+        if all(f.name in indexed for f in linking):
+            prefixes = {p for p in (name, itself) if loaded(p) == name}  # of a CURIE naming it
+            yield from _ended_looked_up(conn, scratch, name, other, other_id, linking, prefixes, today)
+            continue
+        size = reads.head(conn, other_id).user_records
+        unindexed = ", ".join(f"'{f.name}'" for f in linking if f.name not in indexed)
+        allowed.spend(size, f"register '{name}' has ended records, and register '{other}' ({size} records) "
+                      f"can name them in {unindexed}, not indexed (indexing it makes this a lookup)")
         waiting: list[tuple[str, str, str]] = []
         for rec in records.iter_records(conn, other_id):
             if is_current(rec.item, today):
                 waiting += ((rec.entry.key, f, target) for f, register, target
-                            in link_targets(other_definition, rec.item, linking)
-                            if f != other_definition.key_field and loaded(register) == name)
+                            in link_targets(other_definition, rec.item, linking) if loaded(register) == name)
             if len(waiting) >= LINK_BATCH:
                 yield from _ended_links(scratch, name, other, waiting)
                 waiting = []
         yield from _ended_links(scratch, name, other, waiting)
 
 
+def _ended_looked_up(conn: Any, scratch: Scratch, name: str, other: str, other_id: int, linking: tuple[Any, ...],
+                     prefixes: set[str], today: str) -> Iterator[Finding]:
+    """``_ended_but_linked`` through the field indexes of ``other``: its live records holding
+    each ended key of ``name`` (as ``prefix:key`` in a CURIE field)."""
+    for key, end_date in scratch.execute("SELECT key, end_date FROM ended ORDER BY key"):
+        for f in linking:
+            values = [f"{prefix}:{key}" for prefix in sorted(prefixes)] if f.datatype == "curie" else [key]
+            for value in values:
+                for rec in records.iter_records_with_value(conn, other_id, f.name, value):
+                    if is_current(rec.item, today):
+                        yield _ended_finding(name, other, rec.entry.key, f.name, key, end_date)
+
+
 def _ended_links(scratch: Scratch, name: str, other: str, waiting: list[tuple[str, str, str]]) -> Iterator[Finding]:
     ends = dict(scratch.lookup("SELECT key, end_date FROM ended WHERE key IN ({})", sorted({t for *_, t in waiting})))
     for key, f, target in waiting:
         if target in ends:
-            yield Finding(
-                "ended-but-linked", other, key, f,
-                f"record '{key}' of '{other}' (live) names record '{target}' of '{name}', "
-                f"which ended on {ends[target]}",
-            )
+            yield _ended_finding(name, other, key, f, target, ends[target])
+
+
+def _ended_finding(name: str, other: str, key: str, f: str, target: str, end_date: str) -> Finding:
+    return Finding("ended-but-linked", other, key, f,
+                   f"record '{key}' of '{other}' (live) names record '{target}' of '{name}', which ended on {end_date}")
 
 
 def _missing(conn: Any, reg_id: int, definition: Definition, name: str, filled: dict[str, int], live: int,
-             today: str) -> Iterator[Finding]:
+             today: str, allowed: _Budget) -> Iterator[Finding]:
     """Live records without a value in a field that at least ``MOSTLY_FILLED`` of them fill (a
     second pass over the records, made only when there is such a field with gaps)."""
     if live < MIN_RECORDS:
@@ -349,6 +399,8 @@ def _missing(conn: Any, reg_id: int, definition: Definition, name: str, filled: 
     expected = [f for f, n in filled.items() if n < live and n / live >= MOSTLY_FILLED]
     if not expected:
         return
+    held = reads.head(conn, reg_id).user_records
+    allowed.spend(held, f"register '{name}' has {held} records, read twice (fields with gaps)")
     for rec in records.iter_records(conn, reg_id):
         if not is_current(rec.item, today):
             continue

@@ -141,13 +141,13 @@ def decide(register: str, ident: int, decision: str) -> Response:
 @blueprint.get("/quality.json", defaults={"suffix": "json"})
 def quality_report(register: str, suffix: str) -> Response | str:
     """What in the register looks wrong, record by record, with the fixes it proposes. Made on
-    request for registers up to ``QUALITY_MAX_RECORDS`` records (it reads them all)."""
+    request only when it reads at most ``QUALITY_MAX_RECORDS`` records (the register's own, and
+    those of registers it must read through for links to its ended records)."""
     limit = int(current_app.config["QUALITY_MAX_RECORDS"])
-    held = service.head(_read_engine(), register).user_records
-    if held > limit:
-        raise TooLarge(f"register '{register}' has {held} records, more than this server reports on "
-                       f"request ({limit}): run 'registers check {register}' where the database is")
-    report = quality.check(_read_engine(), register)
+    try:
+        report = quality.check(_read_engine(), register, budget=limit)
+    except quality.ReportTooLarge as exc:
+        raise TooLarge(str(exc)) from None
     if _format(suffix) == "html":
         return render_template("quality.html", register=register, report=report, counts=report.counts())
     return json_response(report.as_json(), {"Access-Control-Allow-Origin": "*"})

@@ -141,3 +141,22 @@ def test_batches_and_the_scratch_file_change_no_finding(shipped: Engine, monkeyp
     monkeypatch.setattr("registers.service.scratch.IN_LIST", 3)
     for name in names:
         assert quality.check(shipped, name) == before[name], name
+
+
+def test_links_to_ended_records_are_looked_up_where_indexed_and_the_budget_says_why(shipped: Engine) -> None:
+    """A report on a small register must not read a large one through: with the linking field
+    indexed, each ended key is looked up instead, with the same findings."""
+    service.end_record(shipped, "local-authority-type", "NMD", "2020-04-01", by="test")
+    own = service.head(shipped, "local-authority-type").user_records
+    scanned = quality.check(shipped, "local-authority-type")
+    assert scanned.counts()["ended-but-linked"] > 100
+    with pytest.raises(quality.ReportTooLarge) as refused:
+        quality.check(shipped, "local-authority-type", budget=own + 200)
+    assert "register 'local-authority-eng'" in str(refused.value) and "'local-authority-type'" in str(refused.value)
+    assert "registers check local-authority-type" in str(refused.value)
+    with pytest.raises(quality.ReportTooLarge, match="has 1000 records"):
+        quality.check(shipped, "school", budget=999)
+    service.index_field(shipped, "local-authority-eng", "local-authority-type")
+    looked_up = quality.check(shipped, "local-authority-type", budget=own + 200)
+    assert looked_up.counts() == scanned.counts()
+    assert sorted(looked_up.findings, key=repr) == sorted(scanned.findings, key=repr)
