@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select, union_all
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from ..core import merkle
@@ -62,18 +62,17 @@ class StoredTree:
         missing = sorted(wanted - self._tiles.keys())
         if not missing:
             return
-        t = merkle_tile.c
-        per_level = [
-            select(t.level, t.idx, t.hashes).where(
-                t.register_id == self.register_id,
-                t.log == int(self.log),
-                t.level == level,
-                t.idx.in_([index for lvl, index in missing if lvl == level]),
-            )
-            for level in sorted({level for level, _ in missing})
-        ]
-        # one round trip; each branch is an index range of its tile level
-        rows = self.conn.execute(union_all(*per_level) if len(per_level) > 1 else per_level[0])
+        # One round trip; each branch is an index range of its tile level. Written as SQL (the
+        # placeholders only vary in number): building and compiling it as an expression took
+        # most of a proof's time.
+        mark = "?" if self.conn.dialect.paramstyle in ("qmark", "numeric") else "%s"
+        branches, params = [], []
+        for level in sorted({level for level, _ in missing}):
+            indexes = [index for lvl, index in missing if lvl == level]
+            branches.append(f"SELECT level, idx, hashes FROM merkle_tile WHERE register_id = {mark} AND log = {mark} "
+                            f"AND level = {mark} AND idx IN ({', '.join([mark] * len(indexes))})")
+            params += [self.register_id, int(self.log), level, *indexes]
+        rows = self.conn.exec_driver_sql(" UNION ALL ".join(branches), tuple(params))
         found = {(row.level, row.idx): bytes(row.hashes) for row in rows}
         for key in missing:
             self._tiles[key] = found.get(key, b"")
