@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
@@ -186,9 +187,9 @@ class SignerKey:
         """The key's text form (secret), which ``parse`` reads back."""
         return f"{PRIVATE_PREFIX}{self.name}+{self.key_id.hex()}+{_b64encode(bytes([ED25519]) + self.seed)}"
 
-    @property
+    @functools.cached_property
     def verifier(self) -> VerifierKey:
-        """The matching public key."""
+        """The matching public key (derived once per key object)."""
         public_key = self._private().public_key().public_bytes_raw()
         return VerifierKey.from_public_key(self.name, public_key)
 

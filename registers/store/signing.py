@@ -142,9 +142,20 @@ def _write_private(directory: Path, key: SignerKey) -> None:
         out.write(key.text + "\n")
 
 
+_READ: dict[tuple[str, int, int, int], SignerKey] = {}  # key files parsed, by path, inode, mtime and size
+
+
 def _read_private(path: Path, expected: VerifierKey | None) -> SignerKey:
+    """The key in file ``path`` (parsed again whenever the file is replaced or changed)."""
     try:
-        key = SignerKey.parse(path.read_text(encoding="ascii").strip())
+        stat = path.stat()
+        ident = (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        key = _READ.get(ident)
+        if key is None:
+            key = SignerKey.parse(path.read_text(encoding="ascii").strip())
+            if len(_READ) >= 64:
+                _READ.clear()
+            _READ[ident] = key
     except (OSError, UnicodeDecodeError, NoteError) as exc:
         raise IntegrityError(f"{path}: not a private key ({exc})") from None
     if expected is not None and key.verifier != expected:
