@@ -14,8 +14,8 @@ segment of RSF at a time; the loader's RSS is read after every segment (memory m
 in N). The data is bench/load.py's: deterministic, shaped like
 the GOV.UK ``address`` register, NOT real UPRNs.
 
-At each size in ``--at`` (default 1M, 10M and 40M, those ≤ N, and N) it measures, as library
-calls: inclusion and consistency proofs, amends of random records, and record lookups by postcode
+At each size in ``--at`` (default 1M, 10M and 40M, those ≤ N, and N) it measures, in a child
+process (so the loader's RSS is the load's alone), as library calls: inclusion and consistency proofs, amends of random records, and record lookups by postcode
 (the index); through gunicorn (2 sync workers) with wrk: record GETs/s over random keys of the
 whole register; and a full ``download-rsf`` (MB/s, first byte). Bare inserts of the first
 segment's rows give two baselines, in the same run, each in a fresh database of the same kind:
@@ -177,8 +177,9 @@ def load_all(url: str, workdir: Path, ends: list[int], at: list[int], seconds: i
         emit("segment", loaded=loaded, added=result.added_user, seconds=seconds_taken, rss=current, peak=peak,
              parts=rss_parts(),
              findings=result.findings.count, db_mb=database_mb(engine, url))
-        if loaded in at:
-            amended += measure(engine, url, workdir, loaded, seconds)
+        if loaded in at:  # in a child process: the loader's memory figures stay the load's own
+            me = [sys.executable, __file__, "--child", "measure", str(workdir), str(loaded), url, str(seconds)]
+            amended += AMENDS if subprocess.run(me).returncode == 0 else 0
         path.unlink()  # only now does the generator write the next segment
     emit("end", loaded=loaded, amended=amended, rss=rss_mb())
     engine.dispose()
@@ -200,6 +201,17 @@ def bare(url: str, workdir: Path, rsf: Path, ours: float) -> None:
                 leftover.unlink()
         rates[label] = rows / seconds
     emit("bare", rows=rows, rate=rates["table"], schema_rate=rates["schema"], ours=ours)
+
+
+def measure_child(url: str, workdir: Path, size: int, seconds: int) -> None:
+    """``measure`` in a process of its own (its lines go to the parent like the loader's)."""
+    from registers import service
+
+    engine = service.open_database(url)
+    try:
+        measure(engine, url, workdir, size, seconds)
+    finally:
+        engine.dispose()
 
 
 def measure(engine: Any, url: str, workdir: Path, size: int, seconds: int) -> int:
@@ -318,6 +330,8 @@ def main() -> None:
         mode, workdir, ends = args.child[0], Path(args.child[1]), [int(x) for x in args.child[2].split(",")]
         if mode == "generate":
             return generate(workdir, ends)
+        if mode == "measure":
+            return measure_child(args.child[3], workdir, ends[0], int(args.child[4]))
         at = [int(x) for x in args.child[4].split(",")]
         return load_all(args.child[3], workdir, ends, at, int(args.child[5]))
     if args.n < 2:
