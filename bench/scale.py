@@ -1,6 +1,7 @@
 """Scale benchmark: the ``address`` register grown to N GENERATED UPRN-style entries, with figures on the way.
 
     python bench/scale.py N [--db URL] [--segment S] [--at M,M,...] [--seconds S] [--workdir DIR] [--keep]
+    python bench/scale.py --existing URL [--seconds S]     # measure a kept database again
 
 The register is created from ``schemas/address.json`` with ``postcode`` indexed, then grown by
 loads through ``service.load_rsf`` of S entries (default 1,000,000), cut also at every size
@@ -15,9 +16,10 @@ in N). The data is bench/load.py's: deterministic, shaped like
 the GOV.UK ``address`` register, NOT real UPRNs.
 
 At each size in ``--at`` (default 1M, 10M and 40M, those ≤ N, and N) it measures, in a child
-process (so the loader's RSS is the load's alone), as library calls: inclusion and consistency proofs, amends of random records, and record lookups by postcode
-(the index); through gunicorn (2 sync workers) with wrk: record GETs/s over random keys of the
-whole register; and a full ``download-rsf`` (MB/s, first byte). Bare inserts of the first
+process (so the loader's RSS is the load's alone), as library calls: inclusion and consistency
+proofs, amends of random records, and record lookups by postcode (the index); through gunicorn
+(2 sync workers) with wrk: record GETs/s over random keys of the whole register; and a full
+``download-rsf`` (MB/s, first byte). Bare inserts of the first
 segment's rows give two baselines, in the same run, each in a fresh database of the same kind:
 into one table keyed by entry number (the narrowest a row could be stored), and into the
 platform's own tables with their indexes (items, entries, records, postcode values: the rows
@@ -236,7 +238,8 @@ def measure(engine: Any, url: str, workdir: Path, size: int, seconds: int) -> in
     amend_ms = []
     for i, key in enumerate(sample[:AMENDS]):
         started = time.perf_counter()
-        service.amend_record(engine, REGISTER, key, [f"name=Amended {size}/{i}"], by="bench/scale.py")
+        change = [f"name=Amended {size}/{i} ({bench_load.RUN})"]  # the run's mark: a measurement may be repeated
+        service.amend_record(engine, REGISTER, key, change, by="bench/scale.py")
         amend_ms.append((time.perf_counter() - started) * 1000)
     emit("amends", size=size, ms=percentiles(amend_ms))
 
@@ -313,6 +316,26 @@ def report(line: dict[str, Any], state: dict[str, Any]) -> None:
         print("targets:   " + " | ".join(f"{text} {'MET' if ok else 'MISSED'}" for text, ok in verdicts))
 
 
+def measure_existing(url: str, seconds: int) -> None:
+    """The figures of ``measure`` for a register an earlier run grew (its generated records
+    are its keys: amends made by earlier measurements add entries, not keys)."""
+    from registers import service
+
+    engine = service.open_database(url)
+    size = service.head(engine, REGISTER).user_records
+    engine.dispose()
+    print(f"registers bench/scale.py — measuring an earlier run's GENERATED UPRN-style address data "
+          f"(not real UPRNs): {size:,} records", flush=True)
+    with tempfile.TemporaryDirectory(prefix="registers-scale-") as workdir:
+        me = [sys.executable, __file__, "--child", "measure", workdir, str(size), url, str(seconds)]
+        child = subprocess.Popen(me, stdout=subprocess.PIPE, text=True)
+        assert child.stdout is not None
+        for text in child.stdout:
+            report(json.loads(text), {})
+        if child.wait():
+            raise SystemExit(f"the measuring child failed (exit {child.returncode})")
+
+
 def main() -> None:
     """Parse the command line; run the generator and the loader; print their figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -324,6 +347,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration at each size")
     parser.add_argument("--workdir", help="where the database and segments go (default: a new temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the database (file or bench_* schema)")
+    parser.add_argument("--existing", metavar="URL",
+                        help="only measure, at its size, the database of an earlier run (kept with --keep)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -334,6 +359,8 @@ def main() -> None:
             return measure_child(args.child[3], workdir, ends[0], int(args.child[4]))
         at = [int(x) for x in args.child[4].split(",")]
         return load_all(args.child[3], workdir, ends, at, int(args.child[5]))
+    if args.existing:
+        return measure_existing(args.existing, args.seconds)
     if args.n < 2:
         parser.error("N must be at least 2")
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="registers-scale-"))
