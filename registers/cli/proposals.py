@@ -4,6 +4,7 @@ review by the custodian, and data-quality reports."""
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import click
@@ -12,6 +13,8 @@ from .. import service
 from ..service import quality
 from . import _engine, _friendly, main
 from .records import WHO
+
+PROGRESS_FROM = 100_000  # records from which ``check`` shows how far it has read
 
 
 @main.command()
@@ -171,7 +174,12 @@ def check(ctx: click.Context, name: str, as_json: bool, file_fixes: bool, limit:
       registers check address --json --limit 100 > address-quality.json
     """
     engine = _engine(ctx)
-    report = quality.check(engine, name, listed=None if every else max(limit, 0))
+    size = service.head(engine, name).user_records
+    if size < PROGRESS_FROM:
+        report = quality.check(engine, name, listed=None if every else max(limit, 0))
+    else:  # minutes for a register of millions: say how far it has read
+        with click.progressbar(length=size, label="reading records", file=sys.stderr) as bar:
+            report = quality.check(engine, name, listed=None if every else max(limit, 0), progress=bar.update)
     if as_json:
         click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=1))
     else:

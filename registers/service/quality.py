@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
@@ -46,6 +46,7 @@ SOURCE = "quality check"
 LINK_BATCH = 5000  # links checked against their registers per round of lookups
 KNOWN_TARGETS = 200_000  # link targets remembered as found or not (then forgotten, and looked up again)
 SCRATCH_BATCH = 10_000  # rows put aside in the scratch file at a time
+PROGRESS_EVERY = 10_000  # records read between two calls of a report's progress
 _PUNCTUATION = re.compile(r"[^\w\s]")
 _SPACES = re.compile(r"\s+")
 _LOOSE_DATE = re.compile(r"(\d{4})-(\d{1,2})(?:-(\d{1,2}))?")
@@ -116,7 +117,7 @@ def normalised_name(name: str) -> str:
 
 
 def check(engine: Engine, name: str, today: str | None = None, listed: int | None = None,
-          budget: int | None = None) -> QualityReport:
+          budget: int | None = None, progress: Callable[[int], None] | None = None) -> QualityReport:
     """The quality report of register ``name`` (records as they are now, in one snapshot).
 
     Memory stays flat in the register's size: records are read in pages, links are checked in
@@ -124,7 +125,8 @@ def check(engine: Engine, name: str, today: str | None = None, listed: int | Non
     itself) waits in a scratch file. Every finding is counted; ``listed`` keeps only the first
     so many of each kind (None: all of them). ``budget`` caps the records read, this register's
     and those of registers linking to it (ReportTooLarge, before any is read, when the next
-    pass would go over it): a report made on request stays cheap."""
+    pass would go over it): a report made on request stays cheap. ``progress`` is told how many
+    more of the register's records have been read, every ``PROGRESS_EVERY``."""
     today = today or date.today().isoformat()
     report = QualityReport(name, 0, 0, listed=listed)
     kept: dict[str, list[Finding]] = {kind: [] for kind in KINDS}
@@ -144,6 +146,10 @@ def check(engine: Engine, name: str, today: str | None = None, listed: int | Non
         survey = _Survey(conn, definition, name, today, scratch)
         for rec in records.iter_records(conn, reg_id):
             note(survey.take(rec))
+            if progress is not None and survey.held % PROGRESS_EVERY == 0:
+                progress(PROGRESS_EVERY)
+        if progress is not None:
+            progress(survey.held % PROGRESS_EVERY)
         note(survey.finish())
         report.records, report.live = survey.held, survey.live
         note(_duplicates(definition, scratch, name))

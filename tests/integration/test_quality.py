@@ -126,6 +126,13 @@ def test_every_finding_is_counted_and_the_first_of_each_kind_listed(shipped: Eng
     assert quality.check(shipped, "school", listed=0).findings == []
 
 
+def test_progress_counts_the_records_read(shipped: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(quality, "PROGRESS_EVERY", 300)
+    told: list[int] = []
+    quality.check(shipped, "school", listed=0, progress=told.append)
+    assert told == [300, 300, 300, 100]
+
+
 def test_batches_and_the_scratch_file_change_no_finding(shipped: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """Links are checked in batches with the answers remembered, and names, ended keys and
     self-links wait in a scratch file, so that memory stays flat at any size: with batches of a
