@@ -16,6 +16,8 @@ from .schema import metadata
 DEFAULT_URL = "sqlite:///registers.db"
 ENV_URL = "REGISTERS_DATABASE_URL"
 WRITE = {"registers_write": True}
+ENV_SQLITE_CACHE = "REGISTERS_SQLITE_CACHE_MIB"
+DEFAULT_SQLITE_CACHE_MIB = 64
 _PG_SCHEMA_LOCK = 0x5245_4749  # pg advisory lock id taken while creating tables
 
 
@@ -56,7 +58,20 @@ def open_engine(url: str | None = None, *, create_tables: bool = True) -> Engine
     return engine
 
 
+def sqlite_cache_mib() -> int:
+    """SQLite's page cache per connection in MiB: ``$REGISTERS_SQLITE_CACHE_MIB``, else 64 (the
+    most a connection holds in memory of the database; the OS caches the rest of the file)."""
+    text = os.environ.get(ENV_SQLITE_CACHE, "")
+    if not text:
+        return DEFAULT_SQLITE_CACHE_MIB
+    if not text.isdigit() or int(text) < 1:
+        raise RegisterError(f"{ENV_SQLITE_CACHE}='{text}' must be a whole number of MiB, at least 1")
+    return int(text)
+
+
 def _sqlite_setup(engine: Engine) -> None:
+    cache_kib = sqlite_cache_mib() * 1024
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # transactions are begun below, not by pysqlite
@@ -65,7 +80,7 @@ def _sqlite_setup(engine: Engine) -> None:
             "journal_mode=WAL",
             "synchronous=NORMAL",
             "foreign_keys=ON",
-            "cache_size=-65536",
+            f"cache_size=-{cache_kib}",
             # Temporary storage on disk (the OS caches it): a bulk statement's statement
             # journal holds every existing page it changes, tens of MB at 10,000 rows into
             # large indexes, which in memory made the load's peak RSS grow with the register.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import Engine, text
 
 from registers import service
-from registers.core.errors import InvalidRSF
+from registers.core.errors import InvalidRSF, RegisterError
 from registers.core.items import hash_text
 from tests.conftest import RSF, vector
 from tests.integration.helpers import load, snapshot
@@ -137,3 +139,21 @@ def test_a_large_batch_on_postgresql_refreshes_the_planner_statistics(
             "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() AND last_analyze IS NOT NULL"
         )).scalars())
     assert {"item", "entry", "record", "merkle_tile", "field_value"} <= analysed
+
+
+def test_sqlite_page_cache_is_an_operator_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's page cache is the memory each connection keeps of the database:
+    $REGISTERS_SQLITE_CACHE_MIB sets it (64 MiB by default); a value that is not a size is refused."""
+    url = f"sqlite:///{tmp_path / 'cache.db'}"
+    for setting, pages in ((None, -64 * 1024), ("8", -8 * 1024)):
+        if setting is None:
+            monkeypatch.delenv("REGISTERS_SQLITE_CACHE_MIB", raising=False)
+        else:
+            monkeypatch.setenv("REGISTERS_SQLITE_CACHE_MIB", setting)
+        engine = service.open_database(url)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == pages
+        engine.dispose()
+    monkeypatch.setenv("REGISTERS_SQLITE_CACHE_MIB", "0")
+    with pytest.raises(RegisterError, match="REGISTERS_SQLITE_CACHE_MIB='0'"):
+        service.open_database(url)
