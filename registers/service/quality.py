@@ -204,8 +204,9 @@ class _Survey:
             if item.get(name) not in (None, "", []):
                 self.filled[name] += 1
         value = item.get("name")
-        if self.named and isinstance(value, str) and normalised_name(value):
-            self.rows["name_of"].append((normalised_name(value), rec.entry.number, rec.entry.key, value))
+        norm = normalised_name(value) if self.named and isinstance(value, str) else ""
+        if norm:
+            self.rows["name_of"].append((norm, rec.entry.number, rec.entry.key, value))
         for own in self.own:
             value = item.get(own.name)
             for target in value if isinstance(value, list) else [value] if isinstance(value, str) else []:
