@@ -216,9 +216,9 @@ def measure_child(url: str, workdir: Path, size: int, seconds: int) -> None:
         engine.dispose()
 
 
-def measure(engine: Any, url: str, workdir: Path, size: int, seconds: int) -> int:
+def measure(engine: Any, url: str, workdir: Path, size: int, seconds: int) -> None:
     """Proofs, amends, postcode lookups (library calls), GETs/s and a dump (HTTP) at ``size``
-    user entries of generated data; returns the amends made."""
+    user entries of generated data (AMENDS records are amended)."""
     from registers import service
 
     rng = random.Random(size)
@@ -256,7 +256,6 @@ def measure(engine: Any, url: str, workdir: Path, size: int, seconds: int) -> in
              first_ms=first * 1000)
     except (Exception, SystemExit) as exc:  # a figure lost is reported; the growing goes on
         emit("failed", size=size, what=f"HTTP figures: {type(exc).__name__}: {str(exc)[:300]}")
-    return AMENDS
 
 
 # -- the parent -----------------------------------------------------------------------------

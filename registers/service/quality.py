@@ -254,7 +254,7 @@ class _Links:
             if target and self.ids[register] is not None and target not in self.known[register]:
                 wanted[register].add(target)
         for register, targets in wanted.items():
-            exists = records.current_entries(self.conn, self.ids[register] or 0, sorted(targets))
+            exists = records.existing_keys(self.conn, self.ids[register] or 0, sorted(targets))
             self.known[register].update((t, t in exists) for t in targets)
         for key, f, register, target in self.waiting:
             if self.ids[register] is None:

@@ -24,7 +24,7 @@ from ..core.definitions import Definition
 from ..core.entries import Log
 from ..core.errors import InvalidEntry, InvalidRSF
 from ..core.validation import ItemCheck, compile_checks, link_targets, linking_fields, validate_item
-from . import fields, reads
+from . import fields, reads, records
 from .schema import entry, record
 
 MAX_EXAMPLES = 20
@@ -154,7 +154,7 @@ class EntryChecks:
         """Every link must name a record of its register as the batch leaves it."""
         for register, targets in self.links.items():
             reg_id = reads.register_id(self.conn, register)
-            found = _existing_keys(self.conn, reg_id, [k for k in targets if k]) if reg_id is not None else set()
+            found = records.existing_keys(self.conn, reg_id, [k for k in targets if k]) if reg_id is not None else set()
             missing = [(line, field, key) for key, (line, field) in targets.items() if key not in found]
             if reg_id is not None:
                 missing = [m for m in missing if m[2]]  # 'register:' alone names an existing register
@@ -181,16 +181,3 @@ def system_records(conn: Connection, reg_id: int) -> dict[str, dict[str, Any]]:
     digests = {row.key: bytes(row.item_hashes)[:32] for row in rows}
     blobs = reads.item_contents(conn, reg_id, list(digests.values()))
     return {key: json.loads(blobs[d]) for key, d in digests.items() if d in blobs}
-
-
-def _existing_keys(conn: Connection, reg_id: int, keys: list[str]) -> set[str]:
-    found: set[str] = set()
-    r = record.c
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        found.update(
-            conn.execute(
-                select(r.key).where(r.register_id == reg_id, r.log == int(Log.USER), r.key.in_(chunk))
-            ).scalars()
-        )
-    return found

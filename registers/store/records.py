@@ -58,6 +58,18 @@ def current_entries(conn: Connection, reg_id: int, keys: list[str], log: Log = L
     return found
 
 
+def existing_keys(conn: Connection, reg_id: int, keys: list[str], log: Log = Log.USER) -> set[str]:
+    """Those of ``keys`` that have a record (an index probe each, nothing else read)."""
+    r = record.c
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        found.update(conn.execute(
+            select(r.key).where(r.register_id == reg_id, r.log == int(log), r.key.in_(chunk))
+        ).scalars())
+    return found
+
+
 def current_records(conn: Connection, reg_id: int, keys: list[str]) -> dict[str, Record]:
     """The current record of each of ``keys`` that has one."""
     entries = current_entries(conn, reg_id, keys)
