@@ -234,7 +234,8 @@ def stored_rows(rsf: Path) -> Iterator[StoredRows]:
 
 def schema_insert(url: str, rsf: Path, values: bool = True) -> tuple[int, float]:
     """executemany the rows a load of ``rsf`` stores into the platform's own (empty) tables, with
-    their indexes, in one transaction, as the platform's connection settings have it: the
+    their indexes (items and their digests, entries and their keys, records, postcode values),
+    row by row in the file's order, in one transaction, as the platform's connection settings have it: the
     database's own cost of holding exactly those rows (postcode values only with ``values``,
     for a register with postcode indexed). No parsing, hashing, checking, Merkle tiles or
     signing. (entries, seconds in the driver)."""
@@ -251,22 +252,29 @@ def schema_insert(url: str, rsf: Path, values: bool = True) -> tuple[int, float]
         if sqlite:
             cursor.execute("BEGIN IMMEDIATE")
         p = "?" if sqlite else "%s"
-        sql = [
-            f"INSERT INTO item (register_id, hash, content) VALUES (1, {p}, {p}) ON CONFLICT DO NOTHING",
-            "INSERT INTO entry (register_id, log, number, key, timestamp, item_hashes) "
-            f"VALUES (1, 0, {p}, {p}, {p}, {p})",
-            f"INSERT INTO record (register_id, log, key, entry_number) VALUES (1, 0, {p}, {p}) "
-            "ON CONFLICT (register_id, log, key) DO UPDATE SET entry_number = excluded.entry_number",
-            f"INSERT INTO field_value (register_id, field, value_hash, entry_number) VALUES (1, 'postcode', {p}, {p}) "
-            "ON CONFLICT DO NOTHING",
-        ]
+        item_sql = f"INSERT INTO item (id, register_id, hash, content) VALUES ({p}, 1, {p}, {p})"
+        item_hash_sql = f"INSERT INTO item_hash (register_id, hash, item_id) VALUES (1, {p}, {p})"
+        entry_sql = ("INSERT INTO entry (register_id, log, number, key, timestamp, item_hashes) "
+                     f"VALUES (1, 0, {p}, {p}, {p}, {p})")
+        entry_key_sql = f"INSERT INTO entry_key (register_id, log, key, number) VALUES (1, 0, {p}, {p})"
+        record_sql = (f"INSERT INTO record (register_id, log, key, entry_number) VALUES (1, 0, {p}, {p}) "
+                      "ON CONFLICT (register_id, log, key) DO UPDATE SET entry_number = excluded.entry_number")
+        value_sql = (f"INSERT INTO field_value (register_id, field, value_hash, entry_number) "
+                     f"VALUES (1, 'postcode', {p}, {p}) ON CONFLICT DO NOTHING")
         count, seconds = 0, 0.0
-        for rows in stored_rows(rsf):  # each batch is built outside the timed region
+        for items, entries, records, postcodes in stored_rows(rsf):  # each batch is built outside the timed region
+            numbers = [entry[0] for entry in entries]  # one new item per generated entry: its id is the number
+            item_rows = [(n, digest, content) for n, (digest, content) in zip(numbers, items, strict=True)]
+            hash_rows = [(digest, n) for n, (digest, _content) in zip(numbers, items, strict=True)]
+            statements = [(item_sql, item_rows), (item_hash_sql, hash_rows), (entry_sql, entries),
+                          (entry_key_sql, records), (record_sql, records)]
+            if values:
+                statements.append((value_sql, postcodes))
             start = time.perf_counter()
-            for statement, table in zip(sql if values else sql[:3], rows, strict=False):
+            for statement, table in statements:
                 cursor.executemany(statement, table)
             seconds += time.perf_counter() - start
-            count += len(rows[1])
+            count += len(entries)
         start = time.perf_counter()
         raw.commit()
         seconds += time.perf_counter() - start

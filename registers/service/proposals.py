@@ -24,7 +24,7 @@ from ..core.entries import now_timestamp
 from ..core.errors import InvalidEntry, RegisterError
 from ..store import records as store_records
 from ..store.engine import snapshot, writer
-from ..store.schema import entry, proposal, rate_window
+from ..store.schema import entry_key, proposal, rate_window
 from .logs import register_id_of
 from .receipts import receipt_for
 from .records import ACTIONS, apply_change, definition_of
@@ -292,10 +292,10 @@ def approve(engine: Engine, name: str, proposal_id: int, *, by: str, reason: str
 
     def decide(conn: Connection, head: Any) -> None:
         """Under the write lock: the record is still as checked, and nobody decided meanwhile."""
-        e, p = entry.c, proposal.c
+        k, p = entry_key.c, proposal.c
         before = conn.execute(
-            select(func.max(e.number)).where(e.register_id == reg_id, e.log == 0, e.key == found.key,
-                                             e.number < head.user_size)
+            select(func.max(k.number)).where(k.register_id == reg_id, k.log == 0, k.key == found.key,
+                                             k.number < head.user_size)
         ).scalar()
         if (int(before) if before is not None else None) != base:
             raise ProposalConflict(

@@ -31,7 +31,7 @@ from .bulk import BulkWriter, Chunk
 from .checks import Change, EntryChecks, Findings
 from .engine import analyze, writer
 from .pending import PendingItems
-from .schema import checkpoint, entry, record, register
+from .schema import checkpoint, entry_key, record, register
 from .tree import StoredTree
 
 CHUNK = 10_000  # entries or items held in memory before they are written
@@ -319,8 +319,15 @@ class _Batch:
             found.update((d, held[d]) for d in digests if d in held)
         rest = [d for d in digests if d not in found]
         if rest:
-            self.sql.wait()
-            found.update(reads.item_contents(self.conn, self.reg_id, rest))
+            found.update(self._stored_contents(rest))
+        return found
+
+    def _stored_contents(self, digests: list[bytes]) -> dict[bytes, bytes]:
+        """Item bytes from the store, or from the items this batch has written and staged."""
+        self.sql.wait()
+        found = reads.item_contents(self.conn, self.reg_id, digests)
+        if len(found) < len(digests):
+            found.update(self.sql.staged_contents([d for d in digests if d not in found]))
         return found
 
     # -- writing --------------------------------------------------------------------------
@@ -329,8 +336,7 @@ class _Batch:
         """Write what the batch holds so far (still inside the transaction). The checks run
         while the previous chunk is still being written; they wait for it only to read the store."""
         if self.to_check:
-            self.sql.wait()
-            found = reads.item_contents(self.conn, self.reg_id, list(self.to_check))
+            found = self._stored_contents(list(self.to_check))
             missing = [(line, d) for d, line in self.to_check.items() if d not in found]
             if missing:
                 line, digest = min(missing)
@@ -438,15 +444,15 @@ class _Batch:
         records only. (A correlated ``min`` rather than NOT EXISTS: the latter lets a planner
         with stale statistics — PostgreSQL right after a bulk load — hash the whole entry
         table; a scalar subquery is always one index probe per record.)"""
-        r, e = record.c, entry.c
+        r, k = record.c, entry_key.c
         before = self.head.user_size
         query = select(func.count()).where(
             r.register_id == self.reg_id, r.log == int(Log.USER), r.entry_number > before
         )
         if before:
             first = (
-                select(func.min(e.number))
-                .where(e.register_id == r.register_id, e.log == r.log, e.key == r.key)
+                select(func.min(k.number))
+                .where(k.register_id == r.register_id, k.log == r.log, k.key == r.key)
                 .scalar_subquery()
             )
             query = query.where(first > before)

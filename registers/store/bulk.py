@@ -17,11 +17,16 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import Connection
 
-_SQLITE_ITEMS = (
+_SQLITE_ITEMS = (  # items the register lacks, in the order given (their ids are their places)
     "INSERT INTO item (register_id, hash, content) "
     "SELECT ?1, substr(?2, j.key * 32 + 1, 32), "
     "substr(?3, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]')) "
-    "FROM json_each(?4) AS j WHERE true ON CONFLICT DO NOTHING"
+    "FROM json_each(?4) AS j WHERE NOT EXISTS "
+    "(SELECT 1 FROM item_hash h WHERE h.register_id = ?1 AND h.hash = substr(?2, j.key * 32 + 1, 32))"
+)
+_SQLITE_ITEM_HASHES = (  # ... and their digests (? = the last item id before them)
+    "INSERT INTO item_hash (register_id, hash, item_id) SELECT register_id, hash, id FROM item WHERE id > ? "
+    "ORDER BY hash"
 )
 _SQLITE_ENTRIES = (
     "INSERT INTO entry (register_id, log, number, key, timestamp, item_hashes) "
@@ -29,20 +34,31 @@ _SQLITE_ENTRIES = (
     "json_extract(j.value, '$[3]'), substr(?2, json_extract(j.value, '$[4]'), json_extract(j.value, '$[5]')) "
     "FROM json_each(?3) AS j"
 )
+_SQLITE_ENTRY_KEYS = (
+    "INSERT INTO entry_key (register_id, log, key, number) "
+    "SELECT ?1, j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?2) AS j"
+)
 _SQLITE_RECORDS = (
     "INSERT INTO record (register_id, log, key, entry_number) "
     "SELECT ?1, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]') "
     "FROM json_each(?2) AS j WHERE true "
     "ON CONFLICT (register_id, log, key) DO UPDATE SET entry_number = excluded.entry_number"
 )
-_PG_ITEMS = (
-    "INSERT INTO item (register_id, hash, content) "
-    "SELECT %b, h, c FROM unnest(%b::bytea[], %b::bytea[]) WITH ORDINALITY AS t(h, c, o) ORDER BY o "
-    "ON CONFLICT DO NOTHING"
+_PG_NEW_ITEMS = (  # a data-modifying WITH: the items the register lacks, their ids returned
+    "WITH new AS (INSERT INTO item (register_id, hash, content) "
+    "SELECT %b, h, c FROM unnest(%b::bytea[], %b::bytea[]) WITH ORDINALITY AS t(h, c, o) "
+    "WHERE NOT EXISTS (SELECT 1 FROM item_hash x WHERE x.register_id = %b AND x.hash = t.h) ORDER BY o "
+    "RETURNING hash, id) "
 )
+_PG_ITEM_HASHES = "INSERT INTO item_hash (register_id, hash, item_id) SELECT %b, hash, id FROM new ORDER BY hash"
+_PG_ITEM_STAGE = "INSERT INTO item_stage (hash, item_id) SELECT hash, id FROM new"
 _PG_ENTRIES = (  # a plain append under the register's lock: nothing to merge, so COPY
     "COPY entry (register_id, log, number, key, timestamp, item_hashes) FROM STDIN (FORMAT BINARY)",
     ("int4", "int2", "int8", "text", "varchar", "bytea"),
+)
+_PG_ENTRY_KEYS = (
+    "COPY entry_key (register_id, log, key, number) FROM STDIN (FORMAT BINARY)",
+    ("int4", "int2", "text", "int8"),
 )
 _PG_RECORDS = (
     "INSERT INTO record (register_id, log, key, entry_number) "
@@ -58,44 +74,58 @@ _PG_FIELDS = (  # new entries' values only (one row per distinct value hash of a
     "COPY field_value (register_id, field, value_hash, entry_number) FROM STDIN (FORMAT BINARY)",
     ("int4", "varchar", "int8", "int8"),
 )
-# A large batch (a streamed file) stages its record index updates and indexed field values in
-# temporary tables and merges them at the end in index order: each leaf page of those two
-# random-key indexes is then written once per batch, not once per row (at ten million records
-# nearly every row's page had fallen out of the cache since the last write to it).
+# A large batch (a streamed file) stages the rows of its random-order indexes (item digests,
+# entry keys, the record index, indexed field values) in temporary tables and merges them at
+# the end in index order: each leaf page of those indexes is then written once per batch, not
+# once per row (at ten million entries nearly every row's page had fallen out of the cache
+# since the last write to it, and was written to the WAL again and again).
 SORT_CACHE = -16384  # KiB: SQLite's page cache and sort memory while staged rows are merged
 _STAGE_TABLES = {
-    "record_stage": ("log", "key", "entry_number"),
+    "entry_stage": ("log", "key", "number"),
     "field_stage": ("field", "value_hash", "entry_number"),
+    "item_stage": ("hash", "item_id"),
 }
 _SQLITE_STAGE = {
-    "record_stage": "CREATE TEMP TABLE IF NOT EXISTS record_stage (log INTEGER, key TEXT, entry_number INTEGER)",
+    "entry_stage": "CREATE TEMP TABLE IF NOT EXISTS entry_stage (log INTEGER, key TEXT, number INTEGER)",
     "field_stage": "CREATE TEMP TABLE IF NOT EXISTS field_stage (field TEXT, value_hash INTEGER, entry_number INTEGER)",
+    "item_stage": "CREATE TEMP TABLE IF NOT EXISTS item_stage (hash BLOB, item_id INTEGER)",
 }
 _PG_STAGE = {
-    "record_stage": "CREATE TEMP TABLE IF NOT EXISTS record_stage (log smallint, key text, entry_number bigint)",
+    "entry_stage": "CREATE TEMP TABLE IF NOT EXISTS entry_stage (log smallint, key text, number bigint)",
     "field_stage": "CREATE TEMP TABLE IF NOT EXISTS field_stage (field text, value_hash bigint, entry_number bigint)",
+    "item_stage": "CREATE TEMP TABLE IF NOT EXISTS item_stage (hash bytea, item_id bigint)",
 }
-_PG_STAGE_TYPES = {"record_stage": ("int2", "text", "int8"), "field_stage": ("text", "int8", "int8")}
-_MERGE = {  # ? is the register id (%s on PostgreSQL)
-    "record_stage": (
+_PG_STAGE_TYPES = {"entry_stage": ("int2", "text", "int8"), "field_stage": ("text", "int8", "int8")}
+_MERGE = {  # ? is the register id (%s on PostgreSQL); each table's statements in order
+    "entry_stage": (
+        "INSERT INTO entry_key (register_id, log, key, number) "
+        "SELECT ?, log, key, number FROM entry_stage ORDER BY log, key, number",
         "INSERT INTO record (register_id, log, key, entry_number) "
-        "SELECT ?, log, key, max(entry_number) FROM record_stage WHERE true GROUP BY log, key ORDER BY log, key "
-        "ON CONFLICT (register_id, log, key) DO UPDATE SET entry_number = excluded.entry_number"
+        "SELECT ?, log, key, max(number) FROM entry_stage WHERE true GROUP BY log, key ORDER BY log, key "
+        "ON CONFLICT (register_id, log, key) DO UPDATE SET entry_number = excluded.entry_number",
     ),
     "field_stage": (
         "INSERT INTO field_value (register_id, field, value_hash, entry_number) "
         "SELECT DISTINCT ?, field, value_hash, entry_number FROM field_stage WHERE true "
-        "ORDER BY 2, 3, 4 ON CONFLICT DO NOTHING"
+        "ORDER BY 2, 3, 4 ON CONFLICT DO NOTHING",
+    ),
+    "item_stage": (  # the first of an item added twice in the batch wins (the order first added)
+        "INSERT INTO item_hash (register_id, hash, item_id) "
+        "SELECT ?, hash, item_id FROM item_stage WHERE true ORDER BY hash, item_id ON CONFLICT DO NOTHING",
     ),
 }
+# An item the batch added twice (in chunks apart) was stored twice: the later copies go.
+_DROP_SECOND_COPIES = (
+    "DELETE FROM item WHERE id IN (SELECT s.item_id FROM item_stage s WHERE NOT EXISTS "
+    "(SELECT 1 FROM item_hash h WHERE h.register_id = ? AND h.hash = s.hash AND h.item_id = s.item_id))"
+)
+_STAGED_CONTENTS = (
+    "SELECT s.hash, i.content FROM item_stage s JOIN item i ON i.id = s.item_id WHERE s.hash IN ({})"
+)
 _UPSERT_TILE = (
     "INSERT INTO merkle_tile (register_id, log, level, idx, hashes) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (register_id, log, level, idx) DO UPDATE SET hashes = excluded.hashes"
 )
-
-
-def _by_key(row: tuple[int, int, str, str, bytes]) -> tuple[int, str]:
-    return row[0], row[2]  # log, key
 
 
 @dataclass(frozen=True)
@@ -104,6 +134,15 @@ class _Copy:
 
     types: tuple[str, ...]
     rows: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class _NewItems:
+    """Items to store unless the register holds them, then their digests to index or stage."""
+
+    digests: list[bytes]
+    contents: list[bytes]
+    staged: bool
 
 
 @dataclass
@@ -118,6 +157,9 @@ class Chunk:
     fields: list[tuple[str, int, int]] = field(default_factory=list)  # indexed field, value hash, entry number
 
 
+Statement = tuple[str, Any]
+
+
 class BulkWriter:
     """Writes chunks of one register on one connection, inline or on a worker thread."""
 
@@ -127,15 +169,16 @@ class BulkWriter:
         self.postgresql = conn.dialect.name == "postgresql"
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="registers-write") if background else None
         self._inflight: Future[None] | None = None
-        self.staged = staged  # records and field values wait in temporary tables until merge_staged
+        self.staged = staged  # index rows wait in temporary tables until merge_staged
         self._stages: set[str] = set()  # the temporary tables made so far
+        self._stage_indexed = False  # item_stage has an index on its digests (made when first needed)
 
     def merge_staged(self) -> None:
-        """Write the staged record index updates and field values into their tables, in index
-        order, and drop the temporary tables (a rollback drops them too). Call it before
-        anything reads those tables; the batch then goes on writing directly."""
+        """Write the staged index rows into their tables, in index order, and drop the
+        temporary tables (a rollback drops them too). Call it before anything reads those
+        tables; the batch then goes on writing directly."""
         self.wait()
-        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = self._cursor()
         cache = None
         try:
             if not self.postgresql and self._stages:
@@ -144,25 +187,50 @@ class BulkWriter:
                 # held to SORT_CACHE while it runs (the load's peak memory stays flat).
                 cache = cursor.execute("PRAGMA cache_size").fetchone()[0]
                 cursor.execute(f"PRAGMA cache_size = {SORT_CACHE}")
-            for table in sorted(self._stages, reverse=True):  # record_stage first
-                merge = _MERGE[table]
-                cursor.execute(merge.replace("?", "%s") if self.postgresql else merge, (self.register_id,))
+            for table in sorted(self._stages):
+                for merge in _MERGE[table]:
+                    cursor.execute(self._sql(merge), (self.register_id,))
+                if table == "item_stage":
+                    merged = cursor.rowcount
+                    cursor.execute("SELECT count(*) FROM item_stage")
+                    if cursor.fetchone()[0] != merged:  # rare: a file that adds an item twice, far apart
+                        cursor.execute(self._sql(_DROP_SECOND_COPIES), (self.register_id,))
                 cursor.execute(f"DROP TABLE {table}")
         finally:
             if cache is not None:
                 cursor.execute(f"PRAGMA cache_size = {int(cache)}")
             cursor.close()
         self._stages.clear()
+        self._stage_indexed = False
         self.staged = False
+
+    def staged_contents(self, digests: list[bytes]) -> dict[bytes, bytes]:
+        """The bytes of those of ``digests`` this batch has staged (added in an earlier chunk and
+        not yet in ``item_hash``). The first call indexes the staged digests (one sort); a file
+        whose entries use only items added just before them never needs it."""
+        if "item_stage" not in self._stages or not digests:
+            return {}
+        self.wait()
+        cursor = self._cursor()
+        found: dict[bytes, bytes] = {}
+        try:
+            if not self._stage_indexed:
+                cursor.execute("CREATE INDEX item_stage_by_hash ON item_stage (hash)")
+                self._stage_indexed = True
+            for start in range(0, len(digests), 500):
+                chunk = digests[start : start + 500]
+                cursor.execute(self._sql(_STAGED_CONTENTS.format(", ".join("?" * len(chunk)))), chunk)
+                found.update((bytes(digest), bytes(content)) for digest, content in cursor.fetchall())
+        finally:
+            cursor.close()
+        return found
 
     def submit(self, chunk: Chunk) -> None:
         """Write ``chunk``: now, or in the background once the previous chunk is written.
 
-        Rows written straight into a random-key index go in that index's order, so a chunk
-        walks each B-tree page by page (entries by key for ``entry_by_key``; records by key and
-        field values by hash unless staged, where the merge orders them)."""
+        Rows written straight into a random-order index go in that index's order, so a chunk
+        walks each B-tree page by page (unless staged, where the merge orders them)."""
         self.wait()
-        chunk.entries.sort(key=_by_key)
         if not self.staged:
             chunk.records.sort()
             chunk.fields.sort()
@@ -174,17 +242,12 @@ class BulkWriter:
         else:
             self._inflight = self._executor.submit(self._run, statements)
 
-    def _sqlite_statements(self, chunk: Chunk) -> list[tuple[str, Any]]:
+    def _sqlite_statements(self, chunk: Chunk) -> list[Statement]:
         reg = self.register_id
-        out: list[tuple[str, Any]] = []
+        out: list[Statement] = []
         if chunk.items:
-            offsets, start = [], 1
-            for _digest, blob in chunk.items:
-                offsets.append((start, len(blob)))
-                start += len(blob)
-            hashes = b"".join(d for d, _ in chunk.items)
-            contents = b"".join(b for _, b in chunk.items)
-            out.append((_SQLITE_ITEMS, (reg, hashes, contents, orjson.dumps(offsets).decode())))
+            out += self._stage_created("item_stage")
+            out.append(("", _NewItems([d for d, _ in chunk.items], [b for _, b in chunk.items], self.staged)))
         if chunk.entries:
             rows, start = [], 1
             for log, number, key, timestamp, digests in chunk.entries:
@@ -192,9 +255,12 @@ class BulkWriter:
                 start += len(digests)
             packed = b"".join(e[4] for e in chunk.entries)
             out.append((_SQLITE_ENTRIES, (reg, packed, orjson.dumps(rows).decode())))
-        if chunk.records and self.staged:
-            out += self._stage("record_stage", chunk.records)
-        elif chunk.records:
+            keys = sorted((log, key, number) for log, number, key, _t, _d in chunk.entries)
+            if self.staged:
+                out += self._stage("entry_stage", keys)
+            else:
+                out.append((_SQLITE_ENTRY_KEYS, (reg, orjson.dumps(keys).decode())))
+        if chunk.records and not self.staged:  # staged: the merge finds them in entry_stage
             out.append((_SQLITE_RECORDS, (reg, orjson.dumps(chunk.records).decode())))
         if chunk.tiles:
             out.append((_UPSERT_TILE, [(reg, *tile) for tile in chunk.tiles]))
@@ -204,12 +270,16 @@ class BulkWriter:
             out.append((_SQLITE_FIELDS, (reg, orjson.dumps(chunk.fields).decode())))
         return out
 
-    def _stage(self, table: str, rows: list[Any]) -> list[tuple[str, Any]]:
+    def _stage_created(self, table: str) -> list[Statement]:
+        """The statement that makes the temporary table, if the batch is staged and has not yet."""
+        if not self.staged or table in self._stages:
+            return []
+        self._stages.add(table)
+        return [((_PG_STAGE if self.postgresql else _SQLITE_STAGE)[table], ())]
+
+    def _stage(self, table: str, rows: list[Any]) -> list[Statement]:
         """The statements that add ``rows`` to the temporary table (made on first use)."""
-        out: list[tuple[str, Any]] = []
-        if table not in self._stages:
-            self._stages.add(table)
-            out.append(((_PG_STAGE if self.postgresql else _SQLITE_STAGE)[table], ()))
+        out = self._stage_created(table)
         a, b, c = _STAGE_TABLES[table]
         if self.postgresql:
             copy = f"COPY {table} ({a}, {b}, {c}) FROM STDIN (FORMAT BINARY)"
@@ -219,18 +289,22 @@ class BulkWriter:
             out.append((insert + "FROM json_each(?) AS j", (orjson.dumps(rows).decode(),)))
         return out
 
-    def _pg_statements(self, chunk: Chunk) -> list[tuple[str, Any]]:
+    def _pg_statements(self, chunk: Chunk) -> list[Statement]:
         reg = self.register_id
-        out: list[tuple[str, Any]] = []
+        out: list[Statement] = []
         if chunk.items:
-            out.append((_PG_ITEMS, (reg, [d for d, _ in chunk.items], [b for _, b in chunk.items])))
+            out += self._stage_created("item_stage")
+            out.append(("", _NewItems([d for d, _ in chunk.items], [b for _, b in chunk.items], self.staged)))
         if chunk.entries:
             out.append((_PG_ENTRIES[0], _Copy(_PG_ENTRIES[1], [(reg, *row) for row in chunk.entries])))
-        if chunk.records and self.staged:
-            out += self._stage("record_stage", chunk.records)
-        elif chunk.records:
-            logs, keys, numbers = (list(column) for column in zip(*chunk.records, strict=True))
-            out.append((_PG_RECORDS, (reg, logs, keys, numbers)))
+            keys = sorted((log, key, number) for log, number, key, _t, _d in chunk.entries)
+            if self.staged:
+                out += self._stage("entry_stage", keys)
+            else:
+                out.append((_PG_ENTRY_KEYS[0], _Copy(_PG_ENTRY_KEYS[1], [(reg, *row) for row in keys])))
+        if chunk.records and not self.staged:
+            logs, keys_, numbers = (list(column) for column in zip(*chunk.records, strict=True))
+            out.append((_PG_RECORDS, (reg, logs, keys_, numbers)))
         if chunk.tiles:
             out.append((_UPSERT_TILE.replace("?", "%s"), [(reg, *tile) for tile in chunk.tiles]))
         if chunk.fields and self.staged:
@@ -240,11 +314,38 @@ class BulkWriter:
             out.append((_PG_FIELDS[0], _Copy(_PG_FIELDS[1], rows)))
         return out
 
-    def _run(self, statements: list[tuple[str, Any]]) -> None:
-        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    def _new_items(self, cursor: Any, items: _NewItems) -> None:
+        """Store the items the register lacks, in the order given, and index (or stage) their digests."""
+        reg = self.register_id
+        if self.postgresql:
+            then = (_PG_ITEM_STAGE, ()) if items.staged else (_PG_ITEM_HASHES, (reg,))
+            cursor.execute(_PG_NEW_ITEMS + then[0], (reg, items.digests, items.contents, reg, *then[1]))
+            return
+        offsets, start = [], 1
+        for blob in items.contents:
+            offsets.append((start, len(blob)))
+            start += len(blob)
+        before = cursor.execute("SELECT coalesce(max(id), 0) FROM item").fetchone()[0]
+        params = (reg, b"".join(items.digests), b"".join(items.contents), orjson.dumps(offsets).decode())
+        cursor.execute(_SQLITE_ITEMS, params)
+        if items.staged:
+            cursor.execute("INSERT INTO item_stage (hash, item_id) SELECT hash, id FROM item WHERE id > ?", (before,))
+        else:
+            cursor.execute(_SQLITE_ITEM_HASHES, (before,))
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.postgresql else sql
+
+    def _cursor(self) -> Any:
+        return self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+    def _run(self, statements: list[Statement]) -> None:
+        cursor = self._cursor()
         try:
             for sql, params in statements:
-                if isinstance(params, _Copy):
+                if isinstance(params, _NewItems):
+                    self._new_items(cursor, params)
+                elif isinstance(params, _Copy):
                     with cursor.copy(sql) as copy:
                         copy.set_types(list(params.types))
                         for row in params.rows:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from ..core.entries import Log, now_timestamp
 from . import reads
-from .schema import entry, field_index, field_value, item, record
+from .schema import entry, field_index, field_value, item, item_hash, record
 
 BACKFILL_CHUNK = 10_000
 FieldRow = tuple[str, int, int]  # field, value hash, entry number
@@ -88,7 +88,7 @@ def holders(conn: Connection, reg_id: int, name: str, value: str, before: int | 
     """Up to ``limit`` current user records whose latest entry indexed ``value`` for field
     ``name``, newest first (entry numbers below ``before``, when given): rows of number,
     timestamp, key, item_hashes and the first item's content."""
-    v, r, e, i = field_value.c, record.c, entry.c, item.c
+    v, r, e, h, i = field_value.c, record.c, entry.c, item_hash.c, item.c
     query = (
         select(e.number, e.timestamp, e.key, e.item_hashes, i.content)
         .join_from(
@@ -97,7 +97,8 @@ def holders(conn: Connection, reg_id: int, name: str, value: str, before: int | 
             (r.register_id == v.register_id) & (r.log == int(Log.USER)) & (r.entry_number == v.entry_number),
         )
         .join(entry, (e.register_id == r.register_id) & (e.log == r.log) & (e.number == r.entry_number))
-        .join(item, (i.register_id == e.register_id) & (i.hash == func.substr(e.item_hashes, 1, 32)))
+        .join(item_hash, (h.register_id == e.register_id) & (h.hash == func.substr(e.item_hashes, 1, 32)))
+        .join(item, i.id == h.item_id)
         .where(v.register_id == reg_id, v.field == name, v.value_hash == value_hash(value))
         .order_by(v.entry_number.desc())
         .limit(limit)
@@ -112,7 +113,8 @@ def _current_first_items(conn: Connection, reg_id: int) -> Iterator[tuple[int, b
     sql = (
         "SELECT r.entry_number, i.content FROM record r "
         "JOIN entry e ON e.register_id = r.register_id AND e.log = r.log AND e.number = r.entry_number "
-        "JOIN item i ON i.register_id = e.register_id AND i.hash = substr(e.item_hashes, 1, 32) "
+        "JOIN item_hash h ON h.register_id = e.register_id AND h.hash = substr(e.item_hashes, 1, 32) "
+        "JOIN item i ON i.id = h.item_id "
         "WHERE r.register_id = ? AND r.log = 0 ORDER BY r.entry_number"
     )
     for rows in reads.stream_rows(conn, sql, (reg_id,)):

@@ -22,10 +22,14 @@ _RECORD = """
 SELECT e.number, e.timestamp, e.item_hashes, i.content
 FROM record r
 JOIN entry e ON e.register_id = r.register_id AND e.log = r.log AND e.number = r.entry_number
-LEFT JOIN item i ON i.register_id = r.register_id AND i.hash = {first_digest}
+LEFT JOIN item_hash h ON h.register_id = r.register_id AND h.hash = {first_digest}
+LEFT JOIN item i ON i.id = h.item_id
 WHERE r.register_id = {p} AND r.log = {user} AND r.key = {p}
 """
-_ITEMS = "SELECT hash, content FROM item WHERE register_id = {p} AND hash = {p}"
+_ITEMS = (
+    "SELECT h.hash, i.content FROM item_hash h JOIN item i ON i.id = h.item_id "
+    "WHERE h.register_id = {p} AND h.hash = {p}"
+)
 
 
 @dataclass(frozen=True)

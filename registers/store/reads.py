@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from ..core.entries import Entry, Log
 from ..core.merkle import EMPTY_ROOT
-from .schema import checkpoint, entry, item, register
+from .schema import checkpoint, entry, item, item_hash, register
 
 PAGE = 2000
 
@@ -149,7 +149,12 @@ def item_contents(conn: Connection, reg_id: int, digests: list[bytes]) -> dict[b
     found: dict[bytes, bytes] = {}
     for start in range(0, len(digests), 500):
         chunk = digests[start : start + 500]
-        wanted = item.c.hash == chunk[0] if len(chunk) == 1 else item.c.hash.in_(chunk)
-        rows = conn.execute(select(item.c.hash, item.c.content).where(item.c.register_id == reg_id, wanted))
+        h = item_hash.c
+        wanted = h.hash == chunk[0] if len(chunk) == 1 else h.hash.in_(chunk)
+        rows = conn.execute(
+            select(h.hash, item.c.content)
+            .join_from(item_hash, item, item.c.id == h.item_id)
+            .where(h.register_id == reg_id, wanted)
+        )
         found.update((bytes(r.hash), bytes(r.content)) for r in rows)
     return found

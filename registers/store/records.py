@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from ..core.entries import Entry, Log
 from ..core.items import canonical_json
 from . import fields, reads
-from .schema import entry, item, record
+from .schema import entry, entry_key, item, item_hash, record
 
 PAGE = 1000
 
@@ -78,11 +78,12 @@ def current_records(conn: Connection, reg_id: int, keys: list[str]) -> dict[str,
 
 def key_history(conn: Connection, reg_id: int, key: str, log: Log = Log.USER) -> list[Entry]:
     """Every entry for ``key``, oldest first."""
-    e = entry.c
+    e, k = entry.c, entry_key.c
     rows = conn.execute(
         select(e.number, e.timestamp, e.key, e.item_hashes)
-        .where(e.register_id == reg_id, e.log == int(log), e.key == key)
-        .order_by(e.number)
+        .join_from(entry_key, entry, (e.register_id == k.register_id) & (e.log == k.log) & (e.number == k.number))
+        .where(k.register_id == reg_id, k.log == int(log), k.key == key)
+        .order_by(k.number)
     )
     return _entries(rows, log)
 
@@ -101,7 +102,7 @@ def iter_records(
     current list reads the record index; an ``as_of`` list groups the entries up to that number
     by key.
     """
-    r, e = record.c, entry.c
+    r, e, k = record.c, entry.c, entry_key.c
     while True:
         if as_of is None:
             latest = select(r.entry_number.label("number")).where(r.register_id == reg_id, r.log == int(Log.USER))
@@ -109,12 +110,12 @@ def iter_records(
                 latest = latest.where(r.entry_number < before)
         else:
             latest = (
-                select(func.max(e.number).label("number"))
-                .where(e.register_id == reg_id, e.log == int(Log.USER), e.number <= as_of)
-                .group_by(e.key)
+                select(func.max(k.number).label("number"))
+                .where(k.register_id == reg_id, k.log == int(Log.USER), k.number <= as_of)
+                .group_by(k.key)
             )
             if before is not None:
-                latest = latest.having(func.max(e.number) < before)
+                latest = latest.having(func.max(k.number) < before)
         numbers = sorted(conn.execute(latest.order_by(latest.selected_columns[0].desc()).limit(PAGE)).scalars(),
                          reverse=True)
         if not numbers:
@@ -169,9 +170,9 @@ def iter_records_containing(conn: Connection, reg_id: int, needle: bytes) -> Ite
     """Every current record whose (first) item's canonical bytes contain ``needle``, newest
     first: a prefilter done by the database, for finding records by a field's value (the
     caller checks the field itself)."""
-    r, e, i = record.c, entry.c, item.c
+    r, e, h, i = record.c, entry.c, item_hash.c, item.c
     latest = (e.register_id == r.register_id) & (e.log == r.log) & (e.number == r.entry_number)
-    first_item = (i.register_id == r.register_id) & (i.hash == func.substr(e.item_hashes, 1, 32))
+    first_item = (h.register_id == r.register_id) & (h.hash == func.substr(e.item_hashes, 1, 32))
     if conn.dialect.name == "postgresql":  # stored items are UTF-8 (checked when added)
         holds = func.strpos(func.convert_from(i.content, "UTF8"), needle.decode()) > 0
     else:
@@ -181,7 +182,8 @@ def iter_records_containing(conn: Connection, reg_id: int, needle: bytes) -> Ite
         query = (
             select(e.number, e.timestamp, e.key, e.item_hashes, i.content)
             .join_from(record, entry, latest)
-            .join(item, first_item)
+            .join(item_hash, first_item)
+            .join(item, i.id == h.item_id)
             .where(r.register_id == reg_id, r.log == int(Log.USER), holds)
             .order_by(r.entry_number.desc())
             .limit(PAGE)

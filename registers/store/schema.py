@@ -2,8 +2,16 @@
 ever rewritten, and both are derivable from the log; every other row is written once.
 
 - ``register``: one row per register.
-- ``item``: content-addressed canonical item bytes, per register, in the order first added.
+- ``item``: canonical item bytes, per register, in the order first added (written once, in
+  order: a row's id is its place).
+- ``item_hash``: each item's SHA-256 digest with its row, per register: the content-addressed
+  lookup, and what makes an item stored once.
 - ``entry``: both logs of every register (log 0 = user, 1 = system), numbered from 1.
+- ``entry_key``: every entry's key with its number, in key order: a key's history.
+
+``item_hash`` and ``entry_key`` are indexes of random order kept as tables of their own so a
+large load can stage their rows and merge them once, in their order, at its end (store/bulk.py):
+a log row is then written where it belongs once, not once per page it dirties.
 - ``record``: for each (register, log, key), the number of its latest entry.
 - ``merkle_tile``: the tree of each log as tiles of stored subtree hashes (see core.tiles).
 - ``signing_key``: every public key that has signed checkpoints, oldest first (the newest whose
@@ -36,7 +44,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -59,8 +66,16 @@ item = Table(
     Column("register_id", Integer, ForeignKey("register.id"), nullable=False),
     Column("hash", LargeBinary(32), nullable=False),
     Column("content", LargeBinary, nullable=False),
-    UniqueConstraint("register_id", "hash", name="item_register_hash"),
     Index("item_by_register", "register_id", "id"),  # a register's items in the order added, for dumps
+)
+
+item_hash = Table(
+    "item_hash",
+    metadata,
+    Column("register_id", Integer, ForeignKey("register.id"), primary_key=True),
+    Column("hash", LargeBinary(32), primary_key=True),
+    Column("item_id", BigInteger, nullable=False),  # item.id
+    sqlite_with_rowid=False,
 )
 
 entry = Table(
@@ -72,7 +87,16 @@ entry = Table(
     Column("key", Text, nullable=False),
     Column("timestamp", String(20), nullable=False),
     Column("item_hashes", LargeBinary, nullable=False),  # concatenated 32-byte digests
-    Index("entry_by_key", "register_id", "log", "key", "number"),
+    sqlite_with_rowid=False,
+)
+
+entry_key = Table(
+    "entry_key",
+    metadata,
+    Column("register_id", Integer, ForeignKey("register.id"), primary_key=True),
+    Column("log", SmallInteger, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("number", BigInteger, primary_key=True, autoincrement=False),
     sqlite_with_rowid=False,
 )
 

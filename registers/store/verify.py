@@ -24,7 +24,7 @@ from ..core.items import InvalidItem, hash_text, item_digest, parse_canonical
 from ..core.merkle import leaf_hash
 from ..core.tiles import HASH_SIZE, TILE_WIDTH, Tile, TileBuilder, bottom_row
 from . import reads, records, signing
-from .schema import checkpoint, entry, merkle_tile, record
+from .schema import checkpoint, entry, entry_key, item, item_hash, merkle_tile, record
 from .tree import StoredTree
 
 
@@ -100,6 +100,8 @@ def _verify_signatures(conn: Connection, reg_id: int) -> None:
 
 
 def _verify_items(conn: Connection, reg_id: int) -> int:
+    """Every stored item is canonical and hashes to its digest, and the digest index
+    (``item_hash``) holds each exactly once, pointing at it."""
     count = 0
     for digest, blob in reads.iter_items(conn, reg_id):
         count += 1
@@ -108,6 +110,18 @@ def _verify_items(conn: Connection, reg_id: int) -> int:
             user = _first_entry_using(conn, reg_id, digest)
             where = f"{_describe(user)}: " if user else ""
             raise IntegrityError(f"{where}item {hash_text(digest)} is corrupt: {problem}")
+    h, i = item_hash.c, item.c
+    wrong = conn.execute(
+        select(h.hash)
+        .join_from(item_hash, item, i.id == h.item_id, isouter=True)
+        .where(h.register_id == reg_id, or_(i.hash.is_(None), i.hash != h.hash, i.register_id != h.register_id))
+        .limit(1)
+    ).scalar()
+    if wrong is not None:
+        raise IntegrityError(f"the digest index points item {hash_text(bytes(wrong))} at another item")
+    indexed = conn.execute(select(func.count()).where(h.register_id == reg_id)).scalar_one()
+    if indexed != count:
+        raise IntegrityError(f"the register stores {count} items, but its digest index holds {indexed}")
     return count
 
 
@@ -274,6 +288,31 @@ def _check_no_extra_tiles(conn: Connection, reg_id: int, log: Log, size: int) ->
             raise IntegrityError(f"{log.label} log: stored Merkle tile ({level}, {index}) lies beyond the log")
 
 
+def _verify_entry_keys(conn: Connection, reg_id: int, log: Log, after: int = 0) -> None:
+    """The key index (``entry_key``) holds every entry after ``after`` under its key, and no
+    other entry after it."""
+    e, k = entry.c, entry_key.c
+    indexed = (
+        select(k.number)
+        .where(k.register_id == e.register_id, k.log == e.log, k.key == e.key, k.number == e.number)
+        .exists()
+    )
+    missing = conn.execute(
+        select(e.number, e.key).where(e.register_id == reg_id, e.log == int(log), e.number > after, ~indexed).limit(1)
+    ).first()
+    if missing is not None:
+        raise IntegrityError(f"{log.label} entry {missing.number} is missing from the key index (key '{missing.key}')")
+    entries, keys = (
+        conn.execute(select(func.count()).where(t.register_id == reg_id, t.log == int(log), t.number > after))
+        .scalar_one()
+        for t in (e, k)
+    )
+    if keys != entries:
+        raise IntegrityError(
+            f"the {log.label} key index holds {keys} entries after entry {after}, but the log holds {entries}"
+        )
+
+
 def _verify_records(conn: Connection, reg_id: int, log: Log, after: int = 0) -> None:
     """The record index holds, for every key of the log, its latest entry, and nothing else
     (with ``after``: for every record pointing past entry ``after`` and every key of an entry
@@ -283,10 +322,11 @@ def _verify_records(conn: Connection, reg_id: int, log: Log, after: int = 0) -> 
     entry's key), so they stay linear whatever the planner believes about table sizes (joining
     a grouped subquery instead made PostgreSQL with stale statistics compare every pair).
     """
-    e, r = entry.c, record.c
+    _verify_entry_keys(conn, reg_id, log, after)
+    e, r, k = entry.c, record.c, entry_key.c
     latest = (
-        select(func.max(e.number))
-        .where(e.register_id == r.register_id, e.log == r.log, e.key == r.key)
+        select(func.max(k.number))
+        .where(k.register_id == r.register_id, k.log == r.log, k.key == r.key)
         .scalar_subquery()
     )
     wrong = conn.execute(

@@ -194,4 +194,4 @@ def test_a_load_of_many_chunks_merges_its_staged_records_and_values(
         tables = {name for (name,) in conn.execute(text(
             "SELECT name FROM sqlite_temp_master" if engine.dialect.name == "sqlite"
             else "SELECT tablename FROM pg_tables WHERE schemaname LIKE 'pg_temp%'"))}
-    assert not tables & {"record_stage", "field_stage"}
+    assert not tables & {"entry_stage", "field_stage", "item_stage"}
