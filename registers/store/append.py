@@ -31,7 +31,7 @@ from .bulk import BulkWriter, Chunk
 from .checks import Change, EntryChecks, Findings
 from .engine import analyze, writer
 from .pending import PendingItems
-from .schema import checkpoint, entry_key, record, register
+from .schema import checkpoint, entry, entry_key, register
 from .tree import StoredTree
 
 CHUNK = 10_000  # entries or items held in memory before they are written
@@ -444,15 +444,15 @@ class _Batch:
         records only. (A correlated ``min`` rather than NOT EXISTS: the latter lets a planner
         with stale statistics — PostgreSQL right after a bulk load — hash the whole entry
         table; a scalar subquery is always one index probe per record.)"""
-        r, k = record.c, entry_key.c
+        e, k = entry.c, entry_key.c
         before = self.head.user_size
         query = select(func.count()).where(
-            r.register_id == self.reg_id, r.log == int(Log.USER), r.entry_number > before
+            e.register_id == self.reg_id, e.log == int(Log.USER), e.number > before, reads.CURRENT
         )
         if before:
             first = (
                 select(func.min(k.number))
-                .where(k.register_id == r.register_id, k.log == r.log, k.key == r.key)
+                .where(k.register_id == e.register_id, k.log == e.log, k.key == e.key)
                 .scalar_subquery()
             )
             query = query.where(first > before)

@@ -150,7 +150,7 @@ def analyze(engine: Engine) -> bool:
     try:
         with engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
-                "ANALYZE item, entry, record, merkle_tile, field_value"
+                "ANALYZE item, item_hash, entry, entry_key, record, merkle_tile, field_value"
             )
         return True
     except DBAPIError:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from ..core.entries import Log, now_timestamp
 from . import reads
-from .schema import entry, field_index, field_value, item, item_hash, record
+from .schema import entry, field_index, field_value, item, item_hash
 
 BACKFILL_CHUNK = 10_000
 FieldRow = tuple[str, int, int]  # field, value hash, entry number
@@ -88,18 +88,17 @@ def holders(conn: Connection, reg_id: int, name: str, value: str, before: int | 
     """Up to ``limit`` current user records whose latest entry indexed ``value`` for field
     ``name``, newest first (entry numbers below ``before``, when given): rows of number,
     timestamp, key, item_hashes and the first item's content."""
-    v, r, e, h, i = field_value.c, record.c, entry.c, item_hash.c, item.c
+    v, e, h, i = field_value.c, entry.c, item_hash.c, item.c
     query = (
         select(e.number, e.timestamp, e.key, e.item_hashes, i.content)
         .join_from(
             field_value,
-            record,
-            (r.register_id == v.register_id) & (r.log == int(Log.USER)) & (r.entry_number == v.entry_number),
+            entry,
+            (e.register_id == v.register_id) & (e.log == int(Log.USER)) & (e.number == v.entry_number),
         )
-        .join(entry, (e.register_id == r.register_id) & (e.log == r.log) & (e.number == r.entry_number))
         .join(item_hash, (h.register_id == e.register_id) & (h.hash == func.substr(e.item_hashes, 1, 32)))
         .join(item, i.id == h.item_id)
-        .where(v.register_id == reg_id, v.field == name, v.value_hash == value_hash(value))
+        .where(v.register_id == reg_id, v.field == name, v.value_hash == value_hash(value), reads.CURRENT)
         .order_by(v.entry_number.desc())
         .limit(limit)
     )
@@ -111,11 +110,11 @@ def holders(conn: Connection, reg_id: int, name: str, value: str, before: int | 
 def _current_first_items(conn: Connection, reg_id: int) -> Iterator[tuple[int, bytes]]:
     """(entry number, first item's bytes) of every current user record, streamed."""
     sql = (
-        "SELECT r.entry_number, i.content FROM record r "
-        "JOIN entry e ON e.register_id = r.register_id AND e.log = r.log AND e.number = r.entry_number "
+        "SELECT e.number, i.content FROM entry e "
         "JOIN item_hash h ON h.register_id = e.register_id AND h.hash = substr(e.item_hashes, 1, 32) "
         "JOIN item i ON i.id = h.item_id "
-        "WHERE r.register_id = ? AND r.log = 0 ORDER BY r.entry_number"
+        "WHERE e.register_id = ? AND e.log = 0 AND e.number = (SELECT r.entry_number FROM record r "
+        "WHERE r.register_id = e.register_id AND r.log = e.log AND r.key = e.key) ORDER BY e.number"
     )
     for rows in reads.stream_rows(conn, sql, (reg_id,)):
         for number, content in rows:

@@ -11,9 +11,21 @@ from sqlalchemy.engine import Connection
 
 from ..core.entries import Entry, Log
 from ..core.merkle import EMPTY_ROOT
-from .schema import checkpoint, entry, item, item_hash, register
+from .schema import checkpoint, entry, item, item_hash, record, register
 
 PAGE = 2000
+
+
+# An entry is current when the record index points at it: one probe of the index by the
+# entry's key (lists walk the log by number instead of keeping an index by entry number, which
+# a large load would write at random places). A correlated scalar subquery, not a join: a
+# planner cannot turn it into a scan of the whole record index, whatever its statistics say.
+CURRENT = (
+    select(record.c.entry_number)
+    .where(record.c.register_id == entry.c.register_id, record.c.log == entry.c.log, record.c.key == entry.c.key)
+    .scalar_subquery()
+    == entry.c.number
+)
 
 
 @dataclass(frozen=True)

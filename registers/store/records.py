@@ -99,15 +99,19 @@ def iter_records(
     """Every record, newest first (by its latest entry), optionally as it stood after entry ``as_of``.
 
     Keyset-paged by entry number: ``before`` starts after a record whose entry number it is. The
-    current list reads the record index; an ``as_of`` list groups the entries up to that number
-    by key.
+    current list walks the log backwards keeping the entries the record index points at (a
+    page reads as many entries as it takes to find a page of current ones); an ``as_of`` list
+    groups the entries up to that number by key.
     """
-    r, e, k = record.c, entry.c, entry_key.c
+    e, k = entry.c, entry_key.c
     while True:
         if as_of is None:
-            latest = select(r.entry_number.label("number")).where(r.register_id == reg_id, r.log == int(Log.USER))
+            latest = (
+                select(e.number.label("number"))
+                .where(e.register_id == reg_id, e.log == int(Log.USER), reads.CURRENT)
+            )
             if before is not None:
-                latest = latest.where(r.entry_number < before)
+                latest = latest.where(e.number < before)
         else:
             latest = (
                 select(func.max(k.number).label("number"))
@@ -170,9 +174,8 @@ def iter_records_containing(conn: Connection, reg_id: int, needle: bytes) -> Ite
     """Every current record whose (first) item's canonical bytes contain ``needle``, newest
     first: a prefilter done by the database, for finding records by a field's value (the
     caller checks the field itself)."""
-    r, e, h, i = record.c, entry.c, item_hash.c, item.c
-    latest = (e.register_id == r.register_id) & (e.log == r.log) & (e.number == r.entry_number)
-    first_item = (h.register_id == r.register_id) & (h.hash == func.substr(e.item_hashes, 1, 32))
+    e, h, i = entry.c, item_hash.c, item.c
+    first_item = (h.register_id == e.register_id) & (h.hash == func.substr(e.item_hashes, 1, 32))
     if conn.dialect.name == "postgresql":  # stored items are UTF-8 (checked when added)
         holds = func.strpos(func.convert_from(i.content, "UTF8"), needle.decode()) > 0
     else:
@@ -181,15 +184,14 @@ def iter_records_containing(conn: Connection, reg_id: int, needle: bytes) -> Ite
     while True:
         query = (
             select(e.number, e.timestamp, e.key, e.item_hashes, i.content)
-            .join_from(record, entry, latest)
-            .join(item_hash, first_item)
+            .join_from(entry, item_hash, first_item)
             .join(item, i.id == h.item_id)
-            .where(r.register_id == reg_id, r.log == int(Log.USER), holds)
-            .order_by(r.entry_number.desc())
+            .where(e.register_id == reg_id, e.log == int(Log.USER), reads.CURRENT, holds)
+            .order_by(e.number.desc())
             .limit(PAGE)
         )
         if before is not None:
-            query = query.where(r.entry_number < before)
+            query = query.where(e.number < before)
         rows = conn.execute(query).all()
         yield from _records_of_rows(conn, reg_id, rows)
         if len(rows) < PAGE:

@@ -107,7 +107,6 @@ record = Table(
     Column("log", SmallInteger, primary_key=True),
     Column("key", Text, primary_key=True),
     Column("entry_number", BigInteger, nullable=False),
-    Index("record_by_entry", "register_id", "log", "entry_number"),
     sqlite_with_rowid=False,
 )
 

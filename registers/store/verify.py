@@ -290,15 +290,17 @@ def _check_no_extra_tiles(conn: Connection, reg_id: int, log: Log, size: int) ->
 
 def _verify_entry_keys(conn: Connection, reg_id: int, log: Log, after: int = 0) -> None:
     """The key index (``entry_key``) holds every entry after ``after`` under its key, and no
-    other entry after it."""
+    other entry after it. (A scalar subquery, an index probe per entry, as in _verify_records.)"""
     e, k = entry.c, entry_key.c
     indexed = (
         select(k.number)
         .where(k.register_id == e.register_id, k.log == e.log, k.key == e.key, k.number == e.number)
-        .exists()
+        .scalar_subquery()
     )
     missing = conn.execute(
-        select(e.number, e.key).where(e.register_id == reg_id, e.log == int(log), e.number > after, ~indexed).limit(1)
+        select(e.number, e.key)
+        .where(e.register_id == reg_id, e.log == int(log), e.number > after, indexed.is_(None))
+        .limit(1)
     ).first()
     if missing is not None:
         raise IntegrityError(f"{log.label} entry {missing.number} is missing from the key index (key '{missing.key}')")

@@ -138,7 +138,7 @@ def test_a_large_batch_on_postgresql_refreshes_the_planner_statistics(
         analysed = set(conn.execute(text(
             "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() AND last_analyze IS NOT NULL"
         )).scalars())
-    assert {"item", "entry", "record", "merkle_tile", "field_value"} <= analysed
+    assert {"item", "item_hash", "entry", "entry_key", "record", "merkle_tile", "field_value"} <= analysed
 
 
 def test_sqlite_page_cache_is_an_operator_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
