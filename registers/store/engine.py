@@ -49,6 +49,7 @@ def open_engine(url: str | None = None, *, create_tables: bool = True) -> Engine
         _sqlite_setup(engine)
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_use_lifo=True)
+        _pg_setup(engine)
     if create_tables:
         try:
             _create_tables(engine)
@@ -93,6 +94,18 @@ def _sqlite_setup(engine: Engine) -> None:
     def _on_begin(connection: Connection) -> None:
         write = connection.get_execution_options().get("registers_write")
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _pg_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # No JIT compilation: every query here reads a page of rows through indexes, but a list
+        # walking the log with a filter is costed as a long scan, and compiling it took ~50 ms
+        # of a 5 ms query (measured at 300k records).
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET jit = off")
+        cursor.close()
+        dbapi_connection.commit()  # a SET in a transaction later rolled back would be undone
 
 
 class SchemaOutdated(RegisterError):
