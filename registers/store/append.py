@@ -440,10 +440,11 @@ class _Batch:
         return notes
 
     def _new_user_keys(self) -> int:
-        """How many keys this batch gave their first user entry: index probes for the batch's
-        records only. (A correlated ``min`` rather than NOT EXISTS: the latter lets a planner
-        with stale statistics — PostgreSQL right after a bulk load — hash the whole entry
-        table; a scalar subquery is always one index probe per record.)"""
+        """How many keys this batch gave their first user entry: for each of the batch's user
+        entries, whether the record index points at it and whether its key had an entry before
+        (index probes, the batch's entries only). (Correlated scalar subqueries rather than
+        joins or NOT EXISTS: those let a planner with stale statistics — PostgreSQL right
+        after a bulk load — hash a whole table; a scalar subquery is one index probe per row.)"""
         e, k = entry.c, entry_key.c
         before = self.head.user_size
         query = select(func.count()).where(
