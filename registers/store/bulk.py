@@ -172,6 +172,7 @@ class BulkWriter:
         self.staged = staged  # index rows wait in temporary tables until merge_staged
         self._stages: set[str] = set()  # the temporary tables made so far
         self._stage_indexed = False  # item_stage has an index on its digests (made when first needed)
+        self._keys: list[tuple[int, str, int]] = []  # the chunk being submitted: (log, key, number), sorted
 
     def merge_staged(self) -> None:
         """Write the staged index rows into their tables, in index order, and drop the
@@ -234,6 +235,7 @@ class BulkWriter:
         if not self.staged:
             chunk.records.sort()
             chunk.fields.sort()
+        self._keys = sorted((log, key, number) for log, number, key, _t, _d in chunk.entries)  # entry_key order
         statements = self._pg_statements(chunk) if self.postgresql else self._sqlite_statements(chunk)
         if not statements:
             return
@@ -255,11 +257,10 @@ class BulkWriter:
                 start += len(digests)
             packed = b"".join(e[4] for e in chunk.entries)
             out.append((_SQLITE_ENTRIES, (reg, packed, orjson.dumps(rows).decode())))
-            keys = sorted((log, key, number) for log, number, key, _t, _d in chunk.entries)
             if self.staged:
-                out += self._stage("entry_stage", keys)
+                out += self._stage("entry_stage", self._keys)
             else:
-                out.append((_SQLITE_ENTRY_KEYS, (reg, orjson.dumps(keys).decode())))
+                out.append((_SQLITE_ENTRY_KEYS, (reg, orjson.dumps(self._keys).decode())))
         if chunk.records and not self.staged:  # staged: the merge finds them in entry_stage
             out.append((_SQLITE_RECORDS, (reg, orjson.dumps(chunk.records).decode())))
         if chunk.tiles:
@@ -297,11 +298,10 @@ class BulkWriter:
             out.append(("", _NewItems([d for d, _ in chunk.items], [b for _, b in chunk.items], self.staged)))
         if chunk.entries:
             out.append((_PG_ENTRIES[0], _Copy(_PG_ENTRIES[1], [(reg, *row) for row in chunk.entries])))
-            keys = sorted((log, key, number) for log, number, key, _t, _d in chunk.entries)
             if self.staged:
-                out += self._stage("entry_stage", keys)
+                out += self._stage("entry_stage", self._keys)
             else:
-                out.append((_PG_ENTRY_KEYS[0], _Copy(_PG_ENTRY_KEYS[1], [(reg, *row) for row in keys])))
+                out.append((_PG_ENTRY_KEYS[0], _Copy(_PG_ENTRY_KEYS[1], [(reg, *row) for row in self._keys])))
         if chunk.records and not self.staged:
             logs, keys_, numbers = (list(column) for column in zip(*chunk.records, strict=True))
             out.append((_PG_RECORDS, (reg, logs, keys_, numbers)))

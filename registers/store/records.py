@@ -104,14 +104,14 @@ def iter_records(
     groups the entries up to that number by key.
     """
     e, k = entry.c, entry_key.c
+    columns = (e.number, e.timestamp, e.key, e.item_hashes)
+    mine = (e.register_id == reg_id, e.log == int(Log.USER))
     while True:
-        if as_of is None:
-            latest = (
-                select(e.number.label("number"))
-                .where(e.register_id == reg_id, e.log == int(Log.USER), reads.CURRENT)
-            )
+        if as_of is None:  # the walk reads the page's entries themselves
+            query = select(*columns).where(*mine, reads.CURRENT)
             if before is not None:
-                latest = latest.where(e.number < before)
+                query = query.where(e.number < before)
+            page = _entries(conn.execute(query.order_by(e.number.desc()).limit(PAGE)), Log.USER)
         else:
             latest = (
                 select(func.max(k.number).label("number"))
@@ -120,19 +120,15 @@ def iter_records(
             )
             if before is not None:
                 latest = latest.having(func.max(k.number) < before)
-        numbers = sorted(conn.execute(latest.order_by(latest.selected_columns[0].desc()).limit(PAGE)).scalars(),
-                         reverse=True)
-        if not numbers:
+            numbers = list(conn.execute(latest.order_by(latest.selected_columns[0].desc()).limit(PAGE)).scalars())
+            rows = conn.execute(select(*columns).where(*mine, e.number.in_(numbers)).order_by(e.number.desc()))
+            page = _entries(rows, Log.USER) if numbers else []
+        if not page:
             return
-        rows = conn.execute(
-            select(e.number, e.timestamp, e.key, e.item_hashes)
-            .where(e.register_id == reg_id, e.log == int(Log.USER), e.number.in_(numbers))
-            .order_by(e.number.desc())
-        )
-        yield from _with_items(conn, reg_id, _entries(rows, Log.USER))
-        if len(numbers) < PAGE:
+        yield from _with_items(conn, reg_id, page)
+        if len(page) < PAGE:
             return
-        before = numbers[-1]
+        before = page[-1].number
 
 
 def iter_records_with_value(conn: Connection, reg_id: int, name: str, value: str) -> Iterator[Record]:
