@@ -97,16 +97,17 @@ _PG_STAGE = {
 }
 _PG_STAGE_TYPES = {"entry_stage": ("int2", "text", "int8"), "field_stage": ("text", "int8", "int8")}
 _MERGE = {  # ? is the register id (%s on PostgreSQL); each table's statements in order
-    "entry_stage": (
+    "entry_stage": (  # one sort (the index) serves both statements, which then read it in order
+        "CREATE INDEX entry_stage_order ON entry_stage (log, key, number)",
         "INSERT INTO entry_key (register_id, log, key, number) "
         "SELECT ?, log, key, number FROM entry_stage ORDER BY log, key, number",
         "INSERT INTO record (register_id, log, key, entry_number) "
         "SELECT ?, log, key, max(number) FROM entry_stage WHERE true GROUP BY log, key ORDER BY log, key "
         "ON CONFLICT (register_id, log, key) DO UPDATE SET entry_number = excluded.entry_number",
     ),
-    "field_stage": (
+    "field_stage": (  # rows are distinct but for 64-bit hash collisions, which the conflict drops
         "INSERT INTO field_value (register_id, field, value_hash, entry_number) "
-        "SELECT DISTINCT ?, field, value_hash, entry_number FROM field_stage WHERE true "
+        "SELECT ?, field, value_hash, entry_number FROM field_stage WHERE true "
         "ORDER BY 2, 3, 4 ON CONFLICT DO NOTHING",
     ),
     "item_stage": (  # the first of an item added twice in the batch wins (the order first added)
@@ -190,7 +191,7 @@ class BulkWriter:
                 cursor.execute(f"PRAGMA cache_size = {SORT_CACHE}")
             for table in sorted(self._stages):
                 for merge in _MERGE[table]:
-                    cursor.execute(self._sql(merge), (self.register_id,))
+                    cursor.execute(self._sql(merge), (self.register_id,) if "?" in merge else ())
                 if table == "item_stage":
                     merged = cursor.rowcount
                     cursor.execute("SELECT count(*) FROM item_stage")
