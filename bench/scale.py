@@ -38,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from importlib import util
@@ -126,6 +127,37 @@ def _status() -> dict[str, float]:
         return {k: int(v.split()[0]) / 1024 for k, v in pairs if v.strip().endswith("kB")}
 
 
+class CheckerPeak:
+    """The peak RSS (VmHWM, MB) of the load's checker process (``store/checker.py``), read from
+    /proc every 0.2 s by a thread while a load runs: the loader's own RSS does not include it."""
+
+    def __init__(self) -> None:
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        me = str(os.getpid())
+        while not self._stop.wait(0.2):
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    if b"registers.store.checker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        continue
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+                if fields.get("PPid", "").strip() == me and "VmHWM" in fields:
+                    self.peak = max(self.peak, int(fields["VmHWM"].split()[0]) / 1024)
+
+    def stop(self) -> float:
+        """Stop watching; the peak seen."""
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
 def database_mb(engine: Any, url: str) -> float:
     """The database's size on disk in MB (SQLite: file and WAL; PostgreSQL: the tables of its schema)."""
     if url.startswith("sqlite"):
@@ -170,14 +202,16 @@ def load_all(url: str, workdir: Path, ends: list[int], at: list[int], seconds: i
         with path.open("r+b") as rsf:  # the segment continues from the head, whatever amends made it
             rsf.write(b"assert-root-hash\tsha-256:" + head.user_root.hex().encode() + b"\n")
         started = time.perf_counter()
+        watch = CheckerPeak()
         result = service.load_rsf(engine, str(path), REGISTER)
         seconds_taken = time.perf_counter() - started
+        checker_peak = watch.stop()
         current, peak = rss_mb()  # before the baseline below runs in this process
         if k == 0:
             bare(url, workdir, path, result.added_user / seconds_taken)
         loaded += result.added_user
         emit("segment", loaded=loaded, added=result.added_user, seconds=seconds_taken, rss=current, peak=peak,
-             parts=rss_parts(),
+             parts=rss_parts(), checker_peak=checker_peak,
              findings=result.findings.count, db_mb=database_mb(engine, url))
         if loaded in at:  # in a child process: the loader's memory figures stay the load's own
             me = [sys.executable, __file__, "--child", "measure", str(workdir), str(loaded), url, str(seconds)]
@@ -270,11 +304,13 @@ def report(line: dict[str, Any], state: dict[str, Any]) -> None:
     elif kind == "segment":
         state["loaded_seconds"] += line["seconds"]
         state["peaks"].append(line["peak"])
+        state["checker_peaks"].append(line["checker_peak"])
         cumulative = line["loaded"] / state["loaded_seconds"]
         print(f"segment:   {line['loaded']:>12,} entries | +{line['added']:,} in {line['seconds']:6.1f} s = "
               f"{line['added'] / line['seconds']:8,.0f} entries/s | cumulative {cumulative:8,.0f}/s | RSS "
               f"{line['rss']:4.0f} MB (anon {line['parts']['anon']:.0f}, file {line['parts']['file']:.0f}, shmem "
-              f"{line['parts']['shmem']:.0f}; peak {line['peak']:4.0f}) | database {line['db_mb'] / 1e3:7.2f} GB"
+              f"{line['parts']['shmem']:.0f}; peak {line['peak']:4.0f}; checker process peak "
+              f"{line['checker_peak']:.0f}) | database {line['db_mb'] / 1e3:7.2f} GB"
               + (f" | {line['findings']:,} findings" if line["findings"] else ""), flush=True)
     elif kind == "bare":
         state["bare"], state["bare_schema"], state["first_rate"] = line["rate"], line["schema_rate"], line["ours"]
@@ -304,7 +340,8 @@ def report(line: dict[str, Any], state: dict[str, Any]) -> None:
         rate = line["loaded"] / state["loaded_seconds"]
         print(f"end:       {line['loaded']:,} generated entries (+{line['amended']} amends) | loading {rate:,.0f} "
               f"entries/s over {state['loaded_seconds'] / 60:.1f} min | peak RSS {max(state['peaks']):.0f} MB "
-              f"(after the first segment {state['peaks'][0]:.0f} MB)")
+              f"(after the first segment {state['peaks'][0]:.0f} MB; checker process peak "
+              f"{max(state['checker_peaks']):.0f} MB)")
         first = state["first_rate"]
         verdicts = [(f"{rate:,.0f} ≥ 50,000 entries/s", rate >= 50_000),
                     (f"first segment load/bare (one table) {first / state['bare']:.2f} ≥ 0.5",
@@ -379,7 +416,7 @@ def main() -> None:
                                  preexec_fn=lambda: os.nice(19))
     loader = subprocess.Popen([*me, "load", str(workdir), ",".join(map(str, ends)), url,
                                ",".join(map(str, at)), str(args.seconds)], stdout=subprocess.PIPE, text=True)
-    state: dict[str, Any] = {"loaded_seconds": 0.0, "peaks": [], "bare": 1.0}
+    state: dict[str, Any] = {"loaded_seconds": 0.0, "peaks": [], "checker_peaks": [], "bare": 1.0}
     started = time.perf_counter()
     try:
         assert loader.stdout is not None

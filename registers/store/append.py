@@ -21,13 +21,14 @@ from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.engine import Connection
 
 from ..core.entries import Entry, Log, key_problem, leaf_bytes, now_timestamp, timestamp_problem
-from ..core.errors import IntegrityError, InvalidName, InvalidRSF, RegisterNotFound
+from ..core.errors import IntegrityError, InvalidName, InvalidRSF, LineError, RegisterNotFound
 from ..core.items import canonical_json, hash_text, item_digest
 from ..core.merkle import EMPTY_ROOT, leaf_hash, verify_consistency
 from ..core.rsf import AddItem, AppendEntry, AssertRootHash, Command
 from ..core.tiles import TileBuilder
 from . import reads, signing
 from .bulk import BulkWriter, Chunk
+from .checker import CheckerProcess
 from .checks import Change, EntryChecks, Findings
 from .engine import analyze, writer
 from .pending import PendingItems
@@ -120,7 +121,16 @@ def append(
                 batch.apply(command)
             head = batch.finish(before_commit, also)
             failed = False
+        except LineError:
+            try:  # a refusal among the entries still being checked is of an earlier line: it comes first
+                batch.checks.settle()
+            except LineError as earlier:
+                raise earlier from None
+            except Exception:  # noqa: BLE001 - the refusal in hand stands
+                pass
+            raise
         finally:
+            batch.checks.close()
             batch.sql.close(failed)
         if not commit:
             transaction.rollback()
@@ -169,7 +179,7 @@ class _Batch:
         self.name = name
         self.head = head
         self.change = change
-        self.checks = EntryChecks(conn, reg_id, name, change)
+        self.checks = EntryChecks(conn, reg_id, name, change, CheckerProcess() if background else None)
         self.start: reads.Head | None = None  # the committed state the batch continues from
         self.pos = {Log.USER: 0, Log.SYSTEM: 0}  # the batch's place in each log
         self.trees = {log: self._builder(log) for log in Log}
@@ -361,6 +371,13 @@ class _Batch:
         self.entry_rows = []
         self.record_rows = {}
 
+    def _write_settled(self) -> None:
+        """Take in the checks still running in the checker process and write what they give."""
+        self.checks.settle()
+        rows = self.checks.take_field_rows()
+        if rows:
+            self.sql.submit(Chunk(fields=rows))
+
     def finish(
         self,
         before_commit: Callable[[reads.Head], None] | None = None,
@@ -371,6 +388,7 @@ class _Batch:
         if self.start is None:
             self._begin(None, 0)
         self._write()
+        self._write_settled()
         self.sql.wait()
         orphan = self._first_orphan()
         if orphan is not None:

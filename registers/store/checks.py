@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from ..core.entries import Log
 from ..core.errors import InvalidEntry, InvalidRSF
 from ..core.validation import ItemCheck, compile_checks, link_targets, linking_fields, validate_item
 from . import fields, reads, records
+from .checker import CHECKER_FROM, CheckerProcess
 from .schema import entry, record
 
 MAX_EXAMPLES = 20
@@ -74,7 +75,9 @@ class Findings:
 class EntryChecks:
     """Validation state of one batch."""
 
-    def __init__(self, conn: Connection, reg_id: int, register: str, change: Change) -> None:
+    def __init__(
+        self, conn: Connection, reg_id: int, register: str, change: Change, checker: CheckerProcess | None = None
+    ) -> None:
         self.conn = conn
         self.reg_id = reg_id
         self.register = register
@@ -88,6 +91,8 @@ class EntryChecks:
         self.index_fields = fields.indexed_fields(conn, reg_id)
         self.field_rows: list[fields.FieldRow] = []  # for field_value, from the entries validated
         self.links: dict[str, dict[str, tuple[int, str]]] = {}  # register -> key -> (line, field)
+        self.checker = checker  # runs large runs of checks on the second core, when given
+        self._version = 0  # bumped whenever the definition may have changed
 
     @property
     def definition(self) -> Definition | None:
@@ -109,6 +114,7 @@ class EntryChecks:
         self.system[key] = value
         if key.startswith(("field:", "register:")) or key == "name":
             self._stale = True
+            self._version += 1
 
     def user_entry(self, line: int, key: str, digest: bytes, number: int = 0) -> None:
         """Queue a new user entry (entry ``number``'s item ``digest``) for validation at the next write."""
@@ -121,7 +127,8 @@ class EntryChecks:
 
     def validate_pending(self, contents: Callable[[list[bytes]], dict[bytes, bytes]]) -> None:
         """Validate the queued entries (their items fetched through ``contents``) and note the
-        values of indexed fields."""
+        values of indexed fields. With a checker process, a large run is sent to it and its
+        results are taken in, in order, at the next call or ``settle``."""
         if not self.pending:
             return
         definition = self.definition
@@ -130,25 +137,36 @@ class EntryChecks:
         if (definition is None or check is None) and not index_fields:
             self.pending = []
             return
-        if definition is not None and len(self.pending) <= SMALL_BATCH:
-            check = functools.partial(validate_item, definition)  # marshmallow holds the rules; bulk loads compile them
         blobs = contents(list({digest for _line, _key, digest, _number in self.pending}))
-        linking = linking_fields(definition) if definition is not None else ()
-        for line, key, digest, number in self.pending:
-            value = orjson.loads(blobs[digest])  # stored and batch items are canonical JSON
-            if index_fields:
-                self.field_rows.extend(fields.rows_for(index_fields, value, number))
-            if definition is None or check is None:
-                continue
-            for finding in check(key, value):
-                self._report(line, finding.message)
-            for field, register, target in link_targets(definition, value, linking):
-                if field == definition.key_field:
-                    continue  # a record's own key: it exists once the batch is written
-                if register == definition.register:  # itself, whatever name it is loaded under
-                    register = self.register
-                self.links.setdefault(register, {}).setdefault(target, (line, field))
+        entries = [(line, key, number, blobs[digest]) for line, key, digest, number in self.pending]
         self.pending = []
+        self.settle()
+        if self.checker is not None and len(entries) >= CHECKER_FROM and self.checker.start():
+            self.checker.submit(self._version, self.register, self.system, index_fields, entries)
+            return
+        if definition is not None and len(entries) <= SMALL_BATCH:
+            check = functools.partial(validate_item, definition)  # marshmallow holds the rules; bulk loads compile them
+        self._take(check_entries(self.register, definition, check, index_fields, entries))
+
+    def settle(self) -> None:
+        """Take in the results of the run in the checker process, if one is there (findings
+        are reported, or refused when strict, exactly as if checked here)."""
+        if self.checker is not None and self.checker.busy:
+            self._take(self.checker.result())
+
+    def close(self) -> None:
+        """Stop the checker process, if one was started."""
+        if self.checker is not None:
+            self.checker.close()
+
+    def _take(self, checked: Checked) -> None:
+        for line, message in checked.findings:
+            self._report(line, message)
+        for register, targets in checked.links.items():
+            known = self.links.setdefault(register, {})
+            for target, first in targets.items():
+                known.setdefault(target, first)
+        self.field_rows.extend(checked.field_rows)
 
     def check_links(self) -> None:
         """Every link must name a record of its register as the batch leaves it."""
@@ -168,6 +186,46 @@ class EntryChecks:
         if refuse:
             raise InvalidEntry(message, line)
         self.findings.add(line, message, dangling)
+
+
+@dataclass
+class Checked:
+    """What validating a run of entries found: findings ``(line, message)`` in entry order,
+    the first ``(line, field)`` naming each link target (by register, then key), and the
+    indexed fields' ``field_value`` rows."""
+
+    findings: list[tuple[int, str]]
+    links: dict[str, dict[str, tuple[int, str]]]
+    field_rows: list[fields.FieldRow]
+
+
+def check_entries(
+    register: str,
+    definition: Definition | None,
+    check: ItemCheck | None,
+    index_fields: tuple[str, ...],
+    entries: Iterable[tuple[int, str, int, bytes]],
+) -> Checked:
+    """Check each ``(line, key, entry number, canonical item bytes)`` of register ``register``
+    with ``check`` (the rules of ``definition``; nothing when None) and note its indexed
+    field values. Pure: the same answer in this process or in a checker process."""
+    found = Checked([], {}, [])
+    linking = linking_fields(definition) if definition is not None else ()
+    for line, key, number, blob in entries:
+        value = orjson.loads(blob)  # stored and batch items are canonical JSON
+        if index_fields:
+            found.field_rows.extend(fields.rows_for(index_fields, value, number))
+        if definition is None or check is None:
+            continue
+        for finding in check(key, value):
+            found.findings.append((line, finding.message))
+        for field, target_register, target in link_targets(definition, value, linking):
+            if field == definition.key_field:
+                continue  # a record's own key: it exists once the batch is written
+            if target_register == definition.register:  # itself, whatever name it is loaded under
+                target_register = register
+            found.links.setdefault(target_register, {}).setdefault(target, (line, field))
+    return found
 
 
 def system_records(conn: Connection, reg_id: int) -> dict[str, dict[str, Any]]:
