@@ -57,10 +57,10 @@ def verify(ctx: click.Context, target: str, checkpoint_file: str | None, since: 
             if not verifiers:
                 raise RegisterError("auditing a URL needs --key (the server's signing key, obtained out of band)")
             audited = service.audit(target, verifiers)
-            since = f"; extends the checkpoint saved before at {audited.previous.size}" if audited.previous else \
+            saved = f"; extends the checkpoint saved before at {audited.previous.size}" if audited.previous else \
                 "; first audit, checkpoint saved"
             click.echo(f"{target}: ok: {audited.user.size} user and {audited.system.size} system entries "
-                       f"recomputed; root {hash_text(audited.user.root)} signed{since}")
+                       f"recomputed; root {hash_text(audited.user.root)} signed{saved}")
         elif Path(target).is_file():
             note = Path(checkpoint_file).read_text(encoding="utf-8") if checkpoint_file else None
             if note is not None and not verifiers:

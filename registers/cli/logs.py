@@ -47,7 +47,7 @@ from . import (
 @REMOTE
 @click.pass_context
 @_friendly
-def load(ctx: click.Context, file: str, name: str | None, fmt: str | None, **options: Any) -> None:
+def load(ctx: click.Context, /, file: str, name: str | None, fmt: str | None, **options: Any) -> None:
     """Load a file into a register: an RSF dump or patch, or a CSV, TSV, JSON or JSONL table.
 
     An RSF creates the register if new; entries it already holds are skipped. A table goes

@@ -395,7 +395,7 @@ class _Batch:
             digest, line = orphan
             raise InvalidRSF(f"add-item {hash_text(digest)} is used by no entry in the file (an orphan item)", line)
         self.pending.close()
-        self.sql.merge_staged()  # the record index is read from here on
+        staged_new_keys = self.sql.merge_staged()  # the record index is read from here on
         self.checks.check_links()
         if not any(self.added.values()):
             if before_commit is not None:
@@ -410,7 +410,7 @@ class _Batch:
             self.trees[Log.USER].root(),
             self.trees[Log.SYSTEM].size,
             self.trees[Log.SYSTEM].root(),
-            self.head.user_records + self._new_user_keys(),
+            self.head.user_records + (self._new_user_keys() if staged_new_keys is None else staged_new_keys),
         )
         if before_commit is not None:
             before_commit(new)

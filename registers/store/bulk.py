@@ -115,6 +115,13 @@ _MERGE = {  # ? is the register id (%s on PostgreSQL); each table's statements i
         "SELECT ?, hash, item_id FROM item_stage WHERE true ORDER BY hash, item_id ON CONFLICT DO NOTHING",
     ),
 }
+# Keys of the user log (0) that the record index lacks: counted after the stage is indexed and
+# before the record merge, walking the stage and the record index in the same (key) order. A
+# scalar subquery, so a planner with stale statistics probes the index rather than hashing it.
+_NEW_USER_KEYS = (
+    "SELECT count(*) FROM (SELECT DISTINCT key FROM entry_stage WHERE log = 0) AS s "
+    "WHERE (SELECT r.entry_number FROM record r WHERE r.register_id = ? AND r.log = 0 AND r.key = s.key) IS NULL"
+)
 # An item the batch added twice (in chunks apart) was stored twice: the later copies go.
 _DROP_SECOND_COPIES = (
     "DELETE FROM item WHERE id IN (SELECT s.item_id FROM item_stage s WHERE NOT EXISTS "
@@ -175,10 +182,12 @@ class BulkWriter:
         self._stage_indexed = False  # item_stage has an index on its digests (made when first needed)
         self._keys: list[tuple[int, str, int]] = []  # the chunk being submitted: (log, key, number), sorted
 
-    def merge_staged(self) -> None:
+    def merge_staged(self) -> int | None:
         """Write the staged index rows into their tables, in index order, and drop the
         temporary tables (a rollback drops them too). Call it before anything reads those
-        tables; the batch then goes on writing directly."""
+        tables; the batch then goes on writing directly. Returns how many of the staged user
+        keys the record index did not hold before (None when no entries were staged)."""
+        new_keys = None
         self.wait()
         cursor = self._cursor()
         cache = None
@@ -192,6 +201,9 @@ class BulkWriter:
                 cursor.execute("PRAGMA threads = 1")  # a helper thread sorts beside the statement's own
             for table in sorted(self._stages):
                 for merge in _MERGE[table]:
+                    if merge.startswith("INSERT INTO record"):
+                        cursor.execute(self._sql(_NEW_USER_KEYS), (self.register_id,))
+                        new_keys = int(cursor.fetchone()[0])
                     cursor.execute(self._sql(merge), (self.register_id,) if "?" in merge else ())
                 if table == "item_stage":
                     merged = cursor.rowcount
@@ -207,6 +219,7 @@ class BulkWriter:
         self._stages.clear()
         self._stage_indexed = False
         self.staged = False
+        return new_keys
 
     def staged_contents(self, digests: list[bytes]) -> dict[bytes, bytes]:
         """The bytes of those of ``digests`` this batch has staged (added in an earlier chunk and
