@@ -15,8 +15,9 @@ segment of RSF at a time; the loader's RSS is read after every segment (memory m
 in N). The data is bench/load.py's: deterministic, shaped like
 the GOV.UK ``address`` register, NOT real UPRNs.
 
-At each size in ``--at`` (default 1M, 10M and 40M, those ≤ N, and N) it measures, in a child
-process (so the loader's RSS is the load's alone), as library calls: inclusion and consistency
+At each size in ``--at`` (default 1M, 10M and 40M, those ≤ N, and N) it waits (untimed) until
+the load's writes have reached the disk, then measures, in a child process (so the loader's RSS
+is the load's alone), as library calls: inclusion and consistency
 proofs, amends of random records, and record lookups by postcode (the index); through gunicorn
 (2 sync workers) with wrk: record GETs/s over random keys of the whole register; and a full
 ``download-rsf`` (MB/s, first byte). Bare inserts of the first
@@ -214,6 +215,11 @@ def load_all(url: str, workdir: Path, ends: list[int], at: list[int], seconds: i
              parts=rss_parts(), checker_peak=checker_peak,
              findings=result.findings.count, db_mb=database_mb(engine, url))
         if loaded in at:  # in a child process: the loader's memory figures stay the load's own
+            # Reads are measured once the load's writes have reached the disk (untimed): while
+            # the kernel writes back gigabytes of dirty pages, a cold read waits behind them.
+            synced = time.perf_counter()
+            os.sync()
+            emit("synced", size=loaded, seconds=time.perf_counter() - synced)
             me = [sys.executable, __file__, "--child", "measure", str(workdir), str(loaded), url, str(seconds)]
             amended += AMENDS if subprocess.run(me).returncode == 0 else 0
         path.unlink()  # only now does the generator write the next segment
@@ -334,6 +340,9 @@ def report(line: dict[str, Any], state: dict[str, Any]) -> None:
         print(f"  at {line['size']:,}: record GETs {line['gets']:,.0f}/s (gunicorn 2 workers, wrk, random keys) | "
               f"download-rsf {line['dump_mb']:,.0f} MB in {line['dump_seconds']:.1f} s = "
               f"{line['dump_mb'] / line['dump_seconds']:,.0f} MB/s, first byte {line['first_ms']:.0f} ms", flush=True)
+    elif kind == "synced":
+        print(f"  at {line['size']:,}: the load's writes reached the disk {line['seconds']:.1f} s after its commit "
+              f"(sync, untimed); measuring", flush=True)
     elif kind == "failed":
         print(f"  at {line['size']:,}: FAILED {line['what']}", flush=True)
     elif kind == "end":

@@ -198,7 +198,6 @@ class BulkWriter:
                 # held to SORT_CACHE while it runs (the load's peak memory stays flat).
                 cache = cursor.execute("PRAGMA cache_size").fetchone()[0]
                 cursor.execute(f"PRAGMA cache_size = {SORT_CACHE}")
-                cursor.execute("PRAGMA threads = 1")  # a helper thread sorts beside the statement's own
             for table in sorted(self._stages):
                 for merge in _MERGE[table]:
                     if merge.startswith("INSERT INTO record"):
@@ -214,7 +213,6 @@ class BulkWriter:
         finally:
             if cache is not None:
                 cursor.execute(f"PRAGMA cache_size = {int(cache)}")
-                cursor.execute("PRAGMA threads = 0")
             cursor.close()
         self._stages.clear()
         self._stage_indexed = False
