@@ -96,11 +96,19 @@ _PG_STAGE = {
     "item_stage": "CREATE TEMP TABLE IF NOT EXISTS item_stage (hash bytea, item_id bigint)",
 }
 _PG_STAGE_TYPES = {"entry_stage": ("int2", "text", "int8"), "field_stage": ("text", "int8", "int8")}
+# Keys of the user log (0) that the record index lacks: counted after the stage is indexed and
+# before the record merge, walking the stage and the record index in the same (key) order. A
+# scalar subquery, so a planner with stale statistics probes the index rather than hashing it.
+_NEW_USER_KEYS = (
+    "SELECT count(*) FROM (SELECT DISTINCT key FROM entry_stage WHERE log = 0) AS s "
+    "WHERE (SELECT r.entry_number FROM record r WHERE r.register_id = ? AND r.log = 0 AND r.key = s.key) IS NULL"
+)
 _MERGE = {  # ? is the register id (%s on PostgreSQL); each table's statements in order
     "entry_stage": (  # one sort (the index) serves both statements, which then read it in order
         "CREATE INDEX entry_stage_order ON entry_stage (log, key, number)",
         "INSERT INTO entry_key (register_id, log, key, number) "
         "SELECT ?, log, key, number FROM entry_stage ORDER BY log, key, number",
+        _NEW_USER_KEYS,
         "INSERT INTO record (register_id, log, key, entry_number) "
         "SELECT ?, log, key, max(number) FROM entry_stage WHERE true GROUP BY log, key ORDER BY log, key "
         "ON CONFLICT (register_id, log, key) DO UPDATE SET entry_number = excluded.entry_number",
@@ -115,13 +123,6 @@ _MERGE = {  # ? is the register id (%s on PostgreSQL); each table's statements i
         "SELECT ?, hash, item_id FROM item_stage WHERE true ORDER BY hash, item_id ON CONFLICT DO NOTHING",
     ),
 }
-# Keys of the user log (0) that the record index lacks: counted after the stage is indexed and
-# before the record merge, walking the stage and the record index in the same (key) order. A
-# scalar subquery, so a planner with stale statistics probes the index rather than hashing it.
-_NEW_USER_KEYS = (
-    "SELECT count(*) FROM (SELECT DISTINCT key FROM entry_stage WHERE log = 0) AS s "
-    "WHERE (SELECT r.entry_number FROM record r WHERE r.register_id = ? AND r.log = 0 AND r.key = s.key) IS NULL"
-)
 # An item the batch added twice (in chunks apart) was stored twice: the later copies go.
 _DROP_SECOND_COPIES = (
     "DELETE FROM item WHERE id IN (SELECT s.item_id FROM item_stage s WHERE NOT EXISTS "
@@ -200,10 +201,9 @@ class BulkWriter:
                 cursor.execute(f"PRAGMA cache_size = {SORT_CACHE}")
             for table in sorted(self._stages):
                 for merge in _MERGE[table]:
-                    if merge.startswith("INSERT INTO record"):
-                        cursor.execute(self._sql(_NEW_USER_KEYS), (self.register_id,))
-                        new_keys = int(cursor.fetchone()[0])
                     cursor.execute(self._sql(merge), (self.register_id,) if "?" in merge else ())
+                    if merge is _NEW_USER_KEYS:
+                        new_keys = int(cursor.fetchone()[0])
                 if table == "item_stage":
                     merged = cursor.rowcount
                     cursor.execute("SELECT count(*) FROM item_stage")
