@@ -216,15 +216,25 @@ def load_all(url: str, workdir: Path, ends: list[int], at: list[int], seconds: i
              findings=result.findings.count, db_mb=database_mb(engine, url))
         if loaded in at:  # in a child process: the loader's memory figures stay the load's own
             # Reads are measured once the load's writes have reached the disk (untimed): while
-            # the kernel writes back gigabytes of dirty pages, a cold read waits behind them.
+            # the kernel writes back gigabytes of dirty pages, a cold read waits behind them (and
+            # on PostgreSQL an amend's commit waits behind the checkpoint that flushes the load).
             synced = time.perf_counter()
-            os.sync()
+            settle_writes(engine)
             emit("synced", size=loaded, seconds=time.perf_counter() - synced)
             me = [sys.executable, __file__, "--child", "measure", str(workdir), str(loaded), url, str(seconds)]
             amended += AMENDS if subprocess.run(me).returncode == 0 else 0
         path.unlink()  # only now does the generator write the next segment
     emit("end", loaded=loaded, amended=amended, rss=rss_mb())
     engine.dispose()
+
+
+def settle_writes(engine: Any) -> None:
+    """Wait until what was written has reached the disk: PostgreSQL's checkpoint, then the OS's
+    dirty pages."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("CHECKPOINT")
+    os.sync()
 
 
 def bare(url: str, workdir: Path, rsf: Path, ours: float) -> None:
@@ -368,6 +378,7 @@ def measure_existing(url: str, seconds: int) -> None:
 
     engine = service.open_database(url)
     size = service.head(engine, REGISTER).user_records
+    settle_writes(engine)
     engine.dispose()
     print(f"registers bench/scale.py — measuring an earlier run's GENERATED UPRN-style address data "
           f"(not real UPRNs): {size:,} records", flush=True)

@@ -25,7 +25,7 @@ from ..core.items import canonical_json, item_digest
 from ..core.rsf import AddItem, AppendEntry, Command
 from ..loaders.diff import TableDiff, diff_commands, history_commands
 from ..loaders.tables import read_rows
-from ..store import records
+from ..store import reads, records
 from ..store.append import AppendResult, append, check_name
 from ..store.checks import Change, system_records
 
@@ -50,8 +50,9 @@ def default_actor() -> str:
 
 
 def definition_of(conn: Connection, reg_id: int, name: str) -> Definition:
-    """The register's definition from its system records; NoDefinition if it has none."""
-    system = system_records(conn, reg_id)
+    """The register's definition from its system records as of its latest checkpoint (the
+    state ``conn`` reads); NoDefinition if it has none."""
+    system = system_records(conn, reg_id, reads.head(conn, reg_id).system_root)
     definition = Definition.from_system(name, system)
     if definition is None:
         raise NoDefinition(

@@ -179,10 +179,13 @@ class _Batch:
         self.name = name
         self.head = head
         self.change = change
-        self.checks = EntryChecks(conn, reg_id, name, change, CheckerProcess() if background else None)
+        self.checks = EntryChecks(
+            conn, reg_id, name, change, CheckerProcess() if background else None, head.system_root
+        )
         self.start: reads.Head | None = None  # the committed state the batch continues from
         self.pos = {Log.USER: 0, Log.SYSTEM: 0}  # the batch's place in each log
         self.trees = {log: self._builder(log) for log in Log}
+        self.head_roots = {log: tree.root() for log, tree in self.trees.items()}  # of the stored edges
         self.stored: dict[Log, Iterator[Entry]] = {}
         self.added = {Log.USER: 0, Log.SYSTEM: 0}
         self.present = 0
@@ -387,6 +390,8 @@ class _Batch:
         ``before_commit`` judge the new head, sign and record a checkpoint; the new head."""
         if self.start is None:
             self._begin(None, 0)
+        if self.change.recorded and any(self.added.values()):
+            self._record_change()  # written with the batch's last rows: one write for a small change
         self._write()
         self._write_settled()
         self.sql.wait()
@@ -401,10 +406,6 @@ class _Batch:
             if before_commit is not None:
                 before_commit(self.head)
             return self.head
-        if self.change.recorded:
-            self._record_change()
-            self._write()
-            self.sql.wait()
         new = reads.Head(
             self.trees[Log.USER].size,
             self.trees[Log.USER].root(),
@@ -437,7 +438,7 @@ class _Batch:
         with the last signed checkpoint (whose signature must verify): two inconsistent
         checkpoints are never signed."""
         keys = signing.verifier_keys(self.conn)
-        signer = signing.current_signer(self.conn)
+        signer = signing.current_signer(self.conn, keys)
         previous = reads.latest_notes(self.conn, self.reg_id)
         notes = {}
         for log in Log:
@@ -445,17 +446,27 @@ class _Batch:
             if previous is not None:
                 what = f"the latest {log.label} checkpoint of '{self.name}'"
                 signed = signing.open_stored(previous[log], keys, what)
-                proof = StoredTree(self.conn, self.reg_id, log, size).consistency_proof(signed.size, size) \
-                    if 0 < signed.size <= size else []
-                if signed.size > size or not (
-                    signed.size == 0 or verify_consistency(signed.size, size, signed.root, root, proof)
-                ):
+                if not self._extends(log, signed.size, signed.root, size, root):
                     raise IntegrityError(
                         f"refusing to sign: the {log.label} log of '{self.name}' at size {size} is not "
                         f"consistent with its signed checkpoint at size {signed.size}"
                     )
             notes[log] = signing.sign(signer, self.name, log, size, root)
         return notes
+
+    def _extends(self, log: Log, signed_size: int, signed_root: bytes, size: int, root: bytes) -> bool:
+        """Whether the log's new tree (``size``, ``root``) is consistent with its signed
+        checkpoint. Signed at the size the batch grew from (the usual case), the stored right
+        edge the batch's tree grew from must give the signed root: the new tree is that edge
+        and the new leaves. Otherwise a consistency proof from the stored tiles decides."""
+        if signed_size > size:
+            return False
+        if signed_size == 0:
+            return True
+        if signed_size == self.head.size(log):
+            return self.head_roots[log] == signed_root
+        proof = StoredTree(self.conn, self.reg_id, log, size).consistency_proof(signed_size, size)
+        return verify_consistency(signed_size, size, signed_root, root, proof)
 
     def _new_user_keys(self) -> int:
         """How many keys this batch gave their first user entry: for each of the batch's user

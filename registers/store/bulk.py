@@ -74,6 +74,26 @@ _PG_FIELDS = (  # new entries' values only (one row per distinct value hash of a
     "COPY field_value (register_id, field, value_hash, entry_number) FROM STDIN (FORMAT BINARY)",
     ("int4", "varchar", "int8", "int8"),
 )
+# A small PostgreSQL chunk (an amend, a change entry) inserts its rows from arrays: a COPY costs
+# two round trips where a statement costs one, and a small write is all round trips.
+SMALL_CHUNK = 100
+_PG_SMALL_ENTRIES = (
+    "INSERT INTO entry (register_id, log, number, key, timestamp, item_hashes) SELECT %s, l, n, k, t, h "
+    "FROM unnest(%s::smallint[], %s::bigint[], %s::text[], %s::varchar[], %s::bytea[]) AS u(l, n, k, t, h)"
+)
+_PG_SMALL_ENTRY_KEYS = (
+    "INSERT INTO entry_key (register_id, log, key, number) SELECT %s, l, k, n "
+    "FROM unnest(%s::smallint[], %s::text[], %s::bigint[]) AS u(l, k, n)"
+)
+_PG_SMALL_FIELDS = (
+    "INSERT INTO field_value (register_id, field, value_hash, entry_number) SELECT %s, f, v, n "
+    "FROM unnest(%s::varchar[], %s::bigint[], %s::bigint[]) AS u(f, v, n)"
+)
+_PG_TILES = (  # a chunk's tiles are distinct, so one statement may upsert them all
+    "INSERT INTO merkle_tile (register_id, log, level, idx, hashes) SELECT %s, l, v, i, h "
+    "FROM unnest(%s::smallint[], %s::smallint[], %s::bigint[], %s::bytea[]) AS u(l, v, i, h) "
+    "ON CONFLICT (register_id, log, level, idx) DO UPDATE SET hashes = excluded.hashes"
+)
 # A large batch (a streamed file) stages the rows of its random-order indexes (item digests,
 # entry keys, the record index, indexed field values) in temporary tables and merges them at
 # the end in index order: each leaf page of those indexes is then written once per batch, not
@@ -167,6 +187,11 @@ class Chunk:
 
 
 Statement = tuple[str, Any]
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """``rows`` as ``width`` column lists (arrays for ``unnest``)."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 class BulkWriter:
@@ -310,22 +335,30 @@ class BulkWriter:
         if chunk.items:
             out += self._stage_created("item_stage")
             out.append(("", _NewItems([d for d, _ in chunk.items], [b for _, b in chunk.items], self.staged)))
+        small = len(chunk.entries) <= SMALL_CHUNK
         if chunk.entries:
-            out.append((_PG_ENTRIES[0], _Copy(_PG_ENTRIES[1], [(reg, *row) for row in chunk.entries])))
+            if small:
+                out.append((_PG_SMALL_ENTRIES, (reg, *_columns(chunk.entries, 5))))
+            else:
+                out.append((_PG_ENTRIES[0], _Copy(_PG_ENTRIES[1], [(reg, *row) for row in chunk.entries])))
             if self.staged:
                 out += self._stage("entry_stage", self._keys)
+            elif small:
+                out.append((_PG_SMALL_ENTRY_KEYS, (reg, *_columns(self._keys, 3))))
             else:
                 out.append((_PG_ENTRY_KEYS[0], _Copy(_PG_ENTRY_KEYS[1], [(reg, *row) for row in self._keys])))
         if chunk.records and not self.staged:
-            logs, keys_, numbers = (list(column) for column in zip(*chunk.records, strict=True))
-            out.append((_PG_RECORDS, (reg, logs, keys_, numbers)))
+            out.append((_PG_RECORDS, (reg, *_columns(chunk.records, 3))))
         if chunk.tiles:
-            out.append((_UPSERT_TILE.replace("?", "%s"), [(reg, *tile) for tile in chunk.tiles]))
+            out.append((_PG_TILES, (reg, *_columns(chunk.tiles, 4))))
         if chunk.fields and self.staged:
             out += self._stage("field_stage", chunk.fields)
         elif chunk.fields:
-            rows = list(dict.fromkeys((reg, *row) for row in chunk.fields))  # 64-bit hashes may collide
-            out.append((_PG_FIELDS[0], _Copy(_PG_FIELDS[1], rows)))
+            rows = list(dict.fromkeys(chunk.fields))  # 64-bit hashes may collide
+            if len(rows) <= SMALL_CHUNK:
+                out.append((_PG_SMALL_FIELDS, (reg, *_columns(rows, 3))))
+            else:
+                out.append((_PG_FIELDS[0], _Copy(_PG_FIELDS[1], [(reg, *row) for row in rows])))
         return out
 
     def _new_items(self, cursor: Any, items: _NewItems) -> None:
@@ -354,6 +387,14 @@ class BulkWriter:
         return self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
     def _run(self, statements: list[Statement]) -> None:
+        if self.postgresql and not any(isinstance(params, _Copy) for _sql, params in statements):
+            # a small write: every statement sent at once, the answers awaited together
+            with self.conn.connection.dbapi_connection.pipeline():  # type: ignore[union-attr]
+                self._execute(statements)
+        else:
+            self._execute(statements)
+
+    def _execute(self, statements: list[Statement]) -> None:
         cursor = self._cursor()
         try:
             for sql, params in statements:

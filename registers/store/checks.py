@@ -76,13 +76,19 @@ class EntryChecks:
     """Validation state of one batch."""
 
     def __init__(
-        self, conn: Connection, reg_id: int, register: str, change: Change, checker: CheckerProcess | None = None
+        self,
+        conn: Connection,
+        reg_id: int,
+        register: str,
+        change: Change,
+        checker: CheckerProcess | None = None,
+        system_root: bytes | None = None,
     ) -> None:
         self.conn = conn
         self.reg_id = reg_id
         self.register = register
         self.change = change
-        self.system = system_records(conn, reg_id)
+        self.system = system_records(conn, reg_id, system_root)  # the root of the committed state
         self.findings = Findings()
         self._check: ItemCheck | None = None
         self._definition: Definition | None = None
@@ -228,8 +234,29 @@ def check_entries(
     return found
 
 
-def system_records(conn: Connection, reg_id: int) -> dict[str, dict[str, Any]]:
-    """A register's current system records as ``key -> item`` (small: metadata only)."""
+# System records by the system log's root: the root fixes every entry of that log and every
+# item's bytes, so the records it gives are the same in any database that has that root.
+_SYSTEM_BY_ROOT: dict[bytes, dict[str, dict[str, Any]]] = {}
+_SYSTEM_REMEMBERED = 256
+
+
+def system_records(conn: Connection, reg_id: int, system_root: bytes | None = None) -> dict[str, dict[str, Any]]:
+    """A register's current system records as ``key -> item`` (small: metadata only), as a new
+    dict the caller may change. ``system_root``, the root of the system log in the state ``conn``
+    reads (its latest checkpoint: never while a batch has appended system entries), lets the
+    records read earlier for that root answer without reading them again."""
+    if system_root is not None:
+        known = _SYSTEM_BY_ROOT.get(system_root)
+        if known is None:
+            known = _read_system_records(conn, reg_id)
+            if len(_SYSTEM_BY_ROOT) >= _SYSTEM_REMEMBERED:
+                _SYSTEM_BY_ROOT.clear()
+            _SYSTEM_BY_ROOT[system_root] = known
+        return dict(known)
+    return _read_system_records(conn, reg_id)
+
+
+def _read_system_records(conn: Connection, reg_id: int) -> dict[str, dict[str, Any]]:
     r, e = record.c, entry.c
     rows = conn.execute(
         select(r.key, e.item_hashes)

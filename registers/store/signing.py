@@ -90,20 +90,22 @@ def generate_key(conn: Connection, name: str | None = None) -> SignerKey:
     return key
 
 
-def signer_at_hand(conn: Connection) -> VerifierKey | None:
-    """The newest recorded key whose private key file is in the key directory, if any."""
+def signer_at_hand(conn: Connection, keys: list[VerifierKey] | None = None) -> VerifierKey | None:
+    """The newest recorded key (of ``keys``, the recorded keys if already read) whose private
+    key file is in the key directory, if any."""
     directory = key_dir(conn)
-    for key in reversed(verifier_keys(conn)):
+    for key in reversed(verifier_keys(conn) if keys is None else keys):
         if key_file(directory, key).exists():
             return key
     return None
 
 
-def current_signer(conn: Connection) -> SignerKey:
-    """The key that signs: the newest recorded key whose private file is at hand, else a key
-    file in the directory (adopted), else a new key."""
+def current_signer(conn: Connection, keys: list[VerifierKey] | None = None) -> SignerKey:
+    """The key that signs: the newest recorded key (``keys``: the recorded keys, if already
+    read) whose private file is at hand, else a key file in the directory (adopted), else a
+    new key."""
     directory = key_dir(conn)
-    recorded = signer_at_hand(conn)
+    recorded = signer_at_hand(conn, keys)
     if recorded is not None:
         return _read_private(key_file(directory, recorded), recorded)
     files = sorted(directory.glob("*.key"), key=lambda p: p.stat().st_mtime) if directory.is_dir() else []

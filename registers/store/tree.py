@@ -33,8 +33,9 @@ class StoredTree:
     def builder_at(self, size: int) -> TileBuilder:
         """A tree builder continuing from the log's first ``size`` leaves, holding the stored
         right edge at that size (LookupError when a stored edge tile is missing or short)."""
-        edge = {level: self.read_tile(level, index) for level, index, _w in edge_positions(size)}
-        return TileBuilder(size, edge)
+        positions = list(edge_positions(size))
+        self._fetch({(level, index) for level, index, _w in positions})
+        return TileBuilder(size, {level: self.read_tile(level, index) for level, index, _w in positions})
 
     def read_tile(self, level: int, index: int) -> bytes:
         """The stored tile ``(level, index)`` (empty bytes if none is stored)."""
@@ -59,6 +60,10 @@ class StoredTree:
             return _PLACEHOLDER
 
         compute(record)
+        self._fetch(wanted)
+
+    def _fetch(self, wanted: set[tuple[int, int]]) -> None:
+        """Read, in one query, those of the ``wanted`` tiles not yet read."""
         missing = sorted(wanted - self._tiles.keys())
         if not missing:
             return

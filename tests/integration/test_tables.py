@@ -226,3 +226,21 @@ def test_creating_again_appends_only_what_changed_in_the_definition(engine: Engi
     changed = service.create_register(engine, "uk", load_definition(json.dumps(doc)), custodian="A Person")
     assert changed.added_system == 2  # register:uk, and the change entry saying who and why
     assert changed.added_user == 0
+
+
+def test_each_database_and_each_state_has_its_own_definition(engine: Engine, other_engine: Engine) -> None:
+    """Definitions are remembered by the system log's root: the same register, under the same
+    id in two databases, keeps each database's own fields, and a redefinition is seen at once."""
+    definition = load_definition((SCHEMAS / "country.json").read_text())
+    doc = definition.to_json()
+    doc["register"]["fields"] = [f for f in doc["register"]["fields"] if f != "official-name"]
+    narrower = load_definition(json.dumps(doc))
+    service.create_register(engine, "country", definition, by="test")
+    service.create_register(other_engine, "country", narrower, by="test")
+    service.add_record(engine, "country", "AA", ["name=First", "official-name=The First"], by="test")
+    with pytest.raises(InvalidEntry, match="official-name"):
+        service.add_record(other_engine, "country", "AA", ["name=First", "official-name=The First"], by="test")
+    service.add_record(other_engine, "country", "AA", ["name=First"], by="test")
+    service.create_register(engine, "country", narrower, by="test")  # now both lack the field
+    with pytest.raises(InvalidEntry, match="official-name"):
+        service.amend_record(engine, "country", "AA", ["official-name=Again"], by="test")
