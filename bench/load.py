@@ -129,6 +129,9 @@ def fresh_database(db: str, workdir: Path, label: str) -> tuple[str, Callable[[]
     """
     if db.startswith("sqlite"):
         return f"sqlite:///{workdir / label}.db", lambda: None  # workdir goes at the end
+    # a PostgreSQL database's private keys would go to ./keys: a benchmark's stay in its workdir
+    # (set before any child process starts, so every one of them signs with the same key)
+    os.environ.setdefault("REGISTERS_KEY_DIR", str(workdir / "keys"))
     schema = f"bench_{RUN}_{label}"
     with pg_connect(db, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")

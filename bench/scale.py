@@ -376,6 +376,9 @@ def measure_existing(url: str, seconds: int) -> None:
     are its keys: amends made by earlier measurements add entries, not keys)."""
     from registers import service
 
+    # an earlier run's keys were in its workdir, gone now: the amends sign with a key of this
+    # run's own (recorded beside the earlier one), not one left in ./keys
+    os.environ.setdefault("REGISTERS_KEY_DIR", tempfile.mkdtemp(prefix="registers-scale-keys-"))
     engine = service.open_database(url)
     size = service.head(engine, REGISTER).user_records
     settle_writes(engine)
