@@ -113,6 +113,7 @@ def append(
         # A stream of commands is written in the background while the next chunk is read; a
         # function of the connection (a table diff) reads the store as it goes, so it is not.
         batch = _Batch(conn, reg_id, name, reads.head(conn, reg_id), change or Change(), not callable(commands))
+        batch.dry_run = not commit
         if extend:
             batch.begin_at_head()
         failed = True
@@ -198,6 +199,7 @@ class _Batch:
         self.record_rows: dict[tuple[int, str], int] = {}
         self.good_timestamps: set[str] = set()  # recently checked (a cache: cleared as it fills)
         self.stored_size = {log: head.size(log) for log in Log}
+        self.dry_run = False  # checked, signed and rolled back: no key is made for it
 
     def _builder(self, log: Log) -> TileBuilder:
         size = self.head.size(log)
@@ -438,7 +440,7 @@ class _Batch:
         with the last signed checkpoint (whose signature must verify): two inconsistent
         checkpoints are never signed."""
         keys = signing.verifier_keys(self.conn)
-        signer = signing.current_signer(self.conn, keys)
+        signer = (signing.trial_signer if self.dry_run else signing.current_signer)(self.conn, keys)
         previous = reads.latest_notes(self.conn, self.reg_id)
         notes = {}
         for log in Log:

@@ -226,7 +226,7 @@ class BulkWriter:
                 cursor.execute(f"PRAGMA cache_size = {SORT_CACHE}")
             for table in sorted(self._stages):
                 for merge in _MERGE[table]:
-                    cursor.execute(self._sql(merge), (self.register_id,) if "?" in merge else ())
+                    cursor.execute(self._sql(merge), (self.register_id,) * merge.count("?"))  # every ? is the register
                     if merge is _NEW_USER_KEYS:
                         new_keys = int(cursor.fetchone()[0])
                 if table == "item_stage":

@@ -17,7 +17,7 @@ DEFAULT_URL = "sqlite:///registers.db"
 ENV_URL = "REGISTERS_DATABASE_URL"
 WRITE = {"registers_write": True}
 ENV_SQLITE_CACHE = "REGISTERS_SQLITE_CACHE_MIB"
-DEFAULT_SQLITE_CACHE_MIB = 64
+DEFAULT_SQLITE_CACHE_MIB = 16
 _PG_SCHEMA_LOCK = 0x5245_4749  # pg advisory lock id taken while creating tables
 
 
@@ -60,7 +60,7 @@ def open_engine(url: str | None = None, *, create_tables: bool = True) -> Engine
 
 
 def sqlite_cache_mib() -> int:
-    """SQLite's page cache per connection in MiB: ``$REGISTERS_SQLITE_CACHE_MIB``, else 64 (the
+    """SQLite's page cache per connection in MiB: ``$REGISTERS_SQLITE_CACHE_MIB``, else 16 (the
     most a connection holds in memory of the database; the OS caches the rest of the file)."""
     text = os.environ.get(ENV_SQLITE_CACHE, "")
     if not text:

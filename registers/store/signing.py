@@ -100,6 +100,15 @@ def signer_at_hand(conn: Connection, keys: list[VerifierKey] | None = None) -> V
     return None
 
 
+def trial_signer(conn: Connection, keys: list[VerifierKey] | None = None) -> SignerKey:
+    """The key a dry run signs with: the signing key if one is at hand, else a throwaway key
+    (neither written nor recorded: a dry run leaves no key file behind)."""
+    recorded = signer_at_hand(conn, keys)
+    if recorded is not None:
+        return _read_private(key_file(key_dir(conn), recorded), recorded)
+    return SignerKey.generate(origin())
+
+
 def current_signer(conn: Connection, keys: list[VerifierKey] | None = None) -> SignerKey:
     """The key that signs: the newest recorded key (``keys``: the recorded keys, if already
     read) whose private file is at hand, else a key file in the directory (adopted), else a

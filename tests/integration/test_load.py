@@ -143,9 +143,9 @@ def test_a_large_batch_on_postgresql_refreshes_the_planner_statistics(
 
 def test_sqlite_page_cache_is_an_operator_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """SQLite's page cache is the memory each connection keeps of the database:
-    $REGISTERS_SQLITE_CACHE_MIB sets it (64 MiB by default); a value that is not a size is refused."""
+    $REGISTERS_SQLITE_CACHE_MIB sets it (16 MiB by default); a value that is not a size is refused."""
     url = f"sqlite:///{tmp_path / 'cache.db'}"
-    for setting, pages in ((None, -64 * 1024), ("8", -8 * 1024)):
+    for setting, pages in ((None, -16 * 1024), ("64", -64 * 1024)):
         if setting is None:
             monkeypatch.delenv("REGISTERS_SQLITE_CACHE_MIB", raising=False)
         else:

@@ -63,6 +63,20 @@ def test_a_rotated_key_signs_from_then_on_and_old_checkpoints_still_verify(engin
     assert service.verify(engine, "country").head.user_size == 208
 
 
+def test_a_dry_run_leaves_no_key_behind(engine: Engine, key_dir: Path) -> None:
+    from tests.conftest import RSF
+
+    dry = service.load_rsf(engine, str(RSF / "country-208.rsf"), "country", dry_run=True)
+    assert dry.added_user == 208  # checked and signed, then rolled back
+    assert not key_dir.exists() and service.public_keys(engine) == []
+    load(engine, "country-208.rsf", "country")
+    (only,) = [VerifierKey.parse(k) for k in service.public_keys(engine)]
+    assert [p.name for p in key_dir.iterdir()] == [f"{only.key_id.hex()}.key"]
+    trial = service.apply_change(engine, "country", "amend", "GB", ["name=Trial"], commit=False)
+    assert trial.added_user == 1 and service.head(engine, "country").user_size == 208
+    assert service.public_keys(engine) == [only.text] and len(list(key_dir.iterdir())) == 1
+
+
 def test_the_platform_refuses_to_sign_a_tree_inconsistent_with_its_last_checkpoint(engine: Engine) -> None:
     load(engine, "country-208.rsf", "country")
     before = _notes(engine)
