@@ -26,7 +26,7 @@ from ..core.entries import Log, entry_json
 from ..core.errors import IntegrityError
 from ..core.items import hash_text
 from ..core.notes import Checkpoint, NoteError, VerifierKey, open_checkpoint
-from ..core.rsf import AppendEntry, AssertRootHash, Command, read_rsf
+from ..core.rsf import AddItem, AppendEntry, AssertRootHash, Command, read_rsf
 from ..store import reads
 from ..store.append import append
 from ..store.checks import Change
@@ -124,13 +124,17 @@ def _local_head(engine: Engine, name: str) -> reads.Head:
 
 
 def _patch_commands(client: RegisterClient, before: reads.Head, heads: SignedHeads) -> list[Command]:
-    """The system patch, then the user patch without its system entries (a v1 patch from 0
-    carries every system entry, which may be more than the signed system size) and without its
-    opening assert (the batch continues from the local head)."""
+    """The system patch, then the user patch without its system entries and their items (a v1
+    patch from 0 carries every system entry the server has when it answers, which may be more
+    than the signed system size if its metadata changed meanwhile) and without its opening
+    assert (the batch continues from the local head)."""
     system = list(read_rsf(client.system_patch(before.system_size, heads.system.size).splitlines(keepends=True)))
+    served = list(read_rsf(client.patch(before.user_size, heads.user.size).splitlines(keepends=True)))
+    used = {d for c in served if type(c) is AppendEntry and c.log is Log.USER for d in c.digests}
     user = [
-        c for c in read_rsf(client.patch(before.user_size, heads.user.size).splitlines(keepends=True))
-        if not (type(c) is AppendEntry and c.log is Log.SYSTEM)
+        c for c in served
+        if type(c) is AssertRootHash or (type(c) is AppendEntry and c.log is Log.USER)
+        or (type(c) is AddItem and c.digest in used)
     ]
     if user and type(user[0]) is AssertRootHash:
         if user[0].digest != before.user_root:

@@ -287,7 +287,8 @@ class _Batch:
         log_id = log.value
         entry_rows = self.entry_rows
         entry_rows.append((log_id, number, key, timestamp, digests[0] if len(digests) == 1 else b"".join(digests)))
-        self.record_rows[(log_id, key)] = number
+        if not self.sql.staged:  # a staged batch's record index is merged from its entry keys
+            self.record_rows[(log_id, key)] = number
         self.trees[log].append(leaf_hash(leaf_bytes(number, timestamp, key, digests)))
         self.added[log] += 1
         if len(entry_rows) >= CHUNK:
@@ -329,10 +330,15 @@ class _Batch:
     def _contents(self, digests: list[bytes]) -> dict[bytes, bytes]:
         """Item bytes from this chunk, the chunk last written (perhaps still in flight) or,
         failing those, the store."""
+        chunk, written = self.chunk_items, self.written_items
         found: dict[bytes, bytes] = {}
-        for held in (self.chunk_items, self.written_items):
-            found.update((d, held[d]) for d in digests if d in held)
-        rest = [d for d in digests if d not in found]
+        rest = []
+        for digest in digests:
+            blob = chunk.get(digest) or written.get(digest)  # item bytes are never empty
+            if blob is None:
+                rest.append(digest)
+            else:
+                found[digest] = blob
         if rest:
             found.update(self._stored_contents(rest))
         return found
@@ -370,6 +376,8 @@ class _Batch:
                 records=[(log, key, n) for (log, key), n in self.record_rows.items()],
                 tiles=[(log.value, lvl, idx, data) for log in Log for lvl, idx, data in self.trees[log].take_tiles()],
                 fields=self.checks.take_field_rows(),
+                # past the entries the register holds, a file's items are new (but for a few)
+                probe_items=any(self.pos[log] < self.stored_size[log] for log in Log),
             )
         )
         self.written_items, self.chunk_items = self.chunk_items, {}

@@ -24,6 +24,9 @@ _SQLITE_ITEMS = (  # items the register lacks, in the order given (their ids are
     "FROM json_each(?4) AS j WHERE NOT EXISTS "
     "(SELECT 1 FROM item_hash h WHERE h.register_id = ?1 AND h.hash = substr(?2, j.key * 32 + 1, 32))"
 )
+# A staged batch past the entries the register already holds mostly adds items it lacks: it stores
+# them without the probe, and the merge keeps the first copy of any it had (see _DROP_SECOND_COPIES).
+_SQLITE_ALL_ITEMS = _SQLITE_ITEMS.split(" WHERE NOT EXISTS")[0]
 _SQLITE_ITEM_HASHES = (  # ... and their digests (? = the last item id before them)
     "INSERT INTO item_hash (register_id, hash, item_id) SELECT register_id, hash, id FROM item WHERE id > ? "
     "ORDER BY hash"
@@ -49,6 +52,9 @@ _PG_NEW_ITEMS = (  # a data-modifying WITH: the items the register lacks, their 
     "SELECT %b, h, c FROM unnest(%b::bytea[], %b::bytea[]) WITH ORDINALITY AS t(h, c, o) "
     "WHERE NOT EXISTS (SELECT 1 FROM item_hash x WHERE x.register_id = %b AND x.hash = t.h) ORDER BY o "
     "RETURNING hash, id) "
+)
+_PG_ALL_ITEMS = _PG_NEW_ITEMS.replace(
+    "WHERE NOT EXISTS (SELECT 1 FROM item_hash x WHERE x.register_id = %b AND x.hash = t.h) ", ""
 )
 _PG_ITEM_HASHES = "INSERT INTO item_hash (register_id, hash, item_id) SELECT %b, hash, id FROM new ORDER BY hash"
 _PG_ITEM_STAGE = "INSERT INTO item_stage (hash, item_id) SELECT hash, id FROM new"
@@ -172,6 +178,7 @@ class _NewItems:
     digests: list[bytes]
     contents: list[bytes]
     staged: bool
+    probe: bool  # store only those item_hash lacks (else all: staged only, the merge drops copies)
 
 
 @dataclass
@@ -184,6 +191,8 @@ class Chunk:
     records: list[tuple[int, str, int]] = field(default_factory=list)  # log, key, entry number
     tiles: list[tuple[int, int, int, bytes]] = field(default_factory=list)  # log, level, index, hashes
     fields: list[tuple[str, int, int]] = field(default_factory=list)  # indexed field, value hash, entry number
+    # whether the items may be ones the register holds (False lets a staged batch skip the probe)
+    probe_items: bool = True
 
 
 Statement = tuple[str, Any]
@@ -271,10 +280,11 @@ class BulkWriter:
         Rows written straight into a random-order index go in that index's order, so a chunk
         walks each B-tree page by page (unless staged, where the merge orders them)."""
         self.wait()
-        if not self.staged:
+        self._keys = [(log, key, number) for log, number, key, _t, _d in chunk.entries]
+        if not self.staged:  # staged rows are put in order by the merge
             chunk.records.sort()
             chunk.fields.sort()
-        self._keys = sorted((log, key, number) for log, number, key, _t, _d in chunk.entries)  # entry_key order
+            self._keys.sort()  # entry_key order
         statements = self._pg_statements(chunk) if self.postgresql else self._sqlite_statements(chunk)
         if not statements:
             return
@@ -288,7 +298,7 @@ class BulkWriter:
         out: list[Statement] = []
         if chunk.items:
             out += self._stage_created("item_stage")
-            out.append(("", _NewItems([d for d, _ in chunk.items], [b for _, b in chunk.items], self.staged)))
+            out.append(("", self._items(chunk)))
         if chunk.entries:
             rows, start = [], 1
             for log, number, key, timestamp, digests in chunk.entries:
@@ -334,7 +344,7 @@ class BulkWriter:
         out: list[Statement] = []
         if chunk.items:
             out += self._stage_created("item_stage")
-            out.append(("", _NewItems([d for d, _ in chunk.items], [b for _, b in chunk.items], self.staged)))
+            out.append(("", self._items(chunk)))
         small = len(chunk.entries) <= SMALL_CHUNK
         if chunk.entries:
             if small:
@@ -361,12 +371,20 @@ class BulkWriter:
                 out.append((_PG_FIELDS[0], _Copy(_PG_FIELDS[1], [(reg, *row) for row in rows])))
         return out
 
+    def _items(self, chunk: Chunk) -> _NewItems:
+        digests, contents = [d for d, _ in chunk.items], [b for _, b in chunk.items]
+        return _NewItems(digests, contents, self.staged, chunk.probe_items or not self.staged)
+
     def _new_items(self, cursor: Any, items: _NewItems) -> None:
-        """Store the items the register lacks, in the order given, and index (or stage) their digests."""
+        """Store the items the register lacks (or, unprobed, all), in the order given, and index
+        (or stage) their digests."""
         reg = self.register_id
         if self.postgresql:
             then = (_PG_ITEM_STAGE, ()) if items.staged else (_PG_ITEM_HASHES, (reg,))
-            cursor.execute(_PG_NEW_ITEMS + then[0], (reg, items.digests, items.contents, reg, *then[1]))
+            if items.probe:
+                cursor.execute(_PG_NEW_ITEMS + then[0], (reg, items.digests, items.contents, reg, *then[1]))
+            else:
+                cursor.execute(_PG_ALL_ITEMS + then[0], (reg, items.digests, items.contents, *then[1]))
             return
         offsets, start = [], 1
         for blob in items.contents:
@@ -374,7 +392,7 @@ class BulkWriter:
             start += len(blob)
         before = cursor.execute("SELECT coalesce(max(id), 0) FROM item").fetchone()[0]
         params = (reg, b"".join(items.digests), b"".join(items.contents), orjson.dumps(offsets).decode())
-        cursor.execute(_SQLITE_ITEMS, params)
+        cursor.execute(_SQLITE_ITEMS if items.probe else _SQLITE_ALL_ITEMS, params)
         if items.staged:
             cursor.execute("INSERT INTO item_stage (hash, item_id) SELECT hash, id FROM item WHERE id > ?", (before,))
         else:

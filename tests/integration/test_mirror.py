@@ -110,6 +110,32 @@ def test_a_mirror_follows_a_served_register_through_rounds_of_changes(
         assert service.show_record(engine, "country", "XK") == service.show_record(source, "country", "XK")
 
 
+def test_a_first_mirror_racing_a_metadata_change_copies_the_signed_state(
+    tmp_path: Path, engine: Engine, make_app: Callable[[str], Any]
+) -> None:
+    """The source's metadata changes after the mirror read its checkpoints and before it asks for
+    the user patch, which (from 0, as in v1) then carries the new system entry and its item:
+    the copy is the signed state all the same, and the next run brings the change."""
+    with database(tmp_path, "source") as (url, source):
+        load(source, "country-small.rsf", "country")
+        signed = _state(source)
+        app = make_app(url)
+        raced: list[str] = []
+
+        def racing(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            if environ["PATH_INFO"].startswith("/country/download-rsf/") and not raced:
+                raced.append(environ["PATH_INFO"])
+                _custodian(source, "Racer")
+            return app(environ, start_response)
+
+        with serving(racing) as base:
+            service.mirror(engine, f"{base}/country/", _keys(source))
+            assert raced and _state(engine) == signed != _state(source)
+            assert service.verify(engine, "country").head == service.head(engine, "country")
+            service.mirror(engine, f"{base}/country/", _keys(source))
+            assert _state(engine) == _state(source)
+
+
 def _fork(engine: Engine, keep: int) -> None:
     """country-small's first ``keep`` entries, then a different history."""
     user_seen = 0

@@ -72,6 +72,36 @@ def test_an_item_added_again_chunks_later_is_stored_once_in_its_first_place(
     assert [r.entry.key for r in service.list_records(engine, "reuse", field="n", value="a")] == ["k1", "k0"]
 
 
+def test_a_file_past_the_head_reusing_items_the_register_holds_stores_each_once(
+    engine: Engine, other_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A streamed file continuing from the head stores its items without probing for them (they
+    are mostly new); those the register already held are dropped at the merge, first copy kept."""
+    monkeypatch.setattr(append_module, "CHUNK", 5)
+    first = append_module.append(engine, "reuse", read_rsf(io.BytesIO(_file_reusing_an_item(gap=12))),
+                                 change=Change(strict=False))
+    old = [canonical_json({"n": str(i)}) for i in range(12)]
+    new = [canonical_json({"n": f"new{i}"}) for i in range(12)]
+    commands: list = [AssertRootHash(first.head.user_root)]
+    for i, blob in enumerate(old + new):  # every old item re-added (for new entries), then new ones
+        commands += [AddItem(blob, item_digest(blob)),
+                     AppendEntry(Log.USER, f"y{i}", "2020-01-03T00:00:00Z", (item_digest(blob),))]
+    second = append_module.append(engine, "reuse", read_rsf(io.BytesIO(rsf_bytes(commands))),
+                                  change=Change(strict=False))
+    assert second.added_user == 24
+    assert _count(engine, "SELECT count(*) FROM item") == _count(engine, "SELECT count(*) FROM item_hash") == 25
+    dump = export(engine, "reuse")
+    assert all(dump.count(b"add-item\t" + blob + b"\n") == 1 for blob in old + new)
+    assert service.verify(engine, "reuse").head == second.head
+    # the same two files in one chunk each, into another database: the same store
+    monkeypatch.setattr(append_module, "CHUNK", 10_000)
+    append_module.append(other_engine, "reuse", read_rsf(io.BytesIO(_file_reusing_an_item(gap=12))),
+                         change=Change(strict=False))
+    append_module.append(other_engine, "reuse", read_rsf(io.BytesIO(rsf_bytes(commands))),
+                         change=Change(strict=False))
+    assert export(other_engine, "reuse") == dump
+
+
 @pytest.fixture
 def country(engine: Engine) -> Engine:
     load(engine, "country-208.rsf", "country")

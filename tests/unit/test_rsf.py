@@ -119,3 +119,48 @@ def test_write_then_read_is_identity(cmds: list) -> None:
 
 def test_leaf_bytes_escape_keys_as_json() -> None:
     assert b'"key":"field:name"' in leaf_bytes(1, "2016-04-05T13:23:05Z", "field:name", (bytes(32),))
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 64, 1 << 20])
+@given(cmds=commands(), crlf=st.booleans(), final_newline=st.booleans())
+def test_lines_are_the_same_whatever_the_read_size(block: int, cmds: list, crlf: bool, final_newline: bool) -> None:
+    """The reader splits blocks into lines: where a block ends must not matter (CRLF, blank
+    lines and a last line without its newline included); a list of lines reads the same."""
+    from registers.core import rsf
+
+    data = rsf_bytes(cmds).replace(b"\n", b"\r\n" if crlf else b"\n") + b"\n"
+    if not final_newline:
+        data = data.rstrip(b"\r\n")
+    original = rsf.BLOCK
+    rsf.BLOCK = block
+    try:
+        back = list(read_rsf(io.BytesIO(data)))
+    finally:
+        rsf.BLOCK = original
+    assert back == list(read_rsf(data.splitlines(keepends=True)))
+    assert [c.to_line() for c in back] == [c.to_line() for c in cmds]
+    assert [c.line for c in back] == list(range(1, len(cmds) + 1))
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b""])
+def test_a_line_is_refused_past_max_line_bytes_without_reading_on(ending: bytes) -> None:
+    from registers.core.rsf import MAX_LINE
+
+    def item_line(size: int) -> bytes:  # an add-item line of exactly ``size`` bytes
+        head = b'add-item\t{"n":"'
+        return head + b"x" * (size - len(head) - 2) + b'"}'
+
+    fits = list(read_rsf(io.BytesIO(item_line(MAX_LINE) + ending)))
+    assert len(fits) == 1 and len(fits[0].to_line()) == MAX_LINE
+    read: list[int] = []
+
+    class Counting(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            data = super().read(size)
+            read.append(len(data))
+            return data
+
+    huge = b"append-entry\tuser\tGB\t2016-04-05T13:23:05Z\t" + H.encode() + b"\n" + item_line(MAX_LINE * 8) + ending
+    with pytest.raises(InvalidRSF, match=f"line 2: line is longer than {MAX_LINE} bytes"):
+        list(read_rsf(Counting(huge)))
+    assert sum(read) <= 3 * MAX_LINE  # refused after about a block past the limit, not read to its end
