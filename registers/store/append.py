@@ -112,8 +112,9 @@ def append(
         reg_id, created = _lock_register(conn, name, create)
         # A stream of commands is written in the background while the next chunk is read; a
         # function of the connection (a table diff) reads the store as it goes, so it is not.
-        batch = _Batch(conn, reg_id, name, reads.head(conn, reg_id), change or Change(), not callable(commands))
-        batch.dry_run = not commit
+        batch = _Batch(
+            conn, reg_id, name, reads.head(conn, reg_id), change or Change(), not callable(commands), not commit
+        )
         if extend:
             batch.begin_at_head()
         failed = True
@@ -173,7 +174,14 @@ class _Batch:
     """The state of one append transaction while its commands stream through."""
 
     def __init__(
-        self, conn: Connection, reg_id: int, name: str, head: reads.Head, change: Change, background: bool = False
+        self,
+        conn: Connection,
+        reg_id: int,
+        name: str,
+        head: reads.Head,
+        change: Change,
+        background: bool = False,
+        dry_run: bool = False,
     ) -> None:
         self.conn = conn
         self.reg_id = reg_id
@@ -199,7 +207,7 @@ class _Batch:
         self.record_rows: dict[tuple[int, str], int] = {}
         self.good_timestamps: set[str] = set()  # recently checked (a cache: cleared as it fills)
         self.stored_size = {log: head.size(log) for log in Log}
-        self.dry_run = False  # checked, signed and rolled back: no key is made for it
+        self.dry_run = dry_run  # checked, signed and rolled back: no key is made for it
 
     def _builder(self, log: Log) -> TileBuilder:
         size = self.head.size(log)

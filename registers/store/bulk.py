@@ -17,16 +17,18 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import Connection
 
-_SQLITE_ITEMS = (  # items the register lacks, in the order given (their ids are their places)
+# A staged batch past the entries the register already holds mostly adds items it lacks: it stores
+# them all, unprobed, and the merge keeps the first copy of any it had (see _DROP_SECOND_COPIES).
+_SQLITE_ALL_ITEMS = (  # items in the order given (their ids are their places)
     "INSERT INTO item (register_id, hash, content) "
     "SELECT ?1, substr(?2, j.key * 32 + 1, 32), "
     "substr(?3, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]')) "
-    "FROM json_each(?4) AS j WHERE NOT EXISTS "
+    "FROM json_each(?4) AS j"
+)
+_SQLITE_ITEMS = (  # ... only those the register lacks
+    _SQLITE_ALL_ITEMS + " WHERE NOT EXISTS "
     "(SELECT 1 FROM item_hash h WHERE h.register_id = ?1 AND h.hash = substr(?2, j.key * 32 + 1, 32))"
 )
-# A staged batch past the entries the register already holds mostly adds items it lacks: it stores
-# them without the probe, and the merge keeps the first copy of any it had (see _DROP_SECOND_COPIES).
-_SQLITE_ALL_ITEMS = _SQLITE_ITEMS.split(" WHERE NOT EXISTS")[0]
 _SQLITE_ITEM_HASHES = (  # ... and their digests (? = the last item id before them)
     "INSERT INTO item_hash (register_id, hash, item_id) SELECT register_id, hash, id FROM item WHERE id > ? "
     "ORDER BY hash"
@@ -47,15 +49,15 @@ _SQLITE_RECORDS = (
     "FROM json_each(?2) AS j WHERE true "
     "ON CONFLICT (register_id, log, key) DO UPDATE SET entry_number = excluded.entry_number"
 )
-_PG_NEW_ITEMS = (  # a data-modifying WITH: the items the register lacks, their ids returned
+_PG_ITEMS = (  # a data-modifying WITH: items (those the register lacks, or all), their ids returned
     "WITH new AS (INSERT INTO item (register_id, hash, content) "
     "SELECT %b, h, c FROM unnest(%b::bytea[], %b::bytea[]) WITH ORDINALITY AS t(h, c, o) "
-    "WHERE NOT EXISTS (SELECT 1 FROM item_hash x WHERE x.register_id = %b AND x.hash = t.h) ORDER BY o "
-    "RETURNING hash, id) "
+    "{} ORDER BY o RETURNING hash, id) "
 )
-_PG_ALL_ITEMS = _PG_NEW_ITEMS.replace(
-    "WHERE NOT EXISTS (SELECT 1 FROM item_hash x WHERE x.register_id = %b AND x.hash = t.h) ", ""
+_PG_NEW_ITEMS = _PG_ITEMS.format(
+    "WHERE NOT EXISTS (SELECT 1 FROM item_hash x WHERE x.register_id = %b AND x.hash = t.h)"
 )
+_PG_ALL_ITEMS = _PG_ITEMS.format("")
 _PG_ITEM_HASHES = "INSERT INTO item_hash (register_id, hash, item_id) SELECT %b, hash, id FROM new ORDER BY hash"
 _PG_ITEM_STAGE = "INSERT INTO item_stage (hash, item_id) SELECT hash, id FROM new"
 _PG_ENTRIES = (  # a plain append under the register's lock: nothing to merge, so COPY

@@ -17,6 +17,7 @@ from registers.core.items import hash_text
 from registers.core.notes import SignerKey, VerifierKey, open_checkpoint
 from registers.core.rsf import read_rsf
 from registers.web import create_app
+from tests.conftest import RSF
 from tests.integration.helpers import load
 
 COUNTRY = "register_id = (SELECT id FROM register WHERE name = 'country')"
@@ -64,8 +65,6 @@ def test_a_rotated_key_signs_from_then_on_and_old_checkpoints_still_verify(engin
 
 
 def test_a_dry_run_leaves_no_key_behind(engine: Engine, key_dir: Path) -> None:
-    from tests.conftest import RSF
-
     dry = service.load_rsf(engine, str(RSF / "country-208.rsf"), "country", dry_run=True)
     assert dry.added_user == 208  # checked and signed, then rolled back
     assert not key_dir.exists() and service.public_keys(engine) == []
@@ -119,8 +118,6 @@ def test_tampered_signatures_are_caught(engine: Engine, tamper: str) -> None:
 
 
 def _rsf(name: str) -> Path:
-    from tests.conftest import RSF
-
     return RSF / name
 
 
