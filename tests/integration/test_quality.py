@@ -127,7 +127,7 @@ def test_every_finding_is_counted_and_the_first_of_each_kind_listed(shipped: Eng
 
 
 def test_progress_counts_the_records_read(shipped: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(quality, "PROGRESS_EVERY", 300)
+    monkeypatch.setattr("registers.service.quality.report.PROGRESS_EVERY", 300)
     told: list[int] = []
     quality.check(shipped, "school", listed=0, progress=told.append)
     assert told == [300, 300, 300, 100]
@@ -142,9 +142,9 @@ def test_batches_and_the_scratch_file_change_no_finding(shipped: Engine, monkeyp
     names = ("school", "industrial-classification", "local-authority-type", "country", "local-authority-eng")
     before = {name: quality.check(shipped, name) for name in names}
     assert all(sum(before[name].counts().values()) for name in names[:4])  # each has findings to compare
-    monkeypatch.setattr(quality, "LINK_BATCH", 7)
-    monkeypatch.setattr(quality, "KNOWN_TARGETS", 5)
-    monkeypatch.setattr(quality, "SCRATCH_BATCH", 2)
+    monkeypatch.setattr("registers.service.quality.survey.LINK_BATCH", 7)
+    monkeypatch.setattr("registers.service.quality.survey.KNOWN_TARGETS", 5)
+    monkeypatch.setattr("registers.service.quality.survey.SCRATCH_BATCH", 2)
     monkeypatch.setattr("registers.service.scratch.IN_LIST", 3)
     for name in names:
         assert quality.check(shipped, name) == before[name], name

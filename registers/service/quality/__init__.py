@@ -1,0 +1,29 @@
+"""Data-quality reports: what in a register looks wrong, record by record, with fixes proposed.
+
+Five kinds of finding, each naming the record (and field) it is about:
+
+- ``duplicate``: live records whose names are the same once case, spacing, punctuation, "&"
+  and a leading "The" are set aside (the later one is proposed for ending);
+- ``dangling-link``: a link (a linked field, or a CURIE) to a record that does not exist;
+- ``invalid-value``: a value that breaks today's datatype rules (legacy data; trimmed spaces and
+  unpadded dates are proposed as fixes);
+- ``ended-but-linked``: an ended record still named by live records, here or in other registers
+  (the finding names the linking record);
+- ``missing-value``: a field left empty where at least 90% of live records fill it.
+
+A fix is a proposal (add/amend/end and fields) the custodian can review and approve; ``check``
+with ``propose`` files them, each through ``proposals.propose`` (checked like a real change).
+
+The report is made in passes, each a module: ``survey`` reads every record once (counts,
+invalid values, dangling links; names, ended keys and links to itself put aside in a scratch
+file), then ``duplicates``, ``ended`` and ``report``'s check of missing values read what was
+put aside (or the records again); ``fixes`` files a report's fixes as proposals.
+"""
+
+from .findings import KINDS, Finding, QualityReport, ReportTooLarge
+from .fixes import SOURCE, Proposed, propose_fixes
+from .report import check
+from .survey import normalised_name
+
+__all__ = ["KINDS", "SOURCE", "Finding", "Proposed", "QualityReport", "ReportTooLarge", "check", "normalised_name",
+           "propose_fixes"]
