@@ -131,8 +131,8 @@ def _status() -> dict[str, float]:
 class CheckerPeak:
     """The peak RSS (VmHWM, MB) of the load's checker process (``store/checker.py``), read from
     /proc every 0.2 s by a thread while a load runs: the loader's own RSS does not include it.
-    (/proc is listed only until the checker is found: scanning every process five times a
-    second took a tenth of the loader's samples under py-spy.)"""
+    (/proc is listed only until the checker is found: listing every process five times a
+    second kept this thread busy in about a tenth of py-spy's samples of the loader.)"""
 
     def __init__(self) -> None:
         self.peak = 0.0
