@@ -145,30 +145,32 @@ class CheckerPeak:
         while not self._stop.wait(0.2):
             if checker is None:  # /proc is scanned only until the load's checker is found
                 checker = self._find(me)
-            if checker is None:
-                continue
-            try:
-                status = Path(f"/proc/{checker}/status").read_text()
-            except OSError:  # the checker ended (each load starts its own)
-                checker = None
-                continue
-            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-            if fields.get("PPid", "").strip() != me:  # the pid was reused
+            fields = self._child_status(checker, me) if checker else None
+            if fields is None:  # none yet, or it ended (each load starts its own)
                 checker = None
             elif "VmHWM" in fields:
                 self.peak = max(self.peak, int(fields["VmHWM"].split()[0]) / 1024)
 
     @staticmethod
-    def _find(parent: str) -> str | None:
+    def _child_status(pid: str, parent: str) -> dict[str, str] | None:
+        """The /proc status fields of process ``pid`` if it runs as a child of ``parent``."""
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return None
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        return fields if fields.get("PPid", "").strip() == parent else None
+
+    @classmethod
+    def _find(cls, parent: str) -> str | None:
         """The pid of a checker process whose parent is ``parent``, if one runs."""
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
                 if b"registers.store.checker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
                     continue
-                status = Path(f"/proc/{pid}/status").read_text()
             except OSError:
                 continue
-            if f"\nPPid:\t{parent}\n" in status:
+            if cls._child_status(pid, parent) is not None:
                 return pid
         return None
 
