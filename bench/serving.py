@@ -1,6 +1,7 @@
 """Record GETs per second through gunicorn, beside a bare-Flask ceiling and Datasette, in one run.
 
     python bench/serving.py [N] [--seconds S] [--datasette PATH]
+    python bench/serving.py [N] --rehash [--rounds 5] [--seconds S]
 
 Loads N GENERATED address-like records (bench/load.py's generator; not real UPRNs) into a fresh
 SQLite register, serves it with gunicorn (2 sync workers) and measures ``/address/records/{key}``
@@ -9,6 +10,11 @@ measures a bare Flask endpoint returning a constant JSON under the same gunicorn
 and Datasette serving the same rows from a plain SQLite table (``--datasette`` names its
 executable; skipped, saying so, when absent). Then it times a full ``download-rsf``: first byte
 and MB/s. Needs Debian's ``wrk``.
+
+``--rehash`` measures instead what checking bytes on the way out costs: the same record GETs
+(and dumps) from the app as shipped, which re-hashes every item it serves, and from a bench-only
+app module with the check patched out (the product has no switch to turn it off), served side
+by side and measured in turns; medians of the rounds (default 5) and their ratio.
 """
 
 from __future__ import annotations
@@ -49,6 +55,14 @@ app = Flask(__name__)
 @app.get("/constant")
 def constant():
     return {"address": "100023336956", "name": "Flat 3, 27 Acacia Avenue", "town": "London"}
+'''
+
+# Bench only: the app with the re-hash of served items patched out, as the baseline it is measured against.
+UNCHECKED_APP = '''
+from registers.store import reads
+reads.first_corrupt = lambda items: None
+from registers.web import create_app
+app = create_app()
 '''
 
 
@@ -119,7 +133,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", nargs="?", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3, help="turns of ours and the ceiling")
+    parser.add_argument("--rounds", type=int, default=None, help="turns of each side (default 3; 5 with --rehash)")
+    parser.add_argument("--rehash", action="store_true",
+                        help="measure record GETs/s with the re-hash of served items and without it")
     parser.add_argument("--datasette", default=shutil.which("datasette"))
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -133,6 +149,11 @@ def main() -> None:
     keys = [key for key, _ts, _blob, _d in address_entries(min(args.n, 2000))]
     random.seed(1)
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    if args.rehash:
+        rehash(args, work, url, gunicorn, keys)
+        shutil.rmtree(work, ignore_errors=True)
+        return
+    args.rounds = args.rounds or 3
 
     (work / "bare.py").write_text(BARE_APP)
     ours_port, bare_port = free_port(), free_port()
@@ -166,6 +187,37 @@ def main() -> None:
               f"first byte after {first_byte * 1000:.0f} ms")
     print("targets:   ≥0.85 of the ceiling, ≥1.5× Datasette, dump ≥50 MB/s with first byte <100 ms (at 1M)")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def rehash(args: argparse.Namespace, work: Path, url: str, gunicorn: str, keys: list[str]) -> None:
+    """Record GETs/s and dump MB/s with the re-hash of served items and without it, in turns."""
+    rounds = args.rounds or 5
+    (work / "unchecked.py").write_text(UNCHECKED_APP)
+    checked_port, unchecked_port = free_port(), free_port()
+    env = {"REGISTERS_DATABASE_URL": url}
+    checked = [gunicorn, "-w", "2", "-b", f"127.0.0.1:{checked_port}", "registers.web:create_app()"]
+    unchecked = [gunicorn, "-w", "2", "-b", f"127.0.0.1:{unchecked_port}", "unchecked:app"]
+    paths = [f"/address/records/{k}" for k in keys]
+    with serving(checked, checked_port, "/readyz", env) as with_check, \
+            serving(unchecked, unchecked_port, "/readyz", env, cwd=str(work)) as without_check:
+        runs: dict[str, list[float]] = {"checked": [], "unchecked": []}
+        for _ in range(rounds):
+            runs["checked"].append(wrk(with_check, paths, args.seconds, work))
+            runs["unchecked"].append(wrk(without_check, paths, args.seconds, work))
+        dumps: dict[str, list[float]] = {"checked": [], "unchecked": []}
+        for _ in range(3):  # the first may meet a cold page cache
+            for side, base in (("checked", with_check), ("unchecked", without_check)):
+                size, elapsed, _first = _dump(base)
+                dumps[side].append(size / 1e6 / elapsed)
+    on, off = statistics.median(runs["checked"]), statistics.median(runs["unchecked"])
+    for side, median in (("checked", on), ("unchecked", off)):
+        listed = ", ".join(f"{r:,.0f}" for r in runs[side])
+        print(f"{side + ':':<11}{median:,.0f} record GETs/s median of {rounds} (gunicorn, 2 sync workers, "
+              f"random keys, {args.seconds} s each; runs {listed})")
+    print(f"ratio:     checked/unchecked = {on / off:.3f} (target: within 5%, >= 0.95)")
+    dump_on, dump_off = statistics.median(dumps["checked"]), statistics.median(dumps["unchecked"])
+    print(f"dump:      download-rsf {dump_on:,.1f} MB/s checked, {dump_off:,.1f} MB/s unchecked "
+          f"(median of 3 each) = {dump_on / dump_off:.3f}")
 
 
 if __name__ == "__main__":

@@ -70,3 +70,16 @@ class InvalidTable(LineError):
 
 class IntegrityError(RegisterError):
     """Stored data that does not match what it should hash to (found by verify)."""
+
+
+class StoredItemCorrupt(IntegrityError):
+    """An item read to be served whose stored bytes no longer hash to the digest it is stored
+    under: it is refused rather than served (``registers verify`` names the entries using it)."""
+
+    def __init__(self, register: str, digest: bytes) -> None:
+        super().__init__(
+            f"register '{register}': stored data does not verify: the bytes of item sha-256:{digest.hex()} "
+            "do not hash to it"
+        )
+        self.register = register
+        self.digest = digest

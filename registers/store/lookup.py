@@ -4,7 +4,9 @@ A record GET is the API's most frequent request. Going through SQLAlchemy's stat
 pool checkout and transaction bracketing costs ~1 ms; this path sends one prepared statement on
 a DBAPI connection the thread keeps, in autocommit (a single statement always reads one
 committed state, on SQLite in WAL mode and on PostgreSQL alike), so it costs tens of µs.
-Everything else reads through ``reads`` and ``records``.
+The items' bytes are re-hashed against the entry's digests as they are read (about a
+microsecond): a record whose stored item was changed raises StoredItemCorrupt rather than
+being served. Everything else reads through ``reads`` and ``records``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 
 from ..core.entries import Log
+from ..core.errors import StoredItemCorrupt
+from . import reads
 
 _RECORD = """
 SELECT e.number, e.timestamp, e.item_hashes, i.content
@@ -30,6 +34,7 @@ _ITEMS = (
     "SELECT h.hash, i.content FROM item_hash h JOIN item i ON i.id = h.item_id "
     "WHERE h.register_id = {p} AND h.hash = {p}"
 )
+_NAME = "SELECT name FROM register WHERE id = {p}"
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class RecordLookup:
         first = "substring(e.item_hashes from 1 for 32)" if postgres else "substr(e.item_hashes, 1, 32)"
         self._record_sql = _RECORD.format(p=p, first_digest=first, user=int(Log.USER))
         self._items_sql = _ITEMS.format(p=p)
+        self._name_sql = _NAME.format(p=p)
         self._local = threading.local()
         self._opened: list[Any] = []  # every thread's connection, closed when the engine is disposed
         self._lock = threading.Lock()
@@ -67,7 +73,8 @@ class RecordLookup:
         self._local = threading.local()
 
     def record(self, reg_id: int, key: str) -> StoredRecord | None:
-        """The current record of ``key`` in register ``reg_id``, or None if it has none.
+        """The current record of ``key`` in register ``reg_id``, or None if it has none;
+        StoredItemCorrupt if an item's stored bytes do not hash to the entry's digest.
 
         A broken connection is replaced and the read tried once more; a second failure raises
         SQLAlchemy's ``OperationalError``.
@@ -90,13 +97,17 @@ class RecordLookup:
         number, timestamp, packed, content = row
         packed = bytes(packed)
         digests = tuple(packed[i : i + 32] for i in range(0, len(packed), 32))
-        contents = [] if content is None else [bytes(content)]
+        held = [] if content is None else [(digests[0], bytes(content))]
         for digest in digests[1:]:  # rare: entries of several items
             cursor.execute(self._items_sql, (reg_id, digest))
             more = cursor.fetchone()
             if more is not None:
-                contents.append(bytes(more[1]))
-        return StoredRecord(int(number), timestamp, digests, tuple(contents))
+                held.append((digest, bytes(more[1])))
+        bad = reads.first_corrupt(held)
+        if bad is not None:
+            cursor.execute(self._name_sql, (reg_id,))
+            raise StoredItemCorrupt(cursor.fetchone()[0], bad)
+        return StoredRecord(int(number), timestamp, digests, tuple(blob for _digest, blob in held))
 
     def _cursor(self) -> Any:
         cursor = getattr(self._local, "cursor", None)

@@ -1,15 +1,23 @@
-"""Plain read queries: registers, log heads, entries, items. Keyset-paged, never OFFSET."""
+"""Plain read queries: registers, log heads, entries, items. Keyset-paged, never OFFSET.
+
+Item bytes are checked on the way out: every read that serves an item re-hashes its bytes
+against the digest it is read under (about a microsecond an item) and raises StoredItemCorrupt
+rather than hand on bytes that were changed in the database. Only ``verify`` reads them
+unchecked (``stored_item_contents``, ``iter_stored_items``), to report what is wrong.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from hashlib import sha256
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from ..core.entries import Entry, Log
+from ..core.errors import StoredItemCorrupt
 from ..core.merkle import EMPTY_ROOT
 from .schema import checkpoint, entry, item, item_hash, record, register
 
@@ -120,16 +128,49 @@ def iter_entries(
         after = rows[-1].number
 
 
+def first_corrupt(items: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+    """The first digest of ``(digest, bytes)`` pairs whose bytes do not hash to it, or None."""
+    for digest, blob in items:
+        if sha256(blob).digest() != digest:
+            return digest
+    return None
+
+
+def register_name(conn: Connection, reg_id: int) -> str:
+    """The name of register ``reg_id``."""
+    return str(conn.execute(select(register.c.name).where(register.c.id == reg_id)).scalar_one())
+
+
+def check_items(conn: Connection, reg_id: int, items: Iterable[tuple[bytes, bytes]]) -> None:
+    """Raise StoredItemCorrupt, naming the register, if any of the ``(digest, bytes)`` pairs
+    read from it does not hash to its digest."""
+    bad = first_corrupt(items)
+    if bad is not None:
+        raise StoredItemCorrupt(register_name(conn, reg_id), bad)
+
+
 def iter_items(conn: Connection, reg_id: int) -> Iterator[tuple[bytes, bytes]]:
-    """Every ``(digest, canonical bytes)`` of a register, in the order first added."""
+    """Every ``(digest, canonical bytes)`` of a register, in the order first added, each checked
+    (StoredItemCorrupt at the first whose bytes do not hash to its digest)."""
+    for page in _item_pages(conn, reg_id):
+        check_items(conn, reg_id, page)
+        yield from page
+
+
+def iter_stored_items(conn: Connection, reg_id: int) -> Iterator[tuple[bytes, bytes]]:
+    """Every ``(digest, bytes)`` of a register as stored, unchecked (for verify)."""
+    for page in _item_pages(conn, reg_id):
+        yield from page
+
+
+def _item_pages(conn: Connection, reg_id: int) -> Iterator[list[tuple[bytes, bytes]]]:
     i = item.c
     after = 0
     while True:
         rows = conn.execute(
             select(i.id, i.hash, i.content).where(i.register_id == reg_id, i.id > after).order_by(i.id).limit(PAGE)
         ).all()
-        for row in rows:
-            yield bytes(row.hash), bytes(row.content)
+        yield [(bytes(row.hash), bytes(row.content)) for row in rows]
         if len(rows) < PAGE:
             return
         after = rows[-1].id
@@ -157,7 +198,15 @@ def stream_rows(conn: Connection, sql: str, params: tuple[Any, ...], size: int =
 
 
 def item_contents(conn: Connection, reg_id: int, digests: list[bytes]) -> dict[bytes, bytes]:
-    """The stored bytes of those of ``digests`` the register holds."""
+    """The stored bytes of those of ``digests`` the register holds, each checked
+    (StoredItemCorrupt if any does not hash to its digest)."""
+    found = stored_item_contents(conn, reg_id, digests)
+    check_items(conn, reg_id, found.items())
+    return found
+
+
+def stored_item_contents(conn: Connection, reg_id: int, digests: list[bytes]) -> dict[bytes, bytes]:
+    """The bytes of those of ``digests`` the register holds, as stored, unchecked (for verify)."""
     found: dict[bytes, bytes] = {}
     for start in range(0, len(digests), 500):
         chunk = digests[start : start + 500]

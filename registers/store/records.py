@@ -157,9 +157,11 @@ def holds(held: Any, value: str) -> bool:
 
 
 def _records_of_rows(conn: Connection, reg_id: int, rows: Sequence[Any]) -> Iterator[Record]:
-    """Records of rows (number, timestamp, key, item_hashes, first item's content)."""
-    for row in rows:
-        found = Entry(Log.USER, row.number, row.timestamp, row.key, reads.split_digests(bytes(row.item_hashes)))
+    """Records of rows (number, timestamp, key, item_hashes, first item's content), every
+    item checked against its digest before any record is given (StoredItemCorrupt)."""
+    entries = [Entry(Log.USER, r.number, r.timestamp, r.key, reads.split_digests(bytes(r.item_hashes))) for r in rows]
+    reads.check_items(conn, reg_id, [(e.digests[0], bytes(r.content)) for e, r in zip(entries, rows, strict=True)])
+    for found, row in zip(entries, rows, strict=True):
         if len(found.digests) == 1:
             yield Record(found, [json.loads(bytes(row.content))])
         else:  # rare: an entry of several items

@@ -103,7 +103,7 @@ def _verify_items(conn: Connection, reg_id: int) -> int:
     """Every stored item is canonical and hashes to its digest, and the digest index
     (``item_hash``) holds each exactly once, pointing at it."""
     count = 0
-    for digest, blob in reads.iter_items(conn, reg_id):
+    for digest, blob in reads.iter_stored_items(conn, reg_id):  # as stored: what is wrong is reported here
         count += 1
         problem = _item_problem(digest, blob)
         if problem:
@@ -255,7 +255,7 @@ def _check_items_exist(conn: Connection, reg_id: int, page: list[Entry], recompu
     """Every item the entries of ``page`` use is stored (and, with ``recompute``, canonical and
     hashing to its digest); returns how many items were recomputed."""
     wanted = list({d for e in page for d in e.digests})
-    found = reads.item_contents(conn, reg_id, wanted)
+    found = reads.stored_item_contents(conn, reg_id, wanted)  # as stored: a bad one is named with its entry
     for e in page:
         for digest in e.digests:
             if digest not in found:

@@ -1,5 +1,5 @@
 """How the read API answers: one read transaction per request, whole numbers from the query
-string, ``Link`` headers and conditional GETs (shared by the API's blueprints)."""
+string, ``Link`` headers, conditional GETs and streamed answers (shared by the API's blueprints)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Response, current_app, request
+from flask import Response, current_app, request, stream_with_context
 from sqlalchemy.engine import Connection
 
-from ..core.errors import RegisterNotFound
+from ..core.errors import RegisterNotFound, StoredItemCorrupt
 from ..store import reads
 from ..store.engine import snapshot
-from .problems import BadRequest
+from .problems import BadRequest, log_corrupt
 
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Link, ETag"}
 IMMUTABLE = {**CORS, "Cache-Control": "public, max-age=31536000, immutable"}
@@ -71,3 +71,24 @@ def conditional(response: Response, identity: str) -> Response:
     if response.is_streamed:
         response.implicit_sequence_conversion = False
     return response.make_conditional(request)
+
+
+def streamed(chunks: Iterator[bytes], start: bool = False) -> Iterator[bytes]:
+    """``chunks`` to be sent as they are made, in the request's context.
+
+    A stored item found corrupt while they are sent is logged and raised on: the server then
+    ends the chunked answer without its final chunk, so the client sees an incomplete transfer,
+    never a whole file with changed bytes. With ``start``, the first chunk is made now, so that
+    a fault in it is still answered as a problem (500, not stored by caches).
+    """
+    first = [next(chunks, b"")] if start else []
+
+    def guarded() -> Iterator[bytes]:
+        yield from first
+        try:
+            yield from chunks
+        except StoredItemCorrupt as exc:
+            log_corrupt(exc)
+            raise
+
+    return stream_with_context(guarded())

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, stream_with_context
+from flask import Blueprint, Response, current_app, redirect, render_template, request
 from sqlalchemy.engine import Connection
 
 from .. import service
@@ -26,12 +26,13 @@ from ..loaders.rsf import export_rsf_chunks
 from ..service import NoDefinition, definition_of, is_current
 from ..store import reads, records
 from ..store.engine import snapshot
-from .answers import CORS, IMMUTABLE, conditional, link_headers, reading, register_id_of, whole_number
+from .answers import CORS, IMMUTABLE, conditional, link_headers, reading, register_id_of, streamed, whole_number
 from .problems import BadRequest, NotFound
 from .representations import JSON_TYPE, csv_response, entries_csv, json_response, records_csv, wants_html
 
 blueprint = Blueprint("api", __name__, url_prefix="/<register>")
 PROOF = "merkle:sha-256"
+RECORDS_PER_CHUNK = 1000  # of download-records
 
 
 def _definition(conn: Connection, reg_id: int, register: str) -> Definition:
@@ -273,7 +274,7 @@ def download_rsf(register: str, start: int | None, end: int | None) -> Response:
     # A patch first+1..last never changes. A dump to the head changes as the log grows, and one
     # from 0 carries every system entry, so it changes when the system log does.
     headers = IMMUTABLE if first > 0 and end is not None else CORS
-    response = Response(stream_with_context(generate()), content_type=RSF_TYPE, headers=headers)
+    response = Response(streamed(generate()), content_type=RSF_TYPE, headers=headers)
     return conditional(response, f"rsf-{first}-{last}-{head.system_size if first == 0 else ''}")
 
 
@@ -299,7 +300,7 @@ def download_register(register: str) -> Response:
         yield sink.take()
 
     headers = {**CORS, "Content-Disposition": f'attachment; filename="{register}.zip"'}
-    return Response(stream_with_context(generate()), content_type="application/zip", headers=headers)
+    return Response(streamed(generate(), start=True), content_type="application/zip", headers=headers)
 
 
 class _Sink:
@@ -343,13 +344,13 @@ def download_records(register: str, fmt: str) -> Response:
                     lines.append(_csv_line([e.number, e.number, e.timestamp, e.key, *values]))
                 else:
                     lines.append(json.dumps(record_json(rec.entry, rec.items), ensure_ascii=False) + "\n")
-                if len(lines) >= 1000:
+                if len(lines) >= RECORDS_PER_CHUNK:
                     yield "".join(lines).encode()
                     lines = []
             yield "".join(lines).encode()
 
     content_type = "text/csv;charset=UTF-8" if fmt == "csv" else "application/x-ndjson"
-    return Response(stream_with_context(generate()), content_type=content_type, headers=CORS)
+    return Response(streamed(generate(), start=True), content_type=content_type, headers=CORS)
 
 
 def _csv_line(values: list[Any]) -> str:

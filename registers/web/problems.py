@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, json, request
+from flask import Flask, Response, current_app, json, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from ..core.errors import IntegrityError, InvalidName, InvalidRange, LineError, RegisterError, RegisterNotFound
+from ..core.errors import (
+    IntegrityError,
+    InvalidName,
+    InvalidRange,
+    LineError,
+    RegisterError,
+    RegisterNotFound,
+    StoredItemCorrupt,
+)
 from ..service.proposals import InvalidProposal, ProposalConflict, ProposalNotFound, RateLimited
 from ..service.tokens import Forbidden, Unauthorized
 
@@ -49,6 +57,12 @@ def problem(status: int, title: str, detail: str) -> Response:
     return Response(body, status=status, mimetype=MEDIA_TYPE, headers={"Access-Control-Allow-Origin": "*"})
 
 
+def log_corrupt(exc: StoredItemCorrupt) -> None:
+    """Tell the operator (the app's log, error level) which register and item do not verify."""
+    current_app.logger.error("stored data does not verify: register '%s', item sha-256:%s (%s %s)",
+                             exc.register, exc.digest.hex(), request.method, request.full_path.rstrip("?"))
+
+
 def install(app: Flask) -> None:
     """Answer every error, ours and Werkzeug's, as problem+json."""
 
@@ -68,6 +82,10 @@ def install(app: Flask) -> None:
                     answer.headers["WWW-Authenticate"] = 'Bearer realm="registers"'
                 if isinstance(exc, RateLimited):
                     answer.headers["Retry-After"] = str(exc.retry_after)
+                if isinstance(exc, StoredItemCorrupt):
+                    log_corrupt(exc)
+                if status >= 500:  # never kept by a cache: the fault is the server's, and may be mended
+                    answer.headers["Cache-Control"] = "no-store"
                 return answer
         return problem(400, "Bad request", str(exc))
 

@@ -9,12 +9,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from flask import Blueprint, Response, current_app, request
 
 from .. import service
 from ..core.entries import Log, entry_json
 from ..store import reads
-from .answers import CORS, IMMUTABLE, conditional, link_headers, reading, whole_number
+from .answers import CORS, IMMUTABLE, conditional, link_headers, reading, streamed, whole_number
 from .representations import json_response
 
 blueprint = Blueprint("signed", __name__)
@@ -85,11 +85,6 @@ def system_download_rsf(register: str, start: int, end: int | None) -> Response:
     """The system log's entries ``start+1..end`` and the items they use, as RSF (no asserts:
     check it against ``/system/checkpoint``)."""
     chunks = service.system_patch(_engine(), register, start, end)
-    first = next(chunks, b"")  # a bad range or register is refused before the answer starts
-
-    def generate():  # type: ignore[no-untyped-def]
-        yield first
-        yield from chunks
-
     headers = IMMUTABLE if end is not None else CORS
-    return Response(stream_with_context(generate()), content_type="application/uk-gov-rsf", headers=headers)
+    # the first chunk is made now: a bad range or register is refused before the answer starts
+    return Response(streamed(chunks, start=True), content_type="application/uk-gov-rsf", headers=headers)
