@@ -8,11 +8,11 @@ cardinality, the register it links to, text). ``schemas/<register>.json`` holds 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .datatypes import CHECKERS
+from .datatypes import CHECKERS, check_name
 from .errors import RegisterError
 
 
@@ -149,6 +149,88 @@ class Definition:
         return cls(
             register, tuple(fields), reg.get("registry", ""), reg.get("text", ""), reg.get("phase", "beta"), str(title)
         )
+
+
+def undefined_field_problem(key: str, item: Mapping[str, Any], defined: Container[str]) -> str | None:
+    """Why the ``register:<id>`` entry (``key``, ``item``) may not be taken in: it names a
+    field no ``field:<name>`` key of ``defined`` defines yet; or None. Every batch is held to
+    this, published or not."""
+    for name in item.get("fields", []):
+        if f"field:{name}" not in defined:
+            return f"system entry '{key}' names field '{name}' before any 'field:{name}' entry defines it"
+    return None
+
+
+def definition_problem(
+    key: str, item: Mapping[str, Any], defined: Container[str], register_exists: Callable[[str], bool]
+) -> str | None:
+    """Why a new system entry (``key``, ``item``) may not be written as a definition made
+    here (``registers create``, a custodian's RSF upload over HTTP), or None: the one rule set
+    of both. Published dumps are loaded as published, without these rules.
+
+    - ``field:<name>``: ``<name>`` is a field name by the v1 ``name`` datatype (a letter, then
+      letters, digits or ``-``) and the item's ``field``; every value is a string; the datatype
+      is a v1 datatype, the cardinality ``1`` or ``n``; a linked ``register`` (when not empty)
+      is one for which ``register_exists`` is true (a register of this database).
+    - ``register:<id>``: ``<id>`` follows the same rule and is the item's ``register``;
+      ``fields`` is a list of field names, none twice, each already defined by a ``field:``
+      key of ``defined``; its other values are strings.
+    - ``name``: the item's ``name`` follows the same rule.
+
+    ``register-name`` and ``custodian`` are free text (served escaped); any other key is not a
+    definition and is left to the caller (``change`` and unknown keys).
+    """
+    if not isinstance(item, Mapping):
+        return f"system entry '{key}': the item is not an object"
+    if key.startswith("field:"):
+        return _field_problem(key, key.removeprefix("field:"), item, register_exists)
+    if key.startswith("register:"):
+        return _register_problem(key, key.removeprefix("register:"), item, defined)
+    if key == "name":
+        name = item.get("name")
+        if not isinstance(name, str) or check_name(name):
+            return f"system entry 'name': {_shown(name)} is not a register name (a letter, then letters, digits or -)"
+    return None
+
+
+def _field_problem(key: str, name: str, item: Mapping[str, Any], register_exists: Callable[[str], bool]) -> str | None:
+    if check_name(name):
+        return f"system entry '{key}': '{name}' is not a field name (a letter, then letters, digits or -)"
+    if item.get("field") != name:
+        return f"system entry '{key}' defines field {_shown(item.get('field'))}, not '{name}'"
+    for member, value in item.items():
+        if not isinstance(value, str):
+            return f"system entry '{key}': '{member}' must be a string"
+    try:
+        linked = FieldDef.from_item(item).register
+    except InvalidDefinition as exc:
+        return f"system entry '{key}': {exc}"
+    if linked and not register_exists(linked):
+        return f"system entry '{key}' links to register '{linked}', which does not exist here: create '{linked}' first"
+    return None
+
+
+def _register_problem(key: str, name: str, item: Mapping[str, Any], defined: Container[str]) -> str | None:
+    if check_name(name):
+        return f"system entry '{key}': '{name}' is not a register id (a letter, then letters, digits or -)"
+    if item.get("register") != name:
+        return f"system entry '{key}' defines register {_shown(item.get('register'))}, not '{name}'"
+    fields = item.get("fields", [])
+    if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+        return f"system entry '{key}': 'fields' must be a list of field names"
+    if len(set(fields)) != len(fields):
+        return f"system entry '{key}' names a field twice"
+    missing = undefined_field_problem(key, item, defined)
+    if missing is not None:
+        return missing
+    for member, value in item.items():
+        if member != "fields" and not isinstance(value, str):
+            return f"system entry '{key}': '{member}' must be a string"
+    return None
+
+
+def _shown(value: Any) -> str:
+    return f"'{value}'" if isinstance(value, str) else "none" if value is None else json.dumps(value)
 
 
 def load_definition(text: str) -> Definition:

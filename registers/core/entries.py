@@ -105,12 +105,24 @@ def leaf_bytes(number: int, timestamp: str, key: str, digests: tuple[bytes, ...]
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_./:-]+")
 _USER_KEY = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*[-_./]?")
-_SYSTEM_KEY = re.compile(r"name|register-name|custodian|change|register:[^\s]+|field:[^\s]+")
+# A well-formed system key: no white space (any Unicode space, line or paragraph separator) and
+# no control character (C0, DEL, C1)
+_SYSTEM_KEY = re.compile(r"[^\s\x00-\x1f\x7f-\x9f]+")
+_KNOWN_SYSTEM_KEY = re.compile(r"name|register-name|custodian|change|register:.+|field:.+")
+KNOWN_SYSTEM_KEYS = "name, register-name, custodian, change, register:<id>, field:<name>"
 _TIMESTAMP = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
 
 
 def key_problem(log: Log, key: str) -> str | None:
-    """Why ``key`` is not a valid key for ``log``, or None when it is."""
+    """Why ``key`` is not a valid key for ``log``, or None when it is.
+
+    A user key follows the v1 key rule. A system key must be well-formed: one or more
+    characters, none of them white space (any Unicode space, tab, line or paragraph separator)
+    or a control character (U+0000-U+001F, U+007F-U+009F). Such a key cannot split an RSF line
+    or its fields, and is written into a leaf as JSON text, so it reads back and hashes the
+    same. A well-formed key the platform does not know (``known_system_key``) is still a key:
+    GOV.UK's servers accepted them, so a published dump holding one loads as it is (where it
+    is reported as a finding: ``store.checks``)."""
     if log is Log.USER:
         if not _USER_KEY.fullmatch(key):
             return (
@@ -119,8 +131,14 @@ def key_problem(log: Log, key: str) -> str | None:
             )
         return None
     if not _SYSTEM_KEY.fullmatch(key):
-        return f"system key '{key}' is not one of name, register-name, custodian, change, register:<id>, field:<name>"
+        return f"system key '{key}' is not well-formed (one or more characters, no white space or control characters)"
     return None
+
+
+def known_system_key(key: str) -> bool:
+    """Whether ``key`` (a well-formed system key) is one the platform reads: ``name``,
+    ``register-name``, ``custodian``, ``change``, ``register:<id>`` or ``field:<name>``."""
+    return _KNOWN_SYSTEM_KEY.fullmatch(key) is not None
 
 
 def timestamp_problem(timestamp: str) -> str | None:

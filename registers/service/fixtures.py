@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ..core.errors import RegisterError
-from .logs import load_rsf
+from .logs import append_items, load_rsf
 from .records import create_register, load_table, read_schema
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -47,6 +47,7 @@ def init_fixtures(
     """Create and load every fixture register in manifest (link) order; running it again adds 0."""
     fixtures, schemas = find_fixtures(directory)
     manifest: list[dict[str, Any]] = json.loads((fixtures / "fixtures.json").read_text())["registers"]
+    shipped = {spec["register"] for spec in manifest}
     for spec in manifest:
         name = spec["register"]
         if progress:
@@ -54,6 +55,11 @@ def init_fixtures(
         added = 0
         if "schema" in spec:
             definition = read_schema(str(schemas / spec["schema"]))
+            # A definition may link only to registers that exist, and two shipped registers link
+            # to each other (field -> register -> field): a shipped one linked to is made first
+            # (empty) and gets its definition in its turn.
+            for linked in sorted({f.register for f in definition.fields if f.register} & shipped - {name}):
+                append_items(engine, linked, [], create=True)
             added += create_register(engine, name, definition, by=by, reason="create from the shipped schema").added
         if "file" not in spec:
             yield FixtureLoad(name, added, 0, 0, spec.get("note", ""))

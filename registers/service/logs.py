@@ -53,6 +53,7 @@ def load_rsf(
     dry_run: bool = False,
     source: str | None = None,
     create: bool = True,
+    authored: bool = False,
 ) -> AppendResult:
     """Load an RSF file (``-`` for stdin) into a register, creating it if new (unless not
     ``create``). Errors name ``source`` (default: the path) and the line.
@@ -63,11 +64,16 @@ def load_rsf(
     reported in the result unless ``strict``. ``by`` and ``reason``, when given, are recorded
     as a ``change`` system entry. ``dry_run`` checks everything and stores nothing. Raises a
     LineError naming the file and line; nothing is stored then.
+
+    A published file loads as published: its ``change`` entries and system keys the platform
+    does not know are kept (the latter reported). ``authored`` (a custodian's upload over
+    HTTP) holds its new system entries to the rules of ``registers create`` instead and
+    refuses ``change`` entries and unknown keys in it (``Change.authored``).
     """
     name = register or _name_for(path)
     source = source or ("<stdin>" if path == "-" else path)
     stream = open_rsf(path)
-    change = Change(by=by, reason=reason, strict=strict)
+    change = Change(by=by, reason=reason, strict=strict, authored=authored)
     try:
         return append(engine, check_name(name), read_rsf(stream), change=change, commit=not dry_run, create=create)
     except LineError as exc:

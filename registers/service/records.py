@@ -93,7 +93,7 @@ def create_register(
     def commands(conn: Connection, reg_id: int) -> Iterator[Command]:
         yield from _system_commands(definition.system_items(custodian), system_records(conn, reg_id), stamp)
 
-    change = Change(by=by or default_actor(), reason=reason or f"define register '{name}'")
+    change = Change(by=by or default_actor(), reason=reason or f"define register '{name}'", authored=True)
     return append(engine, name, commands, create=True, extend=True, change=change)
 
 

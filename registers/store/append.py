@@ -188,8 +188,9 @@ class _Batch:
         self.name = name
         self.head = head
         self.change = change
+        self.sql = BulkWriter(conn, reg_id, background, staged=background)
         self.checks = EntryChecks(
-            conn, reg_id, name, change, CheckerProcess() if background else None, head.system_root
+            conn, reg_id, name, change, CheckerProcess() if background else None, head.system_root, self.sql.wait
         )
         self.start: reads.Head | None = None  # the committed state the batch continues from
         self.pos = {Log.USER: 0, Log.SYSTEM: 0}  # the batch's place in each log
@@ -198,7 +199,6 @@ class _Batch:
         self.stored: dict[Log, Iterator[Entry]] = {}
         self.added = {Log.USER: 0, Log.SYSTEM: 0}
         self.present = 0
-        self.sql = BulkWriter(conn, reg_id, background, staged=background)
         self.pending = PendingItems(conn, sync=self.sql.wait)  # items added but not yet used
         self.chunk_items: dict[bytes, bytes] = {}  # items added since the last write
         self.written_items: dict[bytes, bytes] = {}  # the items of the last write
@@ -265,7 +265,8 @@ class _Batch:
                     self.conn, self.reg_id, log, start.size(log) + 1, self.head.size(log)
                 )
 
-    def _append_entry(self, command: AppendEntry) -> None:
+    def _append_entry(self, command: AppendEntry, recording: bool = False) -> None:
+        """Check and take in one entry; ``recording``: the batch's own ``change`` entry."""
         log, key, timestamp, digests, line = command
         problem = key_problem(log, key)
         if timestamp not in self.good_timestamps:
@@ -288,7 +289,7 @@ class _Batch:
                 self.to_check.setdefault(digest, line)
         if log is Log.SYSTEM:
             value = json.loads(self._item_bytes(digests[0], line))
-            self.checks.system_entry(key, value, line)
+            self.checks.system_entry(key, value, line, recording)
         else:
             for digest in digests:
                 self.checks.user_entry(line, key, digest, number)
@@ -539,4 +540,4 @@ class _Batch:
         digest = item_digest(blob)
         self.pos[Log.SYSTEM] = self.trees[Log.SYSTEM].size  # after everything, whatever the file's place
         self.apply(AddItem(blob, digest))
-        self.apply(AppendEntry(Log.SYSTEM, "change", now_timestamp(), (digest,)))
+        self._append_entry(AppendEntry(Log.SYSTEM, "change", now_timestamp(), (digest,)), recording=True)

@@ -4,7 +4,9 @@ System entries keep the register's definition current as the batch goes (a ``reg
 may only name fields already defined). New user entries are validated against that definition
 with the compiled checks, and every link they make (linked fields and CURIEs) is checked at the
 end of the batch against the registers as they will then stand, so a file may link forward
-within itself. ``Change.strict`` decides whether a finding refuses the batch or is reported.
+within itself. ``Change.strict`` decides whether a finding refuses the batch or is reported; a
+system key the platform does not know is such a finding. ``Change.authored`` holds a batch's new
+system entries to the rules of definitions made here (``registers create``, uploads over HTTP).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from ..core.definitions import Definition
-from ..core.entries import Log
+from ..core.definitions import Definition, definition_problem, undefined_field_problem
+from ..core.entries import KNOWN_SYSTEM_KEYS, Log, known_system_key
 from ..core.errors import InvalidEntry, InvalidRSF
 from ..core.validation import ItemCheck, compile_checks, link_targets, linking_fields, validate_item
 from . import fields, reads, records
@@ -39,12 +41,19 @@ class Change:
     ``strict``: datatype, key and link findings refuse the whole batch (tables, amends);
     otherwise they are reported and the batch loads as given (published RSF).
     ``allow_dangling``: links to records that do not exist are reported, not refused.
+    ``authored``: the batch's new system entries are written here and now (``registers
+    create``, a custodian's RSF upload over HTTP), not copied from a published log. A new
+    ``change`` entry is refused (who and why are the platform's to record: ``by`` and
+    ``reason``), so is a key the platform does not know, and every new definition entry must
+    pass ``core.definitions.definition_problem``. Without it (``registers load``, mirrors) a
+    published log's system entries load as published.
     """
 
     by: str | None = None
     reason: str | None = None
     strict: bool = True
     allow_dangling: bool = False
+    authored: bool = False
 
     @property
     def recorded(self) -> bool:
@@ -83,8 +92,10 @@ class EntryChecks:
         change: Change,
         checker: CheckerProcess | None = None,
         system_root: bytes | None = None,
+        sync: Callable[[], None] | None = None,
     ) -> None:
         self.conn = conn
+        self.sync = sync  # waits for the batch's write in flight before the store is read mid-batch
         self.reg_id = reg_id
         self.register = register
         self.change = change
@@ -109,18 +120,44 @@ class EntryChecks:
             self._stale = False
         return self._definition
 
-    def system_entry(self, key: str, value: dict[str, Any], line: int) -> None:
-        """Take in a new system entry, refusing a ``register:`` entry that names undefined fields."""
+    def system_entry(self, key: str, value: dict[str, Any], line: int, recording: bool = False) -> None:
+        """Take in a new system entry, refusing a ``register:`` entry that names undefined fields.
+        A key the platform does not know is a finding (refused when strict). An ``authored``
+        change is held to the rules of definitions made here; ``recording`` marks the
+        ``change`` entry the platform itself writes for the batch."""
         if key.startswith("register:"):
-            for name in value.get("fields", []):
-                if f"field:{name}" not in self.system:
-                    raise InvalidRSF(
-                        f"system entry '{key}' names field '{name}' before any 'field:{name}' entry defines it", line
-                    )
+            problem = undefined_field_problem(key, value, self.system)
+            if problem is not None:
+                raise InvalidRSF(problem, line)
+        if self.change.authored and not recording:
+            self._authored(key, value, line)
+        elif not known_system_key(key):
+            self._report(line, f"system key '{key}' is not one the platform knows ({KNOWN_SYSTEM_KEYS})")
         self.system[key] = value
         if key.startswith(("field:", "register:")) or key == "name":
             self._stale = True
             self._version += 1
+
+    def _authored(self, key: str, value: dict[str, Any], line: int) -> None:
+        """Refuse what a system entry written here may not be (see ``Change.authored``)."""
+        if key == "change":
+            raise InvalidEntry(
+                "a 'change' system entry cannot be sent: the platform records who made a change and why", line
+            )
+        if not known_system_key(key):
+            raise InvalidEntry(f"system key '{key}' is not one of {KNOWN_SYSTEM_KEYS}", line)
+        problem = definition_problem(key, value, self.system, self._register_exists)
+        if problem:
+            raise InvalidEntry(problem, line)
+
+    def _register_exists(self, name: str) -> bool:
+        """A register a field may link to: this one (under its own name or the name its
+        definition gives) or any register of this database."""
+        if name in (self.register, self.system.get("name", {}).get("name")):
+            return True
+        if self.sync is not None:
+            self.sync()
+        return reads.register_id(self.conn, name) is not None
 
     def user_entry(self, line: int, key: str, digest: bytes, number: int = 0) -> None:
         """Queue a new user entry (entry ``number``'s item ``digest``) for validation at the next write."""

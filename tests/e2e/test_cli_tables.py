@@ -70,6 +70,7 @@ def test_large_loads_show_progress_on_stderr_and_data_on_stdout(db_url: str) -> 
 
 
 def test_allow_dangling_loads_and_lists_every_dangling_link(db_url: str) -> None:
+    ok(db_url, "create", "local-authority-type", "--schema", str(ROOT / "schemas/local-authority-type.json"))  # empty
     ok(db_url, "create", "local-authority-eng", "--schema", str(ROOT / "schemas/local-authority-eng.json"))
     refused = run(db_url, "load", str(TSV / "local-authority-eng.tsv"))
     assert refused.returncode == 1 and "is not a key of register 'local-authority-type'" in refused.stderr.decode()

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registers.core.entries import Entry, Log, key_problem, leaf_bytes, timestamp_problem
+from registers.core.entries import Entry, Log, key_problem, known_system_key, leaf_bytes, timestamp_problem
 from registers.core.errors import InvalidRSF
 from registers.core.items import canonical_json, item_digest, parse_hash
 from registers.core.merkle import leaf_hash
@@ -73,9 +73,12 @@ def test_invalid_user_keys(key: str) -> None:
 
 
 def test_system_keys() -> None:
-    for key in ["name", "custodian", "register-name", "register:country", "field:start-date"]:
-        assert key_problem(Log.SYSTEM, key) is None
-    assert key_problem(Log.SYSTEM, "GB") is not None
+    for key in ["name", "custodian", "register-name", "change", "register:country", "field:start-date"]:
+        assert key_problem(Log.SYSTEM, key) is None and known_system_key(key)
+    for key in ["GB", "copyright", "<b>x</b>", "register:", "field"]:  # well-formed, unknown: loaded as published
+        assert key_problem(Log.SYSTEM, key) is None and not known_system_key(key)
+    for key in ["", "a b", "a\tb", "a\nb", "field:a b", "\u00a0", "a\x00", "a\x7f", "a\x85", "a\u2028b"]:
+        assert key_problem(Log.SYSTEM, key) is not None
 
 
 def test_timestamps() -> None:
