@@ -310,7 +310,7 @@ def measure(engine: Any, url: str, workdir: Path, size: int, seconds: int) -> No
     amend_ms = []
     for i, key in enumerate(sample[:AMENDS]):
         started = time.perf_counter()
-        change = [f"name=Amended {size}/{i} ({bench_load.RUN})"]  # the run's mark: a measurement may be repeated
+        change = {"name": f"Amended {size}/{i} ({bench_load.RUN})"}  # the run's mark: a measurement may be repeated
         service.amend_record(engine, REGISTER, key, change, by="bench/scale.py")
         amend_ms.append((time.perf_counter() - started) * 1000)
     emit("amends", size=size, ms=percentiles(amend_ms))

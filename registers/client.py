@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .core.changes import RecordChange
+from .core.definitions import Definition
 from .core.entries import Log
 from .core.errors import RegisterError
 from .core.items import parse_hash
@@ -80,6 +82,14 @@ class RegisterClient:
             if not following:
                 return
             answer = self.get("records" + following)
+
+    def definition(self) -> Definition:
+        """The register's definition, from its ``/register`` answer (fields in register order)."""
+        info = self.get("register").json()
+        try:
+            return Definition.from_json({"register": info["register-record"], "fields": info["fields"]})
+        except (KeyError, TypeError, RegisterError) as exc:
+            raise RemoteError(f"{self.base}/register: no register definition served ({exc})") from None
 
     def entries(self, start: int = 1, limit: int = 5000) -> list[dict[str, Any]]:
         """Entries ``start..start+limit-1`` of the user log."""
@@ -181,12 +191,9 @@ class CustodianClient(RegisterClient):
             return self._post("load-rsf", data=body, params={"reason": reason} if reason else None,
                               headers={"Content-Type": "application/uk-gov-rsf"})
 
-    def change(self, action: str, key: str, fields: dict[str, Any] | None = None, *, date: str | None = None,
-               reason: str | None = None) -> dict[str, Any]:
+    def change(self, change: RecordChange, *, reason: str | None = None) -> dict[str, Any]:
         """Add, amend or end one record remotely; the server's answer (with receipt)."""
-        body: dict[str, Any] = {"action": action, "key": key, "fields": fields or {}}
-        if date:
-            body["date"] = date
+        body = change.as_json()
         if reason:
             body["reason"] = reason
         return self._post("changes", json=body)

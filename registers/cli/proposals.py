@@ -36,18 +36,15 @@ def propose(ctx: click.Context, name: str, key: str, assignments: tuple[str, ...
       registers propose country GB official-name="The United Kingdom" --reason "shorter form in use"
       registers propose local-authority-eng XYZ --end 2023-04-01 --reason "abolished"
     """
+    engine = _engine(ctx)
     if end_date is not None:
-        fields: dict[str, Any] = {"end-date": end_date}
+        if assignments:
+            raise click.BadParameter("an end proposal takes --end DATE and no FIELD=VALUE", param_hint="assignments")
+        fields: dict[str, service.FieldValue] = {"end-date": end_date}
         action: str | None = "end"
     else:
-        fields = {}
-        for text in assignments:
-            field, sep, value = text.partition("=")
-            if not sep:
-                raise click.BadParameter(f"'{text}' is not FIELD=VALUE", param_hint="assignments")
-            fields[field] = value if value != "" else None
-        action = None
-    made = service.propose(_engine(ctx), name, key, fields, reason, action=action, contact=contact,
+        fields, action = service.parse_fields(engine, name, list(assignments)), None
+    made = service.propose(engine, name, key, fields, reason, action=action, contact=contact,
                            source=service.default_actor())
     click.echo(f"proposal {made.id}: {made.action} {name} {key}, open for the custodian")
     for field, (now, proposed) in made.diff.items():

@@ -43,6 +43,19 @@ def create(ctx: click.Context, name: str, schema_file: str, custodian: str | Non
     click.echo(f"{name}: {result.added_system} system entries added ({len(definition.fields)} fields)")
 
 
+def _change(ctx: click.Context, name: str, action: str, key: str, values: tuple[str, ...], by: str | None,
+            reason: str | None, receipt: str | None, remote: str | None, token: str | None) -> None:
+    """An add or amend from FIELD=VALUE arguments, parsed by the register's definition (the
+    served register's, with --remote) into the change the service layer takes."""
+    if remote:
+        secret = _remote(name, remote, token, by)
+        made = service.remote_parse_change(remote, action, key, list(values))
+        return _remote_done(service.remote_change(remote, secret, made, reason=reason), receipt)
+    engine = _engine(ctx)
+    made = service.parse_change(engine, name, action, key, list(values))
+    _done(ctx, service.apply_change(engine, name, made, by=by, reason=reason), receipt)
+
+
 @main.command()
 @click.argument("name")
 @click.argument("key")
@@ -55,16 +68,14 @@ def create(ctx: click.Context, name: str, schema_file: str, custodian: str | Non
 @_friendly
 def add(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: str | None, reason: str | None,
         receipt: str | None, remote: str | None, token: str | None) -> None:
-    """Add a new record (the key field is filled in from KEY).
+    """Add a new record (the key field is filled in from KEY). A list field's values are
+    joined by ';' (tags="a;b").
 
     \b
     Example:
       registers add country XK name=Kosovo official-name="The Republic of Kosovo" --reason "recognised"
     """
-    if remote:
-        return _remote_done(service.remote_change(remote, _remote(name, remote, token, by), "add", key, list(values),
-                                                  reason=reason), receipt)
-    _done(ctx, service.add_record(_engine(ctx), name, key, list(values), by=by, reason=reason), receipt)
+    _change(ctx, name, "add", key, values, by, reason, receipt, remote, token)
 
 
 @main.command()
@@ -79,16 +90,14 @@ def add(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: st
 @_friendly
 def amend(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: str | None, reason: str | None,
           receipt: str | None, remote: str | None, token: str | None) -> None:
-    """Change some fields of a record; the others are carried over (FIELD= removes a field).
+    """Change some fields of a record; the others are carried over (FIELD= removes a field; a
+    list field's values are joined by ';').
 
     \b
     Example:
       registers amend country CZ name=Czechia --reason "short name changed"
     """
-    if remote:
-        return _remote_done(service.remote_change(remote, _remote(name, remote, token, by), "amend", key, list(values),
-                                                  reason=reason), receipt)
-    _done(ctx, service.amend_record(_engine(ctx), name, key, list(values), by=by, reason=reason), receipt)
+    _change(ctx, name, "amend", key, values, by, reason, receipt, remote, token)
 
 
 @main.command()
@@ -105,8 +114,8 @@ def end(ctx: click.Context, name: str, key: str, date: str, by: str | None, reas
         receipt: str | None, remote: str | None, token: str | None) -> None:
     """End a record: append an entry with its end-date (nothing is deleted)."""
     if remote:
-        return _remote_done(service.remote_change(remote, _remote(name, remote, token, by), "end", key, [], date=date,
-                                                  reason=reason), receipt)
+        return _remote_done(service.remote_change(remote, _remote(name, remote, token, by),
+                                                  service.RecordChange.end(key, date), reason=reason), receipt)
     _done(ctx, service.end_record(_engine(ctx), name, key, date, by=by, reason=reason), receipt)
 
 

@@ -34,8 +34,18 @@ def _value_message(name: str, value: str, reason: str) -> str:
     return f"field '{name}': value '{value}' {reason}"
 
 
-def _unknown(name: str, definition: Definition) -> Finding:
+def unknown_field(name: str, definition: Definition) -> Finding:
+    """The finding for a field ``name`` that ``definition`` does not have."""
     return Finding(name, f"field '{name}' is not a field of register '{definition.register}'")
+
+
+LIST_SEPARATOR = ";"  # CSV joins a cardinality-n field's values with it
+
+
+def _separator_message(name: str, value: str) -> str:
+    return _value_message(
+        name, value, f"holds '{LIST_SEPARATOR}', which joins a list's values in CSV (give each value as its own member)"
+    )
 
 
 def _not_list(name: str) -> Finding:
@@ -48,11 +58,14 @@ def _not_string(name: str) -> Finding:
 
 def _datatype_validator(f: FieldDef) -> Callable[[str], None]:
     check = CHECKERS[f.datatype]
+    member = f.cardinality == "n"
 
     def run(value: str) -> None:
         reason = check(value)
         if reason:
             raise ValidationError(_value_message(f.name, value, reason))
+        if member and LIST_SEPARATOR in value:
+            raise ValidationError(_separator_message(f.name, value))
 
     return run
 
@@ -76,7 +89,7 @@ def _schema_findings(errors: Mapping[str, Any], definition: Definition, item: Ma
     for name, messages in errors.items():
         for message in _flatten(messages):
             if message == "Unknown field.":
-                yield _unknown(name, definition)
+                yield unknown_field(name, definition)
             elif message.startswith("not-list:"):
                 yield _not_list(name)
             elif message.startswith("not-string:"):
@@ -142,7 +155,7 @@ def compile_checks(definition: Definition) -> ItemCheck:
         for name, value in item.items():
             rule = rules.get(name)
             if rule is None:
-                found.append(_unknown(name, definition))
+                found.append(unknown_field(name, definition))
                 continue
             many, checker = rule
             if many:
@@ -164,6 +177,8 @@ def compile_checks(definition: Definition) -> ItemCheck:
                 reason = checker(v)
                 if reason:
                     found.append(Finding(name, _value_message(name, v, reason)))
+                elif many and LIST_SEPARATOR in v:
+                    found.append(Finding(name, _separator_message(name, v)))
         return sorted(set(found)) if found else found
 
     return check

@@ -5,6 +5,7 @@ values; user mistakes are raised as ``RegisterError`` subclasses with one-line m
 """
 
 from ..client import RemoteError
+from ..core.changes import FieldValue, RecordChange
 from ..core.entries import entry_json, record_json
 from ..loaders.tables import table_format
 from .fixtures import FixtureLoad, find_fixtures, init_fixtures
@@ -69,10 +70,11 @@ from .records import (
     definition_of,
     end_record,
     load_table,
-    parse_assignments,
+    parse_change,
+    parse_fields,
     read_schema,
 )
-from .remote import remote_change, remote_load
+from .remote import remote_change, remote_load, remote_parse_change
 from .tokens import Forbidden, IssuedToken, TokenInfo, Unauthorized, authorise, issue_token, list_tokens, revoke_token
 
 __all__ = [
@@ -99,6 +101,7 @@ __all__ = [
     "Audited",
     "remote_change",
     "remote_load",
+    "remote_parse_change",
     "Forbidden",
     "IssuedToken",
     "TokenInfo",
@@ -146,7 +149,10 @@ __all__ = [
     "migrate",
     "mirror",
     "open_database",
-    "parse_assignments",
+    "parse_change",
+    "parse_fields",
+    "FieldValue",
+    "RecordChange",
     "public_keys",
     "read_keys",
     "read_schema",

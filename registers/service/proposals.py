@@ -14,12 +14,15 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from ..core.changes import FieldValue, RecordChange, diff, new_item
+from ..core.definitions import Definition
 from ..core.entries import now_timestamp
 from ..core.errors import InvalidEntry, RegisterError
 from ..store import records as store_records
@@ -27,7 +30,7 @@ from ..store.engine import snapshot, writer
 from ..store.schema import entry_key, proposal, rate_window
 from .logs import register_id_of
 from .receipts import receipt_for
-from .records import ACTIONS, apply_change, definition_of
+from .records import apply_change, definition_of
 
 MAX_REASON = 2_000
 MAX_FIELDS = 50
@@ -78,6 +81,11 @@ class Proposal:
     decision_reason: str | None = None
     entry_number: int | None = None
 
+    @property
+    def change(self) -> RecordChange:
+        """The change this proposal asks for: what is shown, approved and receipted."""
+        return RecordChange(self.action, self.key, self.fields)
+
     def public(self) -> dict[str, Any]:
         """The JSON served to anyone (the contact and the client are never in it)."""
         out: dict[str, Any] = {
@@ -96,21 +104,6 @@ class Proposal:
 def client_hash(address: str) -> str:
     """How a client's address is kept: a hash (rate limits need to tell clients apart, not who)."""
     return hashlib.sha256(address.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def assignments_of(fields: dict[str, Any]) -> list[str]:
-    """JSON field values as ``field=value`` (a list joined by ``;``, null removes the field)."""
-    out = []
-    for name, value in fields.items():
-        if value is None:
-            out.append(f"{name}=")
-        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            out.append(f"{name}={';'.join(value)}")
-        elif isinstance(value, str):
-            out.append(f"{name}={value}")
-        else:
-            raise InvalidProposal(f"field '{name}' must be a string, a list of strings or null")
-    return out
 
 
 def check_rate(engine: Engine, client: str, scope: str, limit: int, window: int = 60) -> None:
@@ -140,7 +133,7 @@ def propose(
     engine: Engine,
     name: str,
     key: str,
-    fields: dict[str, Any],
+    fields: Mapping[str, FieldValue],
     reason: str,
     *,
     action: str | None = None,
@@ -149,69 +142,81 @@ def propose(
     client: str | None = None,
 ) -> Proposal:
     """Store a proposal to add, amend (``fields``) or end (``fields`` = ``{"end-date": D}``)
-    record ``key``; ``action`` defaults to amend for an existing record, else add. Checked as
-    the real change: InvalidProposal with the reason if it could never be applied."""
+    record ``key``; ``action`` defaults to amend for an existing record, else add. The change
+    is kept as the typed ``RecordChange`` it is, and checked as the real change (a dry run of
+    the same append): InvalidProposal with the reason if it could never be applied."""
     reason = (reason or "").strip()
     if not reason:
         raise InvalidProposal("a proposal needs a reason")
     if len(reason) > MAX_REASON:
         raise InvalidProposal(f"the reason is longer than {MAX_REASON} characters")
-    if not isinstance(fields, dict) or len(fields) > MAX_FIELDS:
+    if not isinstance(fields, Mapping) or len(fields) > MAX_FIELDS:
         raise InvalidProposal(f"fields must be an object of at most {MAX_FIELDS} fields")
-    if any(isinstance(v, str) and len(v) > MAX_VALUE for v in fields.values()):
-        raise InvalidProposal(f"a field value is longer than {MAX_VALUE} characters")
+    for value in fields.values():
+        members = value if isinstance(value, list) else [value]
+        if len(members) > MAX_FIELDS or any(isinstance(v, str) and len(v) > MAX_VALUE for v in members):
+            raise InvalidProposal(
+                f"a field value is longer than {MAX_VALUE} characters, or a list of more than {MAX_FIELDS}"
+            )
     with snapshot(engine) as conn:
         reg_id = register_id_of(conn, name)
-        current = store_records.current_records(conn, reg_id, [key]).get(key)
-        definition = definition_of(conn, reg_id, name)
-    for field_name, value in fields.items():
-        known = definition.by_name.get(field_name)
-        if known is not None and isinstance(value, list) and known.cardinality != "n":
-            raise InvalidProposal(f"field '{field_name}' holds one value, not a list")
-    action = action or ("amend" if current is not None else "add")
-    if action not in ACTIONS:
-        raise InvalidProposal(f"'{action}' is not a change (add, amend or end)")
-    _dry_run(engine, name, action, key, fields)
+        current = store_records.current_records(conn, reg_id, [key]).get(key) if isinstance(key, str) else None
+    try:
+        change = RecordChange(action or ("amend" if current is not None else "add"), key, fields)
+    except InvalidEntry as exc:
+        raise InvalidProposal(exc.reason) from None
+    _dry_run(engine, name, change)
     stamp = now_timestamp()
     with writer(engine).begin() as conn:
         new_id = conn.execute(
             insert(proposal).values(
-                register_id=reg_id, key=key, action=action, fields=json.dumps(fields, ensure_ascii=False),
-                reason=reason, contact=contact or None, source=source, client=client, status="open",
+                register_id=reg_id, key=change.key, action=change.action,
+                fields=json.dumps(change.fields, ensure_ascii=False), reason=reason, contact=contact or None,
+                source=source, client=client, status="open",
                 base_entry=current.entry.number if current is not None else None, created=stamp, checked=stamp,
             ).returning(proposal.c.id)
         ).scalar_one()
     return get_proposal(engine, name, int(new_id))
 
 
-def _dry_run(engine: Engine, name: str, action: str, key: str, fields: dict[str, Any]) -> None:
+def _dry_run(engine: Engine, name: str, change: RecordChange) -> None:
     """Check the change as the append would make it, storing nothing."""
-    date = fields.get("end-date") if action == "end" else None
-    if action == "end" and set(fields) - {"end-date"}:
-        raise InvalidProposal("an end proposal has only an end-date")
     try:
-        apply_change(engine, name, action, key, [] if action == "end" else assignments_of(fields),
-                     date if isinstance(date, str) else None, by="proposal check", commit=False)
+        apply_change(engine, name, change, by="proposal check", commit=False)
     except InvalidEntry as exc:
         raise InvalidProposal(f"this change could not be applied: {exc.reason}") from None
 
 
-def _view(conn: Connection, name: str, row: Any) -> Proposal:
-    """The public view of a stored proposal: an open or rejected one is compared with the record
-    as it is now; an approved one with the record as it was just before the approval's entry."""
-    fields = json.loads(row.fields)
+def _change(row: Any) -> RecordChange:
+    """The change a stored proposal holds."""
+    return RecordChange(row.action, row.key, json.loads(row.fields))
+
+
+def _view(conn: Connection, name: str, row: Any, definition: Definition | None = None) -> Proposal:
+    """The public view of a stored proposal. Its diff comes from the one change it holds: for
+    an open or rejected proposal, the item ``new_item`` makes of the record as it is now (no
+    diff when the change cannot apply to it now); for an approved one, the item its entry
+    appended against the record just before it."""
+    change = _change(row)
     current = store_records.current_records(conn, row.register_id, [row.key]).get(row.key)
     now_entry = current.entry.number if current is not None else None
-    item = current.item if current is not None else {}
     if row.entry_number is not None:
-        earlier = [r for r in store_records.history_records(conn, row.register_id, row.key)
-                   if r.entry.number < row.entry_number]
-        item = earlier[-1].item if earlier else {}
-    diff = {f: [item.get(f), v] for f, v in sorted(fields.items()) if item.get(f) != v}
+        history = [r for r in store_records.history_records(conn, row.register_id, row.key)
+                   if r.entry.number <= row.entry_number]
+        before = history[-2].item if len(history) > 1 else {}
+        after = history[-1].item if history and history[-1].entry.number == row.entry_number else {}
+        shown = diff(before, after)
+    else:
+        definition = definition or definition_of(conn, row.register_id, name)
+        before = current.item if current is not None else {}
+        try:
+            shown = diff(before, new_item(change, definition, current.item if current is not None else None))
+        except InvalidEntry:
+            shown = {}
     return Proposal(
-        id=int(row.id), register=name, key=row.key, action=row.action, fields=fields, reason=row.reason,
-        source=row.source, status=row.status, created=row.created, checked=row.checked,
-        stale=row.status == "open" and now_entry != row.base_entry, diff=diff, decided=row.decided,
+        id=int(row.id), register=name, key=row.key, action=row.action, fields=dict(change.fields),
+        reason=row.reason, source=row.source, status=row.status, created=row.created, checked=row.checked,
+        stale=row.status == "open" and now_entry != row.base_entry, diff=shown, decided=row.decided,
         decided_by=row.decided_by, decision_reason=row.decision_reason,
         entry_number=int(row.entry_number) if row.entry_number is not None else None,
     )
@@ -247,7 +252,9 @@ def list_proposals(engine: Engine, name: str, status: str | None = "open", limit
         query = select(proposal).where(p.register_id == reg_id).order_by(p.id.desc()).limit(limit)
         if status is not None:
             query = query.where(p.status == status)
-        return [_view(conn, name, row) for row in conn.execute(query).all()]
+        rows = conn.execute(query).all()
+        definition = definition_of(conn, reg_id, name) if rows else None
+        return [_view(conn, name, row, definition) for row in rows]
 
 
 def count_proposals(engine: Engine, name: str) -> dict[str, int]:
@@ -263,7 +270,7 @@ def recheck(engine: Engine, name: str, proposal_id: int) -> Proposal:
     """Check an open proposal again against the record as it is now; it is no longer stale.
     InvalidProposal (the proposal stays open and stale) if it could no longer be applied."""
     found = _open(engine, name, proposal_id)
-    _dry_run(engine, name, found.action, found.key, found.fields)
+    _dry_run(engine, name, found.change)
     with writer(engine).begin() as conn:
         reg_id = register_id_of(conn, name)
         current = store_records.current_records(conn, reg_id, [found.key]).get(found.key)
@@ -311,13 +318,9 @@ def approve(engine: Engine, name: str, proposal_id: int, *, by: str, reason: str
         if decided != 1:  # decided or re-checked by someone else meanwhile: append nothing
             raise ProposalConflict(f"proposal {proposal_id} changed while it was being approved: look again")
 
-    date = found.fields.get("end-date") if found.action == "end" else None
     try:
-        result = apply_change(
-            engine, name, found.action, found.key, [] if found.action == "end" else assignments_of(found.fields),
-            date if isinstance(date, str) else None, by=by, reason=f"{reason.strip()} (proposal {proposal_id})",
-            also=decide,
-        )
+        result = apply_change(engine, name, found.change, by=by, reason=f"{reason.strip()} (proposal {proposal_id})",
+                              also=decide)
     except InvalidEntry as exc:
         raise InvalidProposal(f"proposal {proposal_id} cannot be applied now: {exc.reason}") from None
     receipt = receipt_for(engine, result) or {}

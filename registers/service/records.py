@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -18,9 +18,10 @@ from typing import Any, BinaryIO
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
+from ..core.changes import FieldValue, RecordChange, new_item, parse_assignments
 from ..core.definitions import Definition, load_definition
 from ..core.entries import Log, now_timestamp
-from ..core.errors import InvalidEntry, LineError, RegisterError
+from ..core.errors import InvalidEntry, LineError, RegisterError, RegisterNotFound
 from ..core.items import canonical_json, item_digest
 from ..core.rsf import AddItem, AppendEntry, Command
 from ..loaders.diff import TableDiff, diff_commands, history_commands
@@ -28,6 +29,7 @@ from ..loaders.tables import read_rows
 from ..store import reads, records
 from ..store.append import AppendResult, append, check_name
 from ..store.checks import Change, system_records
+from ..store.engine import snapshot
 
 ENV_ACTOR = "REGISTERS_AS"
 
@@ -150,111 +152,75 @@ def load_table(
     return TableLoad(diff, result)
 
 
-def parse_assignments(definition: Definition, assignments: list[str]) -> dict[str, Any]:
-    """``field=value`` arguments as item values (``;`` splits a cardinality-n field; ``field=``
-    with nothing after it removes the field)."""
-    out: dict[str, Any] = {}
-    for text in assignments:
-        name, sep, value = text.partition("=")
-        if not sep:
-            raise InvalidEntry(f"'{text}' is not field=value")
-        f = definition.by_name.get(name)
-        if f is None:
-            raise InvalidEntry(f"field '{name}' is not a field of register '{definition.register}'")
-        out[name] = (value.split(";") if f.cardinality == "n" else value) if value != "" else None
-    return out
-
-
-ACTIONS = ("add", "amend", "end")
-Build = Callable[[Definition, "records.Record | None"], dict[str, Any]]
-
-
-def change_builder(name: str, action: str, key: str, assignments: list[str], date: str | None = None) -> Build:
-    """How the new item of an ``add``, ``amend`` or ``end`` of record ``key`` is made from the
-    register's definition and the key's current record (raising InvalidEntry when the action
-    cannot apply to it)."""
-
-    def add(definition: Definition, current: records.Record | None) -> dict[str, Any]:
-        if current is not None:
-            raise InvalidEntry(f"record '{key}' already exists: amend it instead")
-        value = parse_assignments(definition, assignments)
-        if definition.key_field:
-            value.setdefault(definition.key_field, key)
-        return value
-
-    def amend(definition: Definition, current: records.Record | None) -> dict[str, Any]:
-        if current is None:
-            raise InvalidEntry(f"record '{key}' does not exist: add it instead")
-        return {**current.item, **parse_assignments(definition, assignments)}
-
-    def end(definition: Definition, current: records.Record | None) -> dict[str, Any]:
-        if current is None:
-            raise InvalidEntry(f"record '{key}' does not exist")
-        if "end-date" not in definition.by_name:
-            raise InvalidEntry(f"register '{name}' has no end-date field")
-        if "end-date" in current.item:
-            raise InvalidEntry(f"record '{key}' already ended on {current.item['end-date']}")
-        if not date:
-            raise InvalidEntry("an end needs a date (YYYY-MM-DD)")
-        return {**current.item, "end-date": date}
-
-    builders = {"add": add, "amend": amend, "end": end}
-    if action not in builders:
-        raise InvalidEntry(f"'{action}' is not a change (add, amend or end)")
-    return builders[action]
-
-
 def apply_change(
     engine: Engine,
     name: str,
-    action: str,
-    key: str,
-    assignments: list[str],
-    date: str | None = None,
+    change: RecordChange,
     *,
     by: str | None = None,
     reason: str | None = None,
     commit: bool = True,
     also: Callable[[Connection, Any], None] | None = None,
 ) -> AppendResult:
-    """Add, amend or end record ``key`` through the one write path: validated strictly
-    (datatypes, key, links), signed, all or nothing. ``commit`` false checks everything and
-    stores nothing; ``also`` writes its own rows in the same transaction (see ``append``)."""
-    build = change_builder(name, action, key, assignments, date)
+    """Apply ``change`` to its record through the one write path: the new item is made by
+    ``core.changes.new_item`` from the record as it stands under the write lock, then checked
+    strictly by the register's item rules (datatypes, cardinality, key, links), signed, all or
+    nothing. Stored exactly as asked, or refused (InvalidEntry) saying which field and why.
+    ``commit`` false checks everything and stores nothing; ``also`` writes its own rows in the
+    same transaction (see ``append``)."""
     stamp = now_timestamp()
 
     def commands(conn: Connection, reg_id: int) -> Iterator[Command]:
         definition = definition_of(conn, reg_id, name)
-        current = records.current_records(conn, reg_id, [key]).get(key)
-        value = {k: v for k, v in build(definition, current).items() if v is not None}
+        current = records.current_records(conn, reg_id, [change.key]).get(change.key)
+        value = new_item(change, definition, current.item if current is not None else None)
         blob = canonical_json(value)
         digest = item_digest(blob)
         if current is not None and current.entry.digests == (digest,):
-            raise InvalidEntry(f"record '{key}' already has these values: nothing to {action}")
+            raise InvalidEntry(f"record '{change.key}' already has these values: nothing to {change.action}")
         yield AddItem(blob, digest)
-        yield AppendEntry(Log.USER, key, stamp, (digest,))
+        yield AppendEntry(Log.USER, change.key, stamp, (digest,))
 
-    change = Change(by=by or default_actor(), reason=reason or f"{action} {key}")
-    return append(engine, check_name(name), commands, create=False, extend=True, change=change, commit=commit,
+    recorded = Change(by=by or default_actor(), reason=reason or f"{change.action} {change.key}")
+    return append(engine, check_name(name), commands, create=False, extend=True, change=recorded, commit=commit,
                   also=also)
 
 
+def parse_fields(engine: Engine, name: str, assignments: list[str]) -> dict[str, FieldValue]:
+    """Command-line ``FIELD=VALUE`` arguments as a change's fields, parsed by the register's
+    definition (see ``core.changes.parse_assignments``)."""
+    with snapshot(engine) as conn:
+        reg_id = reads.register_id(conn, check_name(name))
+        if reg_id is None:
+            raise RegisterNotFound(name)
+        definition = definition_of(conn, reg_id, name)
+    return parse_assignments(definition, assignments)
+
+
+def parse_change(engine: Engine, name: str, action: str, key: str, assignments: list[str]) -> RecordChange:
+    """The change command-line ``FIELD=VALUE`` arguments ask for (see ``parse_fields``)."""
+    return RecordChange(action, key, parse_fields(engine, name, assignments))
+
+
 def add_record(
-    engine: Engine, name: str, key: str, assignments: list[str], *, by: str | None = None, reason: str | None = None
+    engine: Engine, name: str, key: str, fields: Mapping[str, FieldValue], *, by: str | None = None,
+    reason: str | None = None,
 ) -> AppendResult:
-    """Add a new record ``key`` with the given ``field=value``s (the key field is filled in)."""
-    return apply_change(engine, name, "add", key, assignments, by=by, reason=reason)
+    """Add a new record ``key`` with ``fields`` (the key field is filled in)."""
+    return apply_change(engine, name, RecordChange("add", key, fields), by=by, reason=reason)
 
 
 def amend_record(
-    engine: Engine, name: str, key: str, assignments: list[str], *, by: str | None = None, reason: str | None = None
+    engine: Engine, name: str, key: str, fields: Mapping[str, FieldValue], *, by: str | None = None,
+    reason: str | None = None,
 ) -> AppendResult:
-    """Change only the named fields of record ``key``; every other field is carried over."""
-    return apply_change(engine, name, "amend", key, assignments, by=by, reason=reason)
+    """Change only the named fields of record ``key`` (None removes one); every other field is
+    carried over."""
+    return apply_change(engine, name, RecordChange("amend", key, fields), by=by, reason=reason)
 
 
 def end_record(
     engine: Engine, name: str, key: str, date: str, *, by: str | None = None, reason: str | None = None
 ) -> AppendResult:
     """End record ``key``: a new entry with ``end-date`` set (the record is not deleted)."""
-    return apply_change(engine, name, "end", key, [], date, by=by, reason=reason)
+    return apply_change(engine, name, RecordChange.end(key, date), by=by, reason=reason)

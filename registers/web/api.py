@@ -75,7 +75,8 @@ def register_page(register: str) -> Response | str:
 @blueprint.get("/register")
 @blueprint.get("/register.json")
 def register_info(register: str) -> Response:
-    """Totals, the latest update and the register's own definition record."""
+    """Totals, the latest update, the register's own definition record and its fields'
+    definitions (datatype, cardinality, linked register), in register order."""
     with reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
         latest = next(reads.iter_entries(conn, reg_id, Log.USER, head.user_size), None) if head.user_size else None
@@ -86,6 +87,7 @@ def register_info(register: str) -> Response:
             "total-entries": head.user_size,
             "last-updated": latest.timestamp if latest else None,
             "register-record": definition.register_item(),
+            "fields": [f.item() for f in definition.fields],  # beyond v1: what each field holds
         }
     return conditional(json_response(body, CORS), f"register-{head.user_root.hex()}-{head.system_root.hex()}")
 

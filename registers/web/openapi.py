@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Response
 
 from .. import __version__
+from .bodies import CHANGE, PROPOSAL, json_schema
 from .representations import json_response
 
 blueprint = Blueprint("openapi", __name__)
@@ -41,7 +42,7 @@ def _problems(described: dict[str, str]) -> dict[str, Any]:
 
 
 def _post(summary: str, body: str, params: list[dict[str, Any]],
-          more: dict[str, str] | None = None) -> dict[str, Any]:
+          more: dict[str, str] | None = None, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     responses = _answer(JSON, text="The new head and the change's receipt")
     responses.update(_problems({
         "401": "No token, or not a live one",
@@ -51,7 +52,8 @@ def _post(summary: str, body: str, params: list[dict[str, Any]],
         **(more or {}),
     }))
     return {"post": {"summary": summary, "parameters": [_REGISTER, *params], "security": [{"custodianToken": []}],
-                     "requestBody": {"required": True, "content": {body: {}}}, "responses": responses}}
+                     "requestBody": {"required": True, "content": {body: {"schema": schema} if schema else {}}},
+                     "responses": responses}}
 
 
 JSON, CSV, HTML = "application/json", "text/csv;charset=UTF-8", "text/html"
@@ -118,14 +120,16 @@ def document() -> dict[str, Any]:
             "Load RSF (the body) into the register; a custodian token is needed", RSF,
             [_query("reason", "string", "Why (recorded with the change)")]),
         "/{register}/changes": _post(
-            "Add, amend or end one record: {action, key, fields, date, reason}; a custodian token is needed", JSON, []),
+            "Add, amend or end one record: {action, key, fields, date, reason}; a custodian token is needed", JSON, [],
+            schema=json_schema(CHANGE)),
         "/{register}/proposals": {
             **_get("Proposed changes, newest first, each with its diff against the record now",
                    [_query("status", "string", "open (default), approved, rejected or all")], JSON, HTML),
             "post": {
                 "summary": "Anyone proposes a change: {key, fields, reason, contact?, action?}; checked like the "
                            "real change; the contact is never shown",
-                "parameters": [_REGISTER], "requestBody": {"required": True, "content": {JSON: {}}},
+                "parameters": [_REGISTER],
+                "requestBody": {"required": True, "content": {JSON: {"schema": json_schema(PROPOSAL)}}},
                 "responses": {**_answer(JSON), "201": {"description": "The proposal, open for the custodian"},
                               **_problems({"413": "The body is too large", "422": "The change could never apply",
                                            "429": "Too many proposals from this client this minute"})},

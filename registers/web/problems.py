@@ -29,6 +29,10 @@ class BadRequest(RegisterError):
     """A malformed number, range or parameter."""
 
 
+class InvalidBody(RegisterError):
+    """A JSON request body that does not fit its schema (HTTP 422): the message names the property."""
+
+
 class TooLarge(RegisterError):
     """An answer too costly to make on request (HTTP 422, saying how to get it instead)."""
 
@@ -40,6 +44,7 @@ _STATUS: list[tuple[type[RegisterError], int, str]] = [
     (InvalidRange, 400, "Bad range"),
     (BadRequest, 400, "Bad request"),
     (TooLarge, 422, "Too large to make on request"),
+    (InvalidBody, 422, "Refused"),
     (InvalidName, 404, "Register not found"),
     (Unauthorized, 401, "Unauthorized"),
     (Forbidden, 403, "Forbidden"),

@@ -17,14 +17,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from flask import Blueprint, Response, current_app, render_template, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import service
 from ..service import quality
+from .bodies import PROPOSAL, load_body, read_json
 from .problems import BadRequest, NotFound, TooLarge
 from .representations import json_response, wants_html
 from .writes import bearer_token
@@ -41,31 +39,6 @@ def _write_engine():  # type: ignore[no-untyped-def]
     return current_app.extensions["registers.write_engine"]
 
 
-def _body(limit: int) -> dict[str, Any]:
-    """The JSON object in the request body, read no further than ``limit`` bytes."""
-    if (request.content_length or 0) > limit:
-        raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")
-    raw = request.stream.read(limit + 1)
-    if len(raw) > limit:
-        raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")
-    try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise BadRequest(f"the body is not JSON: {str(exc)[:200]}") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    return body
-
-
-def _text(body: dict[str, Any], name: str, required: bool = False) -> str | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise BadRequest(f"'{name}' must be {'a non-empty' if required else 'a'} string")
-    return value
-
-
 @blueprint.post("/proposals")
 def propose(register: str) -> Response:
     """Anyone proposes a change to one record."""
@@ -76,15 +49,10 @@ def propose(register: str) -> Response:
         raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")
     service.check_rate(engine, service.client_hash(request.remote_addr or "unknown"), "propose",
                        int(config["PROPOSAL_RATE"]), int(config["PROPOSAL_RATE_WINDOW"]))
-    body = _body(limit)
-    key = _text(body, "key", required=True)
-    fields = body.get("fields") or {}
-    if not isinstance(fields, dict):
-        raise BadRequest("'fields' must be an object of field: value")
+    body = load_body(PROPOSAL, limit)
     made = service.propose(
-        engine, register, key or "", fields, _text(body, "reason", required=True) or "",
-        action=_text(body, "action"), contact=_text(body, "contact"),
-        client=service.client_hash(request.remote_addr or "unknown"),
+        engine, register, body["key"], body["values"], body["reason"], action=body.get("action"),
+        contact=body.get("contact"), client=service.client_hash(request.remote_addr or "unknown"),
     )
     answer = json_response(made.public(), NO_STORE)
     answer.status_code = 201
@@ -127,10 +95,12 @@ def decide(register: str, ident: int, decision: str) -> Response:
     by = service.authorise(engine, register, bearer_token())
     if decision not in ("approve", "reject", "recheck"):
         raise NotFound(f"there is no '{decision}' for a proposal (approve, reject or recheck)")
-    body = _body(int(current_app.config["PROPOSAL_MAX_BYTES"]))
+    body = read_json(int(current_app.config["PROPOSAL_MAX_BYTES"]))
     if decision == "recheck":
         return json_response(service.recheck(engine, register, ident).public(), NO_STORE)
-    reason = _text(body, "reason", required=True) or ""
+    reason = body.get("reason") if isinstance(body, dict) else None
+    if not isinstance(reason, str) or not reason.strip():
+        raise BadRequest("'reason' must be a non-empty string")
     if decision == "reject":
         return json_response(service.reject(engine, register, ident, by=by, reason=reason).public(), NO_STORE)
     approved, receipt = service.approve(engine, register, ident, by=by, reason=reason)

@@ -2,7 +2,9 @@
 
 - ``POST /<register>/load-rsf``: the body is RSF (a patch or a dump); ``?reason=`` says why.
 - ``POST /<register>/changes``: JSON ``{"action": "add"|"amend"|"end", "key": ..., "fields":
-  {...}, "date": "YYYY-MM-DD" (end), "reason": ...}``; a field set to null is removed (amend).
+  {...}, "date": "YYYY-MM-DD" (end), "reason": ...}`` (``bodies.ChangeBody``): each field's value
+  is a string, a list of strings (a cardinality-n field) or null (removes it), stored exactly as
+  sent or refused (422) naming the field.
 
 Both go through the one write path, record the token's label as who made the change, and
 answer with the new head and the change's receipt. No token or an unknown one: 401; another
@@ -12,7 +14,6 @@ token is never logged or echoed.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from typing import Any
 
@@ -20,12 +21,15 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import service
+from ..core.changes import RecordChange
 from ..core.items import hash_text
-from .problems import BadRequest
+from .bodies import CHANGE, load_body
+from .problems import InvalidBody
 from .representations import json_response
 
 blueprint = Blueprint("writes", __name__)
 CHUNK = 1 << 16
+CHANGE_MAX_BYTES = 1 << 20  # one record's change: a JSON body read whole
 
 
 def _engine():  # type: ignore[no-untyped-def]
@@ -75,42 +79,14 @@ def load_rsf(register: str) -> Response:
 
 @blueprint.post("/<register>/changes")
 def change(register: str) -> Response:
-    """Add, amend or end one record of ``register``."""
+    """Add, amend or end one record of ``register``: the body (``bodies.ChangeBody``) is the
+    typed change itself, passed on exactly as sent."""
     by = service.authorise(_engine(), register, bearer_token())
-    try:
-        body = json.loads(request.get_data(cache=False) or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object with action, key and fields")
-    action, key, reason = body.get("action"), body.get("key"), body.get("reason")
-    fields = body.get("fields") or {}
-    if not isinstance(key, str) or not key or not isinstance(fields, dict):
-        raise BadRequest("the body needs a key (a string) and fields (an object)")
-    if reason is not None and not isinstance(reason, str):
-        raise BadRequest("reason must be a string")
-    assignments = [f"{name}={_text(name, value)}" for name, value in fields.items()]
-    engine = _engine()
-    if action == "add":
-        result = service.add_record(engine, register, key, assignments, by=by, reason=reason)
-    elif action == "amend":
-        result = service.amend_record(engine, register, key, assignments, by=by, reason=reason)
-    elif action == "end":
-        date = body.get("date")
-        if not isinstance(date, str):
-            raise BadRequest("an end needs a date (YYYY-MM-DD)")
-        result = service.end_record(engine, register, key, date, by=by, reason=reason)
-    else:
-        raise BadRequest("action must be add, amend or end")
-    return _answer(result)
-
-
-def _text(name: str, value: Any) -> str:
-    """A JSON field value as the CLI's ``field=value`` text (a list joined by ``;``, null removes)."""
-    if value is None:
-        return ""
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return ";".join(value)
-    if isinstance(value, str):
-        return value
-    raise BadRequest(f"field '{name}' must be a string, a list of strings or null")
+    body = load_body(CHANGE, min(int(current_app.config["MAX_UPLOAD"]), CHANGE_MAX_BYTES))
+    values = body["values"]
+    if body["action"] == "end" and "date" in body:
+        if values and values != {"end-date": body["date"]}:
+            raise InvalidBody("an end takes its date once: 'date', or fields holding only its end-date")
+        values = {"end-date": body["date"]}
+    made = RecordChange(body["action"], body["key"], values)
+    return _answer(service.apply_change(_engine(), register, made, by=by, reason=body.get("reason")))

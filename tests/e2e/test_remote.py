@@ -3,8 +3,10 @@ logging every request): the changes land, receipts verify, the token appears in 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from registers.core.definitions import Definition, FieldDef
 from tests.conftest import ROOT, RSF
 from tests.e2e.conftest import gunicorn
 from tests.e2e.test_cli import ok, run
@@ -42,3 +44,18 @@ def test_remote_changes_with_a_token(db_url: str, tmp_path: Path) -> None:
     assert secret not in text and country_token not in text  # ...tokens were not
     assert ok(db_url, "verify", "territory").startswith("territory: ok: ")
     assert run(db_url, "show", "territory", "XR").returncode == 1  # Bob's claimed change stored nothing
+
+
+def test_remote_values_are_parsed_by_the_served_registers_definition(db_url: str, tmp_path: Path) -> None:
+    schema = tmp_path / "colour.json"
+    schema.write_text(json.dumps(Definition("colour", (FieldDef("colour"), FieldDef("name"),
+                                                      FieldDef("shades", cardinality="n"))).to_json()))
+    ok(db_url, "create", "colour", "--schema", str(schema))
+    secret = ok(db_url, "token", "issue", "colour").strip()
+    with gunicorn(db_url) as base:
+        url = f"{base}/colour/"
+        ok(db_url, "add", "colour", "red", "name=Red;ish", "shades=light;dark", "--remote", url, "--token", secret)
+        twice = run(db_url, "amend", "colour", "red", "name=a", "name=b", "--remote", url, "--token", secret)
+        assert twice.returncode == 1 and "field 'name' is given twice" in twice.stderr.decode()
+    assert json.loads(ok(db_url, "show", "colour", "red"))["item"] == [
+        {"colour": "red", "name": "Red;ish", "shades": ["light", "dark"]}]

@@ -70,14 +70,14 @@ def test_index_kept_through_amends_ends_and_new_records(sic: Engine) -> None:
     service.index_field(sic, SIC, PARENT)
     under_c = found(sic, PARENT, "C")
     key = under_c[-1][0]
-    service.amend_record(sic, SIC, key, [f"{PARENT}=47"], by="test")
+    service.amend_record(sic, SIC, key, {PARENT: "47"}, by="test")
     assert key not in [k for k, _ in found(sic, PARENT, "C")]
     assert len(found(sic, PARENT, "C")) == len(under_c) - 1
     assert found(sic, PARENT, "47")[0][0] == key  # newest first
     service.end_record(sic, SIC, key, "2020-01-01", by="test")
     assert found(sic, PARENT, "47")[0][0] == key  # an ended record is still a record
-    service.add_record(sic, SIC, "99.99", ["name=Test activities", f"{PARENT}=C"], by="test")
-    service.amend_record(sic, SIC, key, [f"{PARENT}=C"], by="test")
+    service.add_record(sic, SIC, "99.99", {"name": "Test activities", PARENT: "C"}, by="test")
+    service.amend_record(sic, SIC, key, {PARENT: "C"}, by="test")
     again = found(sic, PARENT, "C")
     assert [k for k, _ in again[:2]] == [key, "99.99"] and len(again) == len(under_c) + 1
     assert [n for _, n in again] == sorted((n for _, n in again), reverse=True)

@@ -43,7 +43,7 @@ def test_a_record_page_shows_its_fields_and_links_to_json(client: FlaskClient) -
 
 
 def test_data_is_always_shown_as_text(client: FlaskClient, engine: Engine) -> None:
-    service.amend_record(engine, "country", "FR", ["official-name=<script>alert('x')</script>"])
+    service.amend_record(engine, "country", "FR", {"official-name": "<script>alert('x')</script>"})
     page = client.get("/country/records/FR", headers=HTML).data.decode()
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page

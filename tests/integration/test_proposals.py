@@ -109,7 +109,7 @@ def test_a_rejected_proposal_never_becomes_an_entry(client: FlaskClient, engine:
 def test_a_stale_proposal_is_flagged_and_must_be_rechecked(client: FlaskClient, engine: Engine) -> None:
     ident = _propose(client, key="DE", fields={"name": "Deutschland"}, reason="endonym").json["id"]
     assert client.get(f"/country/proposals/{ident}").json["stale"] is False
-    service.amend_record(engine, "country", "DE", ["official-name=Bundesrepublik Deutschland"], by="custodian")
+    service.amend_record(engine, "country", "DE", {"official-name": "Bundesrepublik Deutschland"}, by="custodian")
     assert client.get(f"/country/proposals/{ident}").json["stale"] is True
     assert [p.stale for p in service.list_proposals(engine, "country")] == [True]
     with pytest.raises(service.ProposalConflict, match="stale.*re-check"):
@@ -134,7 +134,7 @@ def test_a_stale_proposal_is_flagged_and_must_be_rechecked(client: FlaskClient, 
     ({"key": "GB", "fields": {"name": "United Kingdom"}, "reason": "r"}, "already has these values"),
     ({"key": "GB", "fields": {"name": ["a", "b"]}, "reason": "r"}, "field 'name'"),
     ({"key": "GB", "fields": {"name": "Britain"}, "reason": "  "}, "reason"),
-    ({"key": "GB", "action": "delete", "fields": {}, "reason": "r"}, "'delete' is not a change"),
+    ({"key": "GB", "action": "delete", "fields": {}, "reason": "r"}, "'action': must be one of: add, amend, end"),
 ])
 def test_an_impossible_proposal_is_refused_up_front_with_the_reason(
     client: FlaskClient, engine: Engine, body: dict, reason: str  # type: ignore[type-arg]
@@ -149,8 +149,8 @@ def test_an_impossible_proposal_is_refused_up_front_with_the_reason(
 def test_a_link_to_nothing_is_refused_up_front(client: FlaskClient, engine: Engine) -> None:
     for name in ("local-authority-type", "local-authority-eng"):
         service.create_register(engine, name, service.read_schema(str(ROOT / "schemas" / f"{name}.json")))
-    service.add_record(engine, "local-authority-type", "UA", ["name=Unitary authority"])
-    service.add_record(engine, "local-authority-eng", "BAS", ["name=Bath", "local-authority-type=UA"])
+    service.add_record(engine, "local-authority-type", "UA", {"name": "Unitary authority"})
+    service.add_record(engine, "local-authority-eng", "BAS", {"name": "Bath", "local-authority-type": "UA"})
     answer = client.post("/local-authority-eng/proposals",
                          json={"key": "BAS", "fields": {"local-authority-type": "XYZ"}, "reason": "reorganised"})
     assert answer.status_code == 422

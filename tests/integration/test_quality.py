@@ -55,7 +55,7 @@ def test_the_shipped_registers_have_real_findings(shipped: Engine) -> None:
 
 
 def test_a_seeded_duplicate_is_found_and_its_fix_approved(shipped: Engine) -> None:
-    service.add_record(shipped, "country", "XU", ["name=  united kingdom!", "official-name=A copy"], by="test")
+    service.add_record(shipped, "country", "XU", {"name": "  united kingdom!", "official-name": "A copy"}, by="test")
     report = quality.check(shipped, "country")
     [found] = _kinds(report, "duplicate")
     assert (found.key, found.field) == ("XU", "name") and "'GB'" in found.message
@@ -138,7 +138,7 @@ def test_batches_and_the_scratch_file_change_no_finding(shipped: Engine, monkeyp
     self-links wait in a scratch file, so that memory stays flat at any size: with batches of a
     few rows (and a memory of five link targets) every report is exactly as before."""
     service.end_record(shipped, "local-authority-type", "NMD", "2020-04-01", by="test")
-    service.add_record(shipped, "country", "XU", ["name=  united kingdom!", "official-name=A copy"], by="test")
+    service.add_record(shipped, "country", "XU", {"name": "  united kingdom!", "official-name": "A copy"}, by="test")
     names = ("school", "industrial-classification", "local-authority-type", "country", "local-authority-eng")
     before = {name: quality.check(shipped, name) for name in names}
     assert all(sum(before[name].counts().values()) for name in names[:4])  # each has findings to compare

@@ -130,7 +130,7 @@ def test_record_changes_give_receipts_that_verify(engine: Engine) -> None:
     receipt, _ = _verified(engine, loaded.result)
     assert len(receipt["user"]["entries"]) == loaded.result.added_user > 200
 
-    added = service.add_record(engine, "country", "XQ", ["name=Atlantis", "official-name=The Lost Realm"],
+    added = service.add_record(engine, "country", "XQ", {"name": "Atlantis", "official-name": "The Lost Realm"},
                                by="Jane", reason="found")
     receipt, proven = _verified(engine, added)
     (entry,) = receipt["user"]["entries"]
@@ -141,7 +141,7 @@ def test_record_changes_give_receipts_that_verify(engine: Engine) -> None:
     assert change["key"] == "change" and change["item"][0]["by"] == "Jane" and change["item"][0]["reason"] == "found"
     assert change["item"][0]["user-entries"] == f"{proven[Log.USER].first}-{proven[Log.USER].first}"
 
-    amended = service.amend_record(engine, "country", "XQ", ["name=Atlantis Rising"], by="Joe", reason="renamed")
+    amended = service.amend_record(engine, "country", "XQ", {"name": "Atlantis Rising"}, by="Joe", reason="renamed")
     receipt, _ = _verified(engine, amended)
     assert receipt["user"]["entries"][0]["item"][0]["name"] == "Atlantis Rising"
     assert receipt["user"]["entries"][0]["item"][0]["official-name"] == "The Lost Realm"

@@ -71,7 +71,7 @@ def test_a_dry_run_leaves_no_key_behind(engine: Engine, key_dir: Path) -> None:
     load(engine, "country-208.rsf", "country")
     (only,) = [VerifierKey.parse(k) for k in service.public_keys(engine)]
     assert [p.name for p in key_dir.iterdir()] == [f"{only.key_id.hex()}.key"]
-    trial = service.apply_change(engine, "country", "amend", "GB", ["name=Trial"], commit=False)
+    trial = service.apply_change(engine, "country", service.RecordChange("amend", "GB", {"name": "Trial"}), commit=False)
     assert trial.added_user == 1 and service.head(engine, "country").user_size == 208
     assert service.public_keys(engine) == [only.text] and len(list(key_dir.iterdir())) == 1
 

@@ -174,9 +174,9 @@ def test_a_wrong_datatype_deep_in_a_large_file_names_its_line(engine: Engine) ->
 
 def test_add_amend_end_and_history_with_who_and_why(engine: Engine) -> None:
     create(engine, "country")
-    service.add_record(engine, "country", "XK", ["name=Kosovo", "official-name=The Republic of Kosovo"],
+    service.add_record(engine, "country", "XK", {"name": "Kosovo", "official-name": "The Republic of Kosovo"},
                        by="Jane Custodian", reason="recognised")
-    service.amend_record(engine, "country", "XK", ["name=Kosova"], by="Jane Custodian", reason="spelling")
+    service.amend_record(engine, "country", "XK", {"name": "Kosova"}, by="Jane Custodian", reason="spelling")
     service.end_record(engine, "country", "XK", "2030-01-01", by="Joe Deputy", reason="test end")
     lines = service.show_record(engine, "country", "XK", history=True)
     assert [line.record.item for line in lines] == [
@@ -190,13 +190,13 @@ def test_add_amend_end_and_history_with_who_and_why(engine: Engine) -> None:
     with pytest.raises(InvalidEntry, match="already ended"):
         service.end_record(engine, "country", "XK", "2031-01-01")
     with pytest.raises(InvalidEntry, match="already exists"):
-        service.add_record(engine, "country", "XK", ["name=x"])
+        service.add_record(engine, "country", "XK", {"name": "x"})
     with pytest.raises(InvalidEntry, match="value '2030-13-01' is not a valid datetime"):
-        service.amend_record(engine, "country", "XK", ["start-date=2030-13-01"])
+        service.amend_record(engine, "country", "XK", {"start-date": "2030-13-01"})
     with pytest.raises(InvalidEntry, match="field 'colour' is not a field"):
-        service.amend_record(engine, "country", "XK", ["colour=red"])
+        service.amend_record(engine, "country", "XK", {"colour": "red"})
     with pytest.raises(RegisterError, match="does not exist"):
-        service.amend_record(engine, "nowhere", "XK", ["name=x"])
+        service.amend_record(engine, "nowhere", "XK", {"name": "x"})
     # who and why are system entries: covered by the system log's tree, not the v1 user leaf
     assert service.head(engine, "country").user_size == 3
     service.verify(engine, "country")
@@ -204,9 +204,9 @@ def test_add_amend_end_and_history_with_who_and_why(engine: Engine) -> None:
 
 def test_as_of_and_field_queries(engine: Engine) -> None:
     create(engine, "country")
-    service.add_record(engine, "country", "AA", ["name=First"])
-    service.add_record(engine, "country", "BB", ["name=Second"])
-    service.amend_record(engine, "country", "AA", ["name=First again"])
+    service.add_record(engine, "country", "AA", {"name": "First"})
+    service.add_record(engine, "country", "BB", {"name": "Second"})
+    service.amend_record(engine, "country", "AA", {"name": "First again"})
     assert [(r.entry.key, r.item["name"]) for r in service.list_records(engine, "country")] == [
         ("AA", "First again"), ("BB", "Second"),
     ]
@@ -237,10 +237,10 @@ def test_each_database_and_each_state_has_its_own_definition(engine: Engine, oth
     narrower = load_definition(json.dumps(doc))
     service.create_register(engine, "country", definition, by="test")
     service.create_register(other_engine, "country", narrower, by="test")
-    service.add_record(engine, "country", "AA", ["name=First", "official-name=The First"], by="test")
+    service.add_record(engine, "country", "AA", {"name": "First", "official-name": "The First"}, by="test")
     with pytest.raises(InvalidEntry, match="official-name"):
-        service.add_record(other_engine, "country", "AA", ["name=First", "official-name=The First"], by="test")
-    service.add_record(other_engine, "country", "AA", ["name=First"], by="test")
+        service.add_record(other_engine, "country", "AA", {"name": "First", "official-name": "The First"}, by="test")
+    service.add_record(other_engine, "country", "AA", {"name": "First"}, by="test")
     service.create_register(engine, "country", narrower, by="test")  # now both lack the field
     with pytest.raises(InvalidEntry, match="official-name"):
-        service.amend_record(engine, "country", "AA", ["official-name=Again"], by="test")
+        service.amend_record(engine, "country", "AA", {"official-name": "Again"}, by="test")

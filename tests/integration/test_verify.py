@@ -128,8 +128,8 @@ def test_a_key_missing_from_the_record_index_is_caught(country: Engine) -> None:
 def grown(country: Engine) -> Engine:
     """country after an audit at 208 entries: two amends since (entries 209 and 210)."""
     service.verify(country, "country")
-    service.amend_record(country, "country", "GB", ["name=Great Britain"], by="a test")
-    service.amend_record(country, "country", "FR", ["name=The French Republic"], by="a test")
+    service.amend_record(country, "country", "GB", {"name": "Great Britain"}, by="a test")
+    service.amend_record(country, "country", "FR", {"name": "The French Republic"}, by="a test")
     return country
 
 

@@ -92,9 +92,9 @@ def test_without_the_right_token_nothing_is_stored(client: FlaskClient, engine: 
      "field 'colour' is not a field of register 'territory'"),
     ("/territory/changes", {"action": "add", "key": "XQ", "fields": {"start-date": "yesterday"}}, 422, "start-date"),
     ("/territory/changes", {"action": "amend", "key": "NOPE", "fields": {"name": "x"}}, 422, "does not exist"),
-    ("/territory/changes", {"action": "delete", "key": "XQ"}, 400, "action must be add, amend or end"),
+    ("/territory/changes", {"action": "delete", "key": "XQ"}, 422, "'action': must be one of: add, amend, end"),
     ("/territory/changes", [1, 2], 400, "JSON object"),
-    ("/territory/changes", {"action": "add", "key": "XQ", "fields": {"name": 5}}, 400, "must be a string"),
+    ("/territory/changes", {"action": "add", "key": "XQ", "fields": {"name": 5}}, 422, "field 'name': must be a string"),
 ])
 def test_refused_changes_say_why_and_store_nothing(client: FlaskClient, engine: Engine, path: str, body: object,
                                                   status: int, reason: str) -> None:

@@ -33,7 +33,7 @@ EVERY = Definition(
 )
 
 VALUES = ["", "x", "0", "01", "2016-04-05", "2016-02-30", "2016-04-05T13:23:05Z", "P1Y", "https://gov.uk/",
-          "country:GB", "GB", "a b", "sha-256:" + "0" * 64, "[0, 51]", "[0, 91]", "-1"]
+          "country:GB", "GB", "a b", "sha-256:" + "0" * 64, "[0, 51]", "[0, 91]", "-1", "a;b"]
 values = st.one_of(st.sampled_from(VALUES), st.lists(st.sampled_from(VALUES), max_size=3), st.integers())
 items = st.dictionaries(st.sampled_from([f.name for f in EVERY.fields] + ["unknown"]), values, max_size=6)
 
@@ -54,6 +54,14 @@ def test_findings_name_field_and_value() -> None:
         "field 'start-date': value '2016-02-30' is not a valid datetime",
         "field 'tags' holds a list of values (cardinality n); give a list",
     ]
+
+
+def test_a_list_member_holding_the_csv_separator_is_refused_naming_the_field() -> None:
+    found = validate_item(EVERY, "T1", {"thing": "T1", "tags": ["a", "b;c"], "name": "d;e"})
+    assert [f.message for f in found] == [
+        "field 'tags': value 'b;c' holds ';', which joins a list's values in CSV (give each value as its own member)"
+    ]  # a cardinality-1 value may hold ';': CSV quotes it whole
+    assert compile_checks(EVERY)("T1", {"thing": "T1", "tags": ["a", "b;c"], "name": "d;e"}) == found
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from ...core.changes import RecordChange
 from ..proposals import InvalidProposal, list_proposals, propose
 from .findings import QualityReport
 
@@ -24,13 +26,13 @@ class Proposed:
 def propose_fixes(engine: Engine, report: QualityReport) -> Proposed:
     """File each finding's fix as a proposal (source "quality check"), unless an open proposal
     already asks for the same change; a fix the register would refuse is reported, not filed."""
-    open_now = {(p.key, p.action, tuple(sorted(p.fields.items()))) for p in list_proposals(engine, report.register)}
+    open_now = {_identity(p.change) for p in list_proposals(engine, report.register)}
     filed, already, refused = [], 0, []
     for finding in report.findings:
         fix = finding.fix
         if fix is None:
             continue
-        ident = (fix["key"], fix["action"], tuple(sorted(fix["fields"].items())))
+        ident = _identity(RecordChange(fix["action"], fix["key"], fix["fields"]))
         if ident in open_now:
             already += 1
             continue
@@ -43,3 +45,8 @@ def propose_fixes(engine: Engine, report: QualityReport) -> Proposed:
         open_now.add(ident)
         filed.append(made.id)
     return Proposed(filed, already, refused)
+
+
+def _identity(change: RecordChange) -> str:
+    """Equal for equal changes, list values included (a list is not hashable)."""
+    return json.dumps(change.as_json(), sort_keys=True)
