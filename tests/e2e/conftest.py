@@ -18,23 +18,28 @@ from tests.conftest import RSF
 from tests.e2e.test_cli import ok
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _listening_socket() -> socket.socket:
+    """A loopback socket already bound to a free port and listening: handed to gunicorn as it
+    is (``--bind fd://N``), so no other process can take the port between choosing and binding."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
 
 
 @contextmanager
 def gunicorn(db_url: str, workers: int = 2, log: Path | None = None) -> Iterator[str]:
     """A real gunicorn serving ``db_url`` on a free loopback port, until the block ends (with
     ``log``: its access and error logs written there)."""
-    port = _free_port()
+    sock = _listening_socket()
+    port = int(sock.getsockname()[1])
     command = Path(sys.executable).parent / "gunicorn"
     env = {**os.environ, "REGISTERS_DATABASE_URL": db_url}
     logging = ["--access-logfile", str(log), "--error-logfile", str(log), "--log-level", "debug"] if log else []
     process = subprocess.Popen(
-        [str(command), "--workers", str(workers), "--bind", f"127.0.0.1:{port}", *logging, "registers.web:create_app()"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [str(command), "--workers", str(workers), "--bind", f"fd://{sock.fileno()}", *logging,
+         "registers.web:create_app()"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),),
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -50,6 +55,7 @@ def gunicorn(db_url: str, workers: int = 2, log: Path | None = None) -> Iterator
     finally:
         process.terminate()
         process.wait(timeout=10)
+        sock.close()
         assert process.stdout is not None
         process.stdout.close()
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
-from pathlib import Path
+import subprocess
 
 import pytest
 from sqlalchemy import Engine
@@ -29,6 +28,7 @@ DUMPS = ["school-2017.rsf", "further-education-college-uk.rsf", "industrial-clas
 
 
 SENT: list[int] = []  # the size of each run sent to a checker process
+STARTED: list[subprocess.Popen[bytes]] = []  # every checker process this test's loads started
 
 
 def checker(monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
@@ -42,20 +42,23 @@ def checker(monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
         submit(self, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(CheckerProcess, "submit", counted)
+    start = CheckerProcess.start
+
+    def followed(self: CheckerProcess) -> bool:
+        started = start(self)
+        if self._child is not None and self._child not in STARTED:
+            STARTED.append(self._child)
+        return started
+
+    monkeypatch.setattr(CheckerProcess, "start", followed)
     SENT.clear()
+    STARTED.clear()
 
 
-def checker_processes() -> list[str]:
-    """The running processes whose command line names the checker module."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"registers.store.checker" in cmdline:
-            found.append(pid)
-    return found
+def checker_processes() -> list[int]:
+    """The checker processes this test's loads started that are still running (its own
+    children, followed by PID: other suites' checkers running beside it are not its own)."""
+    return [child.pid for child in STARTED if child.poll() is None]
 
 
 def load_bytes(engine: Engine, data: bytes, register: str, strict: bool = False) -> service.AppendResult:

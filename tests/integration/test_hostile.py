@@ -138,8 +138,10 @@ def client(engine: Engine, db_url: str) -> Iterator[FlaskClient]:
 def test_hostile_requests_get_a_4xx_problem_never_a_500(client: FlaskClient, path: str, status: int) -> None:
     answer = client.get(path)
     assert answer.status_code == status, answer.data[:300]
-    if status >= 400:
-        assert answer.content_type == "application/problem+json"
+    assert answer.content_type == "application/problem+json"
+    problem = answer.get_json()
+    assert problem["status"] == status and problem["title"] and problem["detail"]  # says what is wrong
+    assert "\n" not in problem["detail"] and "Traceback" not in problem["detail"]  # one line, no internals
 
 
 def test_an_oversized_line_is_refused_without_reading_it_whole(small_country: Engine, tmp_path: Path) -> None:

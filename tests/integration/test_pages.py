@@ -51,10 +51,18 @@ def test_data_is_always_shown_as_text(client: FlaskClient, engine: Engine) -> No
     assert "<script>alert" not in index
 
 
-def test_register_names_cannot_shadow_the_platform(engine: Engine) -> None:
-    for name in ["healthz", "readyz", "keys", "static", "openapi"]:
-        with pytest.raises(InvalidName):
+RESERVED_NAMES = ["healthz", "readyz", "keys", "static", "openapi", "api", "search", "catalogue", "favicon", "system"]
+
+
+def test_register_names_cannot_shadow_the_platform(client: FlaskClient, engine: Engine) -> None:
+    served = {rule.rule.strip("/").split("/")[0].split(".")[0] for rule in client.application.url_map.iter_rules()}
+    served -= {"", "<register>", "index"}  # the catalogue's own /index.json is not a register's path
+    assert served <= set(RESERVED_NAMES), served  # every top-level path the app serves is reserved
+    before = service.list_registers(engine)
+    for name in RESERVED_NAMES:
+        with pytest.raises(InvalidName, match="one of the platform's own paths"):
             service.append_items(engine, name, [("a", {"x": "y"})], create=True)
+    assert service.list_registers(engine) == before
 
 
 def test_openapi_describes_every_endpoint(client: FlaskClient) -> None:
