@@ -1,4 +1,7 @@
-"""The ``registers`` command (installed as ``registers``); the click layer is ``registers.cli``."""
+"""The ``registers`` command from a checkout (``python cli.py``): a shim over ``registers.cli``.
+
+The installed ``registers`` command runs ``registers.cli:main`` itself; this file is not installed.
+"""
 
 from registers.cli import main
 

@@ -211,7 +211,7 @@ StoredRows = tuple[list[tuple[bytes, bytes]], list[tuple[int, str, str, bytes]],
 def stored_rows(rsf: Path) -> Iterator[StoredRows]:
     """The rows a load of ``rsf`` stores, BATCH entries at a time, worked out here (untimed): each
     item once (hash, bytes), each entry, each key's latest entry, each entry's postcode hash."""
-    from registers.store.fields import value_hash
+    from registers.core.field_values import value_hash
 
     batch: StoredRows = ([], [], [], [])
     number, content = 0, b""

@@ -70,7 +70,7 @@ def child_main(mode: str, url: str) -> None:
     """In a child process: run the report (``check``) or hold every record (``hold``); print JSON."""
     from registers import service
     from registers.service import quality
-    from registers.service.logs import register_id_of
+    from registers.service.registers import register_id_of
     from registers.store import records
     from registers.store.engine import snapshot
 

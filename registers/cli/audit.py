@@ -11,7 +11,7 @@ from .. import service
 from ..core.entries import Log
 from ..core.errors import IntegrityError, LineError, RegisterError
 from ..core.items import hash_text
-from . import _engine, main
+from .group import _engine, main
 
 KEY = click.option("--key", "keys", multiple=True, metavar="VKEY",
                    help="A verifier key (name+id+base64) or a file of them; may repeat.")

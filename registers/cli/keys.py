@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import service
-from . import _engine, _friendly, main
+from .group import _engine, _friendly, main
 
 
 @main.group()

@@ -11,7 +11,7 @@ import click
 
 from .. import service
 from ..service import quality
-from . import _engine, _friendly, main
+from .group import _engine, _friendly, main
 from .records import WHO
 
 PROGRESS_FROM = 100_000  # records from which ``check`` shows how far it has read

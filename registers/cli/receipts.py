@@ -13,7 +13,7 @@ from .. import service
 from ..core.items import hash_text
 from ..core.notes import VerifierKey
 from ..core.receipts import ReceiptError, verify_receipt
-from . import main
+from .group import main
 
 
 def _usage(message: str) -> NoReturn:

@@ -9,13 +9,13 @@ import click
 from .. import service
 from ..core.errors import RegisterError
 from ..core.items import hash_text
-from . import RECEIPT, REMOTE, _engine, _friendly, _remote, _remote_done, _write_receipt, main
+from .group import RECEIPT, REMOTE, _engine, _friendly, _remote, _remote_done, _write_receipt, main
 
 WHO = click.option("--as", "by", metavar="WHO", help="Who makes this change (default: $REGISTERS_AS, else your login).")
 WHY = click.option("--reason", metavar="WHY", help="Why (recorded with the change, shown in histories).")
 
 
-def _done(ctx: click.Context, result: service.logs.AppendResult, receipt: str | None) -> None:  # type: ignore[name-defined]
+def _done(ctx: click.Context, result: service.AppendResult, receipt: str | None) -> None:
     h = result.head
     click.echo(f"{result.register}: {result.added_user} added; root {h.user_size} {hash_text(h.user_root)}")
     _write_receipt(ctx, result, receipt)

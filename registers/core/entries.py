@@ -103,6 +103,7 @@ def leaf_bytes(number: int, timestamp: str, key: str, digests: tuple[bytes, ...]
     ).encode()
 
 
+REGISTER_NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,99}")  # lower-case letters, digits, single hyphens
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_./:-]+")
 _USER_KEY = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*[-_./]?")
 # A well-formed system key: no white space (any Unicode space, line or paragraph separator) and

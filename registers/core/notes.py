@@ -49,7 +49,7 @@ def key_id(name: str, public_key: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([ED25519]) + public_key).digest()[:KEY_ID_SIZE]
 
 
-def check_name(name: str) -> None:
+def check_key_name(name: str) -> None:
     """Raise NoteError unless ``name`` is a valid key name: non-empty, without '+', Unicode
     spaces or control characters."""
     if not name:
@@ -94,7 +94,7 @@ def _split_key(text: str, what: str) -> tuple[str, str, bytes]:
     if len(parts) != 3:
         raise NoteError(f"{what} is not <name>+<key id>+<key>")
     name, hex_id, encoded = parts
-    check_name(name)
+    check_key_name(name)
     if not _HEX_ID.fullmatch(hex_id):
         raise NoteError(f"key id {hex_id!r} is not 8 lower-case hex digits")
     return name, hex_id, _key_bytes(encoded, what)
@@ -116,7 +116,7 @@ class VerifierKey:
     public_key: bytes
 
     def __post_init__(self) -> None:
-        check_name(self.name)
+        check_key_name(self.name)
         if len(self.public_key) != KEY_SIZE:
             raise NoteError(f"Ed25519 public key is {len(self.public_key)} bytes, not {KEY_SIZE}")
         if self.key_id != key_id(self.name, self.public_key):
@@ -159,7 +159,7 @@ class SignerKey:
     seed: bytes
 
     def __post_init__(self) -> None:
-        check_name(self.name)
+        check_key_name(self.name)
         if len(self.seed) != KEY_SIZE:
             raise NoteError(f"Ed25519 seed is {len(self.seed)} bytes, not {KEY_SIZE}")
 
@@ -253,7 +253,7 @@ def _parse_signature(line: str) -> Signature:
     if not line.startswith(SIGNATURE_PREFIX):
         raise NoteError(f"note signature line does not start with '{SIGNATURE_PREFIX}'")
     name, _, encoded = line[len(SIGNATURE_PREFIX) :].partition(" ")
-    check_name(name)
+    check_key_name(name)
     if not encoded:
         raise NoteError(f"signature line of {name} has no signature")
     raw = _b64decode(encoded, f"signature by {name}")

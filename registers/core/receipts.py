@@ -13,19 +13,17 @@ Nothing here touches a database: ``verify_receipt`` needs only the receipt and a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .entries import Log, key_problem, leaf_bytes, timestamp_problem
+from .entries import REGISTER_NAME, Log, key_problem, leaf_bytes, timestamp_problem
 from .items import InvalidItem, canonical_json, hash_text, item_digest, parse_hash
 from .merkle import leaf_hash, node_hash, perfect_root, tree_root, verify_inclusion
 from .notes import Checkpoint, Signature, VerifierKey, open_checkpoint
 
 FORMAT = "registers-receipt/1"
 AUDIT_PATHS_UP_TO = 1000
-_REGISTER = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,99}")  # as store.append.check_name
 
 
 class ReceiptError(ValueError):
@@ -83,7 +81,7 @@ def verify_receipt(receipt: dict[str, Any], keys: Iterable[VerifierKey]) -> list
     if not isinstance(receipt, dict) or receipt.get("format") != FORMAT:
         raise ReceiptError(f"not a receipt (format is not {FORMAT})")
     register = receipt.get("register")
-    if not isinstance(register, str) or not _REGISTER.fullmatch(register):
+    if not isinstance(register, str) or not REGISTER_NAME.fullmatch(register):
         raise ReceiptError(f"the receipt's register {register!r} is not a register name")
     keys = list(keys)
     proven = []

@@ -2,7 +2,7 @@
 
 marshmallow holds the rules (``item_schema``); ``compile_checks`` turns the same definition
 into plain Python checks for bulk loads, and the tests hold the two to the same answers.
-Problems are ``Finding``s that read ``field 'x': value 'y' is not a valid datetime``.
+Problems are ``ValueFinding``s that read ``field 'x': value 'y' is not a valid datetime``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .entries import Log, key_problem
 
 
 @dataclass(frozen=True, order=True)
-class Finding:
+class ValueFinding:
     """One problem with one value of an item (``field`` is empty for problems with the key)."""
 
     field: str
@@ -34,9 +34,9 @@ def _value_message(name: str, value: str, reason: str) -> str:
     return f"field '{name}': value '{value}' {reason}"
 
 
-def unknown_field(name: str, definition: Definition) -> Finding:
+def unknown_field(name: str, definition: Definition) -> ValueFinding:
     """The finding for a field ``name`` that ``definition`` does not have."""
-    return Finding(name, f"field '{name}' is not a field of register '{definition.register}'")
+    return ValueFinding(name, f"field '{name}' is not a field of register '{definition.register}'")
 
 
 LIST_SEPARATOR = ";"  # CSV joins a cardinality-n field's values with it
@@ -48,12 +48,12 @@ def _separator_message(name: str, value: str) -> str:
     )
 
 
-def _not_list(name: str) -> Finding:
-    return Finding(name, f"field '{name}' holds a list of values (cardinality n); give a list")
+def _not_list(name: str) -> ValueFinding:
+    return ValueFinding(name, f"field '{name}' holds a list of values (cardinality n); give a list")
 
 
-def _not_string(name: str) -> Finding:
-    return Finding(name, f"field '{name}' holds one value (cardinality 1); give a string")
+def _not_string(name: str) -> ValueFinding:
+    return ValueFinding(name, f"field '{name}' holds one value (cardinality 1); give a string")
 
 
 def _datatype_validator(f: FieldDef) -> Callable[[str], None]:
@@ -85,7 +85,9 @@ def item_schema(definition: Definition) -> Schema:
     return Schema.from_dict(declared, name=f"Item_{definition.register}")()
 
 
-def _schema_findings(errors: Mapping[str, Any], definition: Definition, item: Mapping[str, Any]) -> Iterator[Finding]:
+def _schema_findings(
+    errors: Mapping[str, Any], definition: Definition, item: Mapping[str, Any]
+) -> Iterator[ValueFinding]:
     for name, messages in errors.items():
         for message in _flatten(messages):
             if message == "Unknown field.":
@@ -95,9 +97,9 @@ def _schema_findings(errors: Mapping[str, Any], definition: Definition, item: Ma
             elif message.startswith("not-string:"):
                 yield _not_string(name)
             elif message.startswith("Shorter than minimum length"):
-                yield Finding(name, f"field '{name}' is an empty list")
+                yield ValueFinding(name, f"field '{name}' is an empty list")
             else:
-                yield Finding(name, message)
+                yield ValueFinding(name, message)
 
 
 def _flatten(messages: Any) -> Iterator[str]:
@@ -111,33 +113,33 @@ def _flatten(messages: Any) -> Iterator[str]:
             yield from _flatten(value)
 
 
-def _key_findings(definition: Definition, key: str, item: Mapping[str, Any]) -> list[Finding]:
+def _key_findings(definition: Definition, key: str, item: Mapping[str, Any]) -> list[ValueFinding]:
     problem = key_problem(Log.USER, key)
     if problem:
-        return [Finding("", problem)]
+        return [ValueFinding("", problem)]
     key_field = definition.key_field
     if key_field is None:
         return []
     value = item.get(key_field)
     if value is None:
-        return [Finding(key_field, f"field '{key_field}' is required: it holds the key")]
+        return [ValueFinding(key_field, f"field '{key_field}' is required: it holds the key")]
     if value != key:
-        return [Finding(key_field, f"field '{key_field}': value '{value}' is not the entry's key '{key}'")]
+        return [ValueFinding(key_field, f"field '{key_field}': value '{value}' is not the entry's key '{key}'")]
     return []
 
 
-def validate_item(definition: Definition, key: str, item: Mapping[str, Any]) -> list[Finding]:
+def validate_item(definition: Definition, key: str, item: Mapping[str, Any]) -> list[ValueFinding]:
     """Every problem of ``item`` under ``key`` (sorted by field), checked by marshmallow."""
     schema = item_schema(definition)
     try:
         schema.load(dict(item))
-        found: list[Finding] = []
+        found: list[ValueFinding] = []
     except ValidationError as exc:
         found = list(_schema_findings(exc.messages_dict, definition, item))
     return sorted(set(found + _key_findings(definition, key, item)))
 
 
-ItemCheck = Callable[[str, Mapping[str, Any]], list[Finding]]
+ItemCheck = Callable[[str, Mapping[str, Any]], list[ValueFinding]]
 
 
 def compile_checks(definition: Definition) -> ItemCheck:
@@ -150,7 +152,7 @@ def compile_checks(definition: Definition) -> ItemCheck:
         for f in definition.fields
     }
 
-    def check(key: str, item: Mapping[str, Any]) -> list[Finding]:
+    def check(key: str, item: Mapping[str, Any]) -> list[ValueFinding]:
         found = _key_findings(definition, key, item)
         for name, value in item.items():
             rule = rules.get(name)
@@ -163,7 +165,7 @@ def compile_checks(definition: Definition) -> ItemCheck:
                     found.append(_not_list(name))
                     continue
                 if not value:
-                    found.append(Finding(name, f"field '{name}' is an empty list"))
+                    found.append(ValueFinding(name, f"field '{name}' is an empty list"))
                 values = value
             else:
                 if not isinstance(value, str):
@@ -176,9 +178,9 @@ def compile_checks(definition: Definition) -> ItemCheck:
                     continue
                 reason = checker(v)
                 if reason:
-                    found.append(Finding(name, _value_message(name, v, reason)))
+                    found.append(ValueFinding(name, _value_message(name, v, reason)))
                 elif many and LIST_SEPARATOR in v:
-                    found.append(Finding(name, _separator_message(name, v)))
+                    found.append(ValueFinding(name, _separator_message(name, v)))
         return sorted(set(found)) if found else found
 
     return check

@@ -73,10 +73,10 @@ def export_commands(
     yield AssertRootHash(tree.root(end))
 
 
-_ITEMS = "SELECT hash, content FROM item WHERE register_id = ? ORDER BY id"
+_ITEMS = "SELECT hash, content FROM item WHERE register_id = {p} ORDER BY id"
 _ENTRIES = (
-    "SELECT key, timestamp, item_hashes FROM entry WHERE register_id = ? AND log = ? AND number BETWEEN ? AND ? "
-    "ORDER BY number"
+    "SELECT key, timestamp, item_hashes FROM entry "
+    "WHERE register_id = {p} AND log = {p} AND number BETWEEN {p} AND {p} ORDER BY number"
 )
 
 

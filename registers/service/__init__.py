@@ -8,27 +8,10 @@ from ..client import RemoteError
 from ..core.changes import FieldValue, RecordChange
 from ..core.entries import entry_json, record_json
 from ..loaders.tables import table_format
+from ..store.append import AppendResult
 from .fixtures import FixtureLoad, find_fixtures, init_fixtures
 from .indexes import drop_field_index, index_field, indexed_fields
 from .keys import BadKey, NewKey, generate_key, read_keys, signing_key
-from .logs import (
-    RegisterSummary,
-    append_items,
-    checkpoint_note,
-    consistency_proof,
-    export_rsf,
-    head,
-    inclusion_proof,
-    list_registers,
-    load_rsf,
-    migrate,
-    open_database,
-    public_keys,
-    register_proof,
-    root_at,
-    system_patch,
-    verify,
-)
 from .mirror import Audited, DumpVerified, Mirrored, audit, default_trust_dir, mirror, verify_dump
 from .proposals import (
     InvalidProposal,
@@ -74,10 +57,29 @@ from .records import (
     parse_fields,
     read_schema,
 )
+from .registers import (
+    RegisterSummary,
+    append_items,
+    checkpoint_note,
+    consistency_proof,
+    export_rsf,
+    head,
+    inclusion_proof,
+    list_registers,
+    load_rsf,
+    migrate,
+    open_database,
+    public_keys,
+    register_proof,
+    root_at,
+    system_patch,
+    verify,
+)
 from .remote import remote_change, remote_load, remote_parse_change
 from .tokens import Forbidden, IssuedToken, TokenInfo, Unauthorized, authorise, issue_token, list_tokens, revoke_token
 
 __all__ = [
+    "AppendResult",
     "InvalidProposal",
     "Proposal",
     "ProposalConflict",

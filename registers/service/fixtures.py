@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ..core.errors import RegisterError
-from .logs import append_items, load_rsf
 from .records import create_register, load_table, read_schema
+from .registers import append_items, load_rsf
 
 PROJECT = Path(__file__).resolve().parents[2]
 

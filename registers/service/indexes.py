@@ -3,14 +3,15 @@ fast at tens of millions of records. See ``store.fields`` for how they are kept.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from ..core.errors import RegisterError
 from ..store import fields
+from ..store.dialects import dialect_for
 from ..store.engine import snapshot, writer
 from ..store.schema import register
-from .logs import register_id_of
 from .records import definition_of
+from .registers import register_id_of
 
 
 def indexed_fields(engine: Engine, name: str) -> tuple[str, ...]:
@@ -41,5 +42,5 @@ def drop_field_index(engine: Engine, name: str, field: str) -> bool:
 
 def _locked(conn, name: str) -> int:  # type: ignore[no-untyped-def]
     reg_id = register_id_of(conn, name)
-    conn.execute(select(register.c.id).where(register.c.id == reg_id).with_for_update())
+    dialect_for(conn).lock_register(conn, register.c.id == reg_id)
     return reg_id

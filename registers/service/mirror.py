@@ -14,7 +14,6 @@ Both read the signed checkpoints first and trust nothing else until it verifies:
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,14 +26,13 @@ from ..core.errors import IntegrityError
 from ..core.items import hash_text
 from ..core.notes import Checkpoint, NoteError, VerifierKey, open_checkpoint
 from ..core.rsf import AddItem, AppendEntry, AssertRootHash, Command, read_rsf
+from ..settings import current
 from ..store import reads
 from ..store.append import append
 from ..store.checks import Change
 from ..store.engine import open_engine, snapshot
 from ..store.signing import scratch_keys
-from .logs import root_at, verify
-
-ENV_TRUST = "REGISTERS_TRUST_DIR"
+from .registers import root_at, verify
 
 
 @dataclass(frozen=True)
@@ -178,8 +176,7 @@ def audit(url: str, keys: list[VerifierKey], trust_dir: Path | None = None) -> A
 
 def default_trust_dir() -> Path:
     """Where audited checkpoints are saved: ``$REGISTERS_TRUST_DIR``, else ~/.registers/trust."""
-    explicit = os.environ.get(ENV_TRUST)
-    return Path(explicit) if explicit else Path.home() / ".registers" / "trust"
+    return current().trust_dir or Path.home() / ".registers" / "trust"
 
 
 def _saved(path: Path, keys: list[VerifierKey]) -> Checkpoint | None:

@@ -28,9 +28,9 @@ from ..core.errors import InvalidEntry, RegisterError
 from ..store import records as store_records
 from ..store.engine import snapshot, writer
 from ..store.schema import entry_key, proposal, rate_window
-from .logs import register_id_of
 from .receipts import receipt_for
 from .records import apply_change, definition_of
+from .registers import register_id_of
 
 MAX_REASON = 2_000
 MAX_FIELDS = 50

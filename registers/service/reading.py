@@ -18,8 +18,8 @@ from ..core.entries import Log, record_json
 from ..core.errors import RegisterError
 from ..store import reads, records
 from ..store.engine import snapshot
-from .logs import register_id_of
 from .records import definition_of
+from .registers import register_id_of
 
 
 class RecordNotFound(RegisterError):

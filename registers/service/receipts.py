@@ -15,7 +15,7 @@ from ..store.append import AppendResult
 from ..store.engine import snapshot
 from ..store.schema import checkpoint
 from ..store.tree import StoredTree
-from .logs import register_id_of
+from .registers import register_id_of
 
 
 def receipt_for(engine: Engine, result: AppendResult) -> dict[str, Any] | None:

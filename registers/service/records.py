@@ -26,12 +26,12 @@ from ..core.items import canonical_json, item_digest
 from ..core.rsf import AddItem, AppendEntry, Command
 from ..loaders.diff import TableDiff, diff_commands, history_commands
 from ..loaders.tables import read_rows
+from ..settings import current
 from ..store import reads, records
-from ..store.append import AppendResult, append, check_name
-from ..store.checks import Change, system_records
+from ..store.append import AppendResult, append, check_register_name
+from ..store.checks import Change
 from ..store.engine import snapshot
-
-ENV_ACTOR = "REGISTERS_AS"
+from ..store.system import system_records
 
 
 class NoDefinition(RegisterError):
@@ -48,7 +48,7 @@ def read_schema(path: str) -> Definition:
 
 def default_actor() -> str:
     """Who is acting when ``--as`` is not given: $REGISTERS_AS, else the login name."""
-    return os.environ.get(ENV_ACTOR) or getpass.getuser()
+    return current().actor or getpass.getuser()
 
 
 def definition_of(conn: Connection, reg_id: int, name: str) -> Definition:
@@ -87,7 +87,7 @@ def create_register(
     The register's own name and definition's name must agree. Creating it again with the same
     definition appends nothing; a changed field or description is appended to the system log.
     """
-    check_name(name)
+    check_register_name(name)
     if definition.register != name:
         raise InvalidEntry(f"the schema defines register '{definition.register}', not '{name}'")
     stamp = now_timestamp()
@@ -145,7 +145,7 @@ def load_table(
         allow_dangling=allow_dangling,
     )
     try:
-        result = append(engine, check_name(register), commands, create=False, extend=True, change=change,
+        result = append(engine, check_register_name(register), commands, create=False, extend=True, change=change,
                         commit=not dry_run)
     except LineError as exc:
         raise exc.located(source) from None
@@ -182,15 +182,15 @@ def apply_change(
         yield AppendEntry(Log.USER, change.key, stamp, (digest,))
 
     recorded = Change(by=by or default_actor(), reason=reason or f"{change.action} {change.key}")
-    return append(engine, check_name(name), commands, create=False, extend=True, change=recorded, commit=commit,
-                  also=also)
+    return append(engine, check_register_name(name), commands, create=False, extend=True, change=recorded,
+                  commit=commit, also=also)
 
 
 def parse_fields(engine: Engine, name: str, assignments: list[str]) -> dict[str, FieldValue]:
     """Command-line ``FIELD=VALUE`` arguments as a change's fields, parsed by the register's
     definition (see ``core.changes.parse_assignments``)."""
     with snapshot(engine) as conn:
-        reg_id = reads.register_id(conn, check_name(name))
+        reg_id = reads.register_id(conn, check_register_name(name))
         if reg_id is None:
             raise RegisterNotFound(name)
         definition = definition_of(conn, reg_id, name)

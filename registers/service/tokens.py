@@ -16,7 +16,7 @@ from ..core.entries import now_timestamp
 from ..core.errors import RegisterError
 from ..store.engine import snapshot, writer
 from ..store.schema import register, token
-from .logs import register_id_of
+from .registers import register_id_of
 
 PREFIX = "rgt_"
 

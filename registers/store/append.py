@@ -13,14 +13,13 @@ it exactly and are skipped, so loading the same file twice appends nothing.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.engine import Connection
 
-from ..core.entries import Entry, Log, key_problem, leaf_bytes, now_timestamp, timestamp_problem
+from ..core.entries import REGISTER_NAME, Entry, Log, key_problem, leaf_bytes, now_timestamp, timestamp_problem
 from ..core.errors import IntegrityError, InvalidName, InvalidRSF, LineError, RegisterNotFound
 from ..core.items import canonical_json, hash_text, item_digest
 from ..core.merkle import EMPTY_ROOT, leaf_hash, verify_consistency
@@ -29,24 +28,26 @@ from ..core.tiles import TileBuilder
 from . import reads, signing
 from .bulk import BulkWriter, Chunk
 from .checker import CheckerProcess
-from .checks import Change, EntryChecks, Findings
-from .engine import analyze, writer
+from .checks import Change, EntryChecks, LoadFindings
+from .dialects import dialect_for
+from .engine import writer
 from .pending import PendingItems
 from .schema import checkpoint, entry, entry_key, register
 from .tree import StoredTree
 
 CHUNK = 10_000  # entries or items held in memory before they are written
-# A PostgreSQL batch of this many entries, or of a tenth of the log (and at least 1,000), refreshes
-# the planner's statistics itself, as autovacuum would some time later
+# A batch of this many entries, or of a tenth of the log (and at least 1,000), refreshes the
+# planner's statistics itself where the database keeps them (PostgreSQL's autovacuum would, later)
 ANALYZE_AFTER = 100_000
 GOOD_TIMESTAMPS = 4096  # timestamps remembered as valid (files mostly repeat the last few)
-_NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,99}")
-# The platform's own top-level paths: no register may take one (it would shadow it over HTTP).
-# The platform's own paths, and "system" (a register of that name would have the checkpoint
-# origin ".../system", which only system logs may have).
+# The platform's own top-level paths (a register of that name would shadow one over HTTP), and
+# "system" (a register of that name would have the checkpoint origin ".../system", which only
+# system logs may have).
 RESERVED = frozenset(
     {"healthz", "readyz", "keys", "static", "openapi", "api", "search", "catalogue", "favicon", "system"}
 )
+_NEW_REGISTER = text("INSERT INTO register (name, created) VALUES (:name, :created) ON CONFLICT (name) DO NOTHING")
+
 
 @dataclass(frozen=True)
 class AppendResult:
@@ -58,7 +59,7 @@ class AppendResult:
     added_system: int
     present: int  # entries of the batch the log already held
     head: reads.Head
-    findings: Findings = field(default_factory=Findings)
+    findings: LoadFindings = field(default_factory=LoadFindings)
 
     @property
     def added(self) -> int:
@@ -66,9 +67,9 @@ class AppendResult:
         return self.added_user + self.added_system
 
 
-def check_name(name: str) -> str:
+def check_register_name(name: str) -> str:
     """``name`` if it can name a register (lower-case letters, digits, single hyphens)."""
-    if not _NAME.fullmatch(name):
+    if not REGISTER_NAME.fullmatch(name):
         raise InvalidName(f"'{name}' cannot name a register (lower-case letters, digits and single hyphens)")
     if name in RESERVED:
         raise InvalidName(f"'{name}' is one of the platform's own paths and cannot name a register")
@@ -107,7 +108,7 @@ def append(
     (naming the line) for anything that does not fit, RegisterNotFound when the register is
     missing and may not be created; in either case nothing is stored.
     """
-    check_name(name)
+    check_register_name(name)
     with writer(engine).connect() as conn, conn.begin() as transaction:
         reg_id, created = _lock_register(conn, name, create)
         # A stream of commands is written in the background while the next chunk is read; a
@@ -133,41 +134,31 @@ def append(
             raise
         finally:
             batch.checks.close()
-            batch.sql.close(failed)
+            batch.writer.close(failed)
         if not commit:
             transaction.rollback()
     added = batch.added
     grew = added[Log.USER] + added[Log.SYSTEM]
-    if commit and engine.dialect.name == "postgresql" and (
-        grew >= ANALYZE_AFTER or (grew >= 1000 and grew * 10 >= head.user_size)
-    ):
-        analyze(engine)
+    if commit and (grew >= ANALYZE_AFTER or (grew >= 1000 and grew * 10 >= head.user_size)):
+        dialect_for(engine).refresh_statistics(engine)
     return AppendResult(
         name, created, added[Log.USER], added[Log.SYSTEM], batch.present, head, batch.checks.findings
     )
 
 
 def _lock_register(conn: Connection, name: str, create: bool) -> tuple[int, bool]:
-    """The register's id, its row locked for this transaction (created if allowed)."""
-    query = select(register.c.id).where(register.c.name == name).with_for_update()
-    reg_id = conn.execute(query).scalar()
+    """The register's id, its write lock held for this transaction (created if allowed)."""
+    dialect = dialect_for(conn)
+    reg_id = dialect.lock_register(conn, register.c.name == name)
     if reg_id is not None:
         return reg_id, False
     if not create:
         raise RegisterNotFound(name)
-    stmt = _dialect_insert(conn, register).values(name=name, created=now_timestamp())
-    conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
-    return conn.execute(query).scalar_one(), True
-
-
-def _dialect_insert(conn: Connection, table):  # type: ignore[no-untyped-def]
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
+    conn.execute(_NEW_REGISTER, {"name": name, "created": now_timestamp()})  # unless another writer made it
+    made = dialect.lock_register(conn, register.c.name == name)
+    if made is None:  # pragma: no cover - the row was inserted or found just now
+        raise RegisterNotFound(name)
+    return made, True
 
 
 class _Batch:
@@ -188,9 +179,9 @@ class _Batch:
         self.name = name
         self.head = head
         self.change = change
-        self.sql = BulkWriter(conn, reg_id, background, staged=background)
+        self.writer = BulkWriter(conn, reg_id, background, staged=background)
         self.checks = EntryChecks(
-            conn, reg_id, name, change, CheckerProcess() if background else None, head.system_root, self.sql.wait
+            conn, reg_id, name, change, CheckerProcess() if background else None, head.system_root, self.writer.wait
         )
         self.start: reads.Head | None = None  # the committed state the batch continues from
         self.pos = {Log.USER: 0, Log.SYSTEM: 0}  # the batch's place in each log
@@ -199,7 +190,7 @@ class _Batch:
         self.stored: dict[Log, Iterator[Entry]] = {}
         self.added = {Log.USER: 0, Log.SYSTEM: 0}
         self.present = 0
-        self.pending = PendingItems(conn, sync=self.sql.wait)  # items added but not yet used
+        self.pending = PendingItems(conn, sync=self.writer.wait)  # items added but not yet used
         self.chunk_items: dict[bytes, bytes] = {}  # items added since the last write
         self.written_items: dict[bytes, bytes] = {}  # the items of the last write
         self.to_check: dict[bytes, int] = {}  # items used that must already be stored -> line
@@ -243,7 +234,7 @@ class _Batch:
         self.pos = {log: self.head.size(log) for log in Log}
 
     def _begin(self, root: bytes | None, line: int) -> None:
-        self.sql.wait()
+        self.writer.wait()
         if root is None or root == EMPTY_ROOT:
             start = reads.Head()
         elif root == self.head.user_root:
@@ -296,7 +287,7 @@ class _Batch:
         log_id = log.value
         entry_rows = self.entry_rows
         entry_rows.append((log_id, number, key, timestamp, digests[0] if len(digests) == 1 else b"".join(digests)))
-        if not self.sql.staged:  # a staged batch's record index is merged from its entry keys
+        if not self.writer.staged:  # a staged batch's record index is merged from its entry keys
             self.record_rows[(log_id, key)] = number
         self.trees[log].append(leaf_hash(leaf_bytes(number, timestamp, key, digests)))
         self.added[log] += 1
@@ -304,7 +295,7 @@ class _Batch:
             self._write()
 
     def _match_stored(self, command: AppendEntry, number: int) -> None:
-        self.sql.wait()
+        self.writer.wait()
         stored = next(self.stored[command.log])
         if not stored.same_content(command.entry(number)):
             raise InvalidRSF(
@@ -319,7 +310,7 @@ class _Batch:
     def _assert_root(self, command: AssertRootHash) -> None:
         size = self.pos[Log.USER]
         if size <= self.head.user_size:
-            self.sql.wait()
+            self.writer.wait()
             expected = StoredTree(self.conn, self.reg_id, Log.USER, self.head.user_size).root(size)
         else:
             expected = self.trees[Log.USER].root()
@@ -354,10 +345,10 @@ class _Batch:
 
     def _stored_contents(self, digests: list[bytes]) -> dict[bytes, bytes]:
         """Item bytes from the store, or from the items this batch has written and staged."""
-        self.sql.wait()
+        self.writer.wait()
         found = reads.item_contents(self.conn, self.reg_id, digests)
         if len(found) < len(digests):
-            found.update(self.sql.staged_contents([d for d in digests if d not in found]))
+            found.update(self.writer.staged_contents([d for d in digests if d not in found]))
         return found
 
     # -- writing --------------------------------------------------------------------------
@@ -378,7 +369,7 @@ class _Batch:
             self.to_check = {}
         self.checks.validate_pending(self._contents)
         self.pending.flush()
-        self.sql.submit(
+        self.writer.submit(
             Chunk(
                 items=list(self.chunk_items.items()),
                 entries=self.entry_rows,
@@ -398,7 +389,7 @@ class _Batch:
         self.checks.settle()
         rows = self.checks.take_field_rows()
         if rows:
-            self.sql.submit(Chunk(fields=rows))
+            self.writer.submit(Chunk(fields=rows))
 
     def finish(
         self,
@@ -413,13 +404,13 @@ class _Batch:
             self._record_change()  # written with the batch's last rows: one write for a small change
         self._write()
         self._write_settled()
-        self.sql.wait()
+        self.writer.wait()
         orphan = self._first_orphan()
         if orphan is not None:
             digest, line = orphan
             raise InvalidRSF(f"add-item {hash_text(digest)} is used by no entry in the file (an orphan item)", line)
         self.pending.close()
-        staged_new_keys = self.sql.merge_staged()  # the record index is read from here on
+        staged_new_keys = self.writer.merge_staged()  # the record index is read from here on
         self.checks.check_links()
         if not any(self.added.values()):
             if before_commit is not None:

@@ -13,22 +13,21 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from ..core.checking import Checked, check_entries
 from ..core.definitions import Definition, definition_problem, undefined_field_problem
-from ..core.entries import KNOWN_SYSTEM_KEYS, Log, known_system_key
+from ..core.entries import KNOWN_SYSTEM_KEYS, known_system_key
 from ..core.errors import InvalidEntry, InvalidRSF
-from ..core.validation import ItemCheck, compile_checks, link_targets, linking_fields, validate_item
+from ..core.field_values import FieldRow
+from ..core.validation import ItemCheck, compile_checks, validate_item
 from . import fields, reads, records
 from .checker import CHECKER_FROM, CheckerProcess
-from .schema import entry, record
+from .system import system_records
 
 MAX_EXAMPLES = 20
 SMALL_BATCH = 100  # up to this many entries are checked by the marshmallow schema itself
@@ -62,7 +61,7 @@ class Change:
 
 
 @dataclass
-class Findings:
+class LoadFindings:
     """Problems reported (not refused) while loading: a count and the first examples."""
 
     count: int = 0
@@ -100,13 +99,13 @@ class EntryChecks:
         self.register = register
         self.change = change
         self.system = system_records(conn, reg_id, system_root)  # the root of the committed state
-        self.findings = Findings()
+        self.findings = LoadFindings()
         self._check: ItemCheck | None = None
         self._definition: Definition | None = None
         self._stale = True
         self.pending: list[tuple[int, str, bytes, int]] = []  # (line, key, digest, number) to validate
         self.index_fields = fields.indexed_fields(conn, reg_id)
-        self.field_rows: list[fields.FieldRow] = []  # for field_value, from the entries validated
+        self.field_rows: list[FieldRow] = []  # for field_value, from the entries validated
         self.links: dict[str, dict[str, tuple[int, str]]] = {}  # register -> key -> (line, field)
         self.checker = checker  # runs large runs of checks on the second core, when given
         self._version = 0  # bumped whenever the definition may have changed
@@ -163,7 +162,7 @@ class EntryChecks:
         """Queue a new user entry (entry ``number``'s item ``digest``) for validation at the next write."""
         self.pending.append((line, key, digest, number))
 
-    def take_field_rows(self) -> list[fields.FieldRow]:
+    def take_field_rows(self) -> list[FieldRow]:
         """The ``field_value`` rows of the entries validated since the last call."""
         rows, self.field_rows = self.field_rows, []
         return rows
@@ -230,76 +229,3 @@ class EntryChecks:
             raise InvalidEntry(message, line)
         self.findings.add(line, message, dangling)
 
-
-@dataclass
-class Checked:
-    """What validating a run of entries found: findings ``(line, message)`` in entry order,
-    the first ``(line, field)`` naming each link target (by register, then key), and the
-    indexed fields' ``field_value`` rows."""
-
-    findings: list[tuple[int, str]]
-    links: dict[str, dict[str, tuple[int, str]]]
-    field_rows: list[fields.FieldRow]
-
-
-def check_entries(
-    register: str,
-    definition: Definition | None,
-    check: ItemCheck | None,
-    index_fields: tuple[str, ...],
-    entries: Iterable[tuple[int, str, int, bytes]],
-) -> Checked:
-    """Check each ``(line, key, entry number, canonical item bytes)`` of register ``register``
-    with ``check`` (the rules of ``definition``; nothing when None) and note its indexed
-    field values. Pure: the same answer in this process or in a checker process."""
-    found = Checked([], {}, [])
-    linking = linking_fields(definition) if definition is not None else ()
-    for line, key, number, blob in entries:
-        value = orjson.loads(blob)  # stored and batch items are canonical JSON
-        if index_fields:
-            found.field_rows.extend(fields.rows_for(index_fields, value, number))
-        if definition is None or check is None:
-            continue
-        for finding in check(key, value):
-            found.findings.append((line, finding.message))
-        for field, target_register, target in link_targets(definition, value, linking):
-            if field == definition.key_field:
-                continue  # a record's own key: it exists once the batch is written
-            if target_register == definition.register:  # itself, whatever name it is loaded under
-                target_register = register
-            found.links.setdefault(target_register, {}).setdefault(target, (line, field))
-    return found
-
-
-# System records by the system log's root: the root fixes every entry of that log and every
-# item's bytes, so the records it gives are the same in any database that has that root.
-_SYSTEM_BY_ROOT: dict[bytes, dict[str, dict[str, Any]]] = {}
-_SYSTEM_REMEMBERED = 256
-
-
-def system_records(conn: Connection, reg_id: int, system_root: bytes | None = None) -> dict[str, dict[str, Any]]:
-    """A register's current system records as ``key -> item`` (small: metadata only), as a new
-    dict the caller may change. ``system_root``, the root of the system log in the state ``conn``
-    reads (its latest checkpoint: never while a batch has appended system entries), lets the
-    records read earlier for that root answer without reading them again."""
-    if system_root is not None:
-        known = _SYSTEM_BY_ROOT.get(system_root)
-        if known is None:
-            known = _read_system_records(conn, reg_id)
-            if len(_SYSTEM_BY_ROOT) >= _SYSTEM_REMEMBERED:
-                _SYSTEM_BY_ROOT.clear()
-            _SYSTEM_BY_ROOT[system_root] = known
-        return dict(known)
-    return _read_system_records(conn, reg_id)
-
-
-def _read_system_records(conn: Connection, reg_id: int) -> dict[str, dict[str, Any]]:
-    r, e = record.c, entry.c
-    rows = conn.execute(
-        select(r.key, e.item_hashes)
-        .join_from(record, entry, (e.register_id == r.register_id) & (e.log == r.log) & (e.number == r.entry_number))
-        .where(r.register_id == reg_id, r.log == int(Log.SYSTEM))
-    ).all()
-    digests = {row.key: bytes(row.item_hashes)[:32] for row in rows}
-    blobs = reads.item_contents(conn, reg_id, list(digests.values()))
-    return {key: json.loads(blobs[d]) for key, d in digests.items() if d in blobs}

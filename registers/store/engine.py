@@ -1,24 +1,19 @@
-"""Opening the database: which URL, engine settings per dialect, and creating the tables."""
+"""Opening the database: which URL, its driver (store/dialects), and creating the tables."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import Engine, inspect
+from sqlalchemy.engine import Connection, make_url
 
 from ..core.errors import RegisterError
+from ..settings import current
+from .dialects import WRITE_OPTION, dialect_for, driver_for_url
 from .schema import metadata
 
-DEFAULT_URL = "sqlite:///registers.db"
-ENV_URL = "REGISTERS_DATABASE_URL"
-WRITE = {"registers_write": True}
-ENV_SQLITE_CACHE = "REGISTERS_SQLITE_CACHE_MIB"
-DEFAULT_SQLITE_CACHE_MIB = 16
-_PG_SCHEMA_LOCK = 0x5245_4749  # pg advisory lock id taken while creating tables
+WRITE = {WRITE_OPTION: True}
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -26,30 +21,22 @@ def database_url(explicit: str | None = None) -> str:
 
     A bare ``postgresql://`` URL is given the psycopg (v3) driver.
     """
-    url = explicit or os.environ.get(ENV_URL) or DEFAULT_URL
+    url = explicit or current().database_url
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
 
 
 def open_engine(url: str | None = None, *, create_tables: bool = True) -> Engine:
-    """An engine for ``url`` (see ``database_url``) with the tables created if missing.
-
-    SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` for write transactions (so the
-    register write lock is taken before anything is read); PostgreSQL uses psycopg.
+    """An engine for ``url`` (see ``database_url``) with the tables created if missing, made by
+    the database's driver (store/dialects): SQLite gets WAL, a busy timeout and ``BEGIN
+    IMMEDIATE`` for write transactions (so the register write lock is taken before anything is
+    read); PostgreSQL uses psycopg.
     """
     url = database_url(url)
-    if url.startswith("sqlite"):
-        # check_same_thread off: the append transaction hands its connection to one writer thread
-        # at a time (store/bulk.py), never to two at once. LIFO: a process reuses its most recent
-        # connection, so one thread keeps one page cache warm instead of filling five in turn.
-        engine = create_engine(
-            url, connect_args={"timeout": 60, "check_same_thread": False}, pool_use_lifo=True
-        )
-        _sqlite_setup(engine)
-    else:
-        engine = create_engine(url, pool_pre_ping=True, pool_use_lifo=True)
-        _pg_setup(engine)
+    driver = driver_for_url(url)
+    _require_psycopg(url)
+    engine = driver.create_engine(url, sqlite_cache_mib)
     if create_tables:
         try:
             _create_tables(engine)
@@ -59,53 +46,27 @@ def open_engine(url: str | None = None, *, create_tables: bool = True) -> Engine
     return engine
 
 
+class DriverMissing(RegisterError):
+    """A PostgreSQL URL where the psycopg driver (the ``registers[postgresql]`` extra) is not installed."""
+
+
+def _require_psycopg(url: str) -> None:
+    """Refuse in one line, naming the extra to install, a psycopg URL that psycopg cannot serve."""
+    if make_url(url).get_driver_name() != "psycopg":
+        return
+    try:
+        import psycopg  # noqa: F401  (SQLAlchemy imports it too; this only names what is missing)
+    except ImportError as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise DriverMissing(
+            f"PostgreSQL needs the psycopg driver ({reason}): pip install 'registers[postgresql]'"
+        ) from None
+
+
 def sqlite_cache_mib() -> int:
     """SQLite's page cache per connection in MiB: ``$REGISTERS_SQLITE_CACHE_MIB``, else 16 (the
     most a connection holds in memory of the database; the OS caches the rest of the file)."""
-    text = os.environ.get(ENV_SQLITE_CACHE, "")
-    if not text:
-        return DEFAULT_SQLITE_CACHE_MIB
-    if not text.isdigit() or int(text) < 1:
-        raise RegisterError(f"{ENV_SQLITE_CACHE}='{text}' must be a whole number of MiB, at least 1")
-    return int(text)
-
-
-def _sqlite_setup(engine: Engine) -> None:
-    cache_kib = sqlite_cache_mib() * 1024
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # transactions are begun below, not by pysqlite
-        cursor = dbapi_connection.cursor()
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=NORMAL",
-            "foreign_keys=ON",
-            f"cache_size=-{cache_kib}",
-            # Temporary storage on disk (the OS caches it): a bulk statement's statement
-            # journal holds every existing page it changes, tens of MB at 10,000 rows into
-            # large indexes, which in memory made the load's peak RSS grow with the register.
-            "temp_store=FILE",
-        ):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        write = connection.get_execution_options().get("registers_write")
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
-def _pg_setup(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # No JIT compilation: every query here reads a page of rows through indexes, but a list
-        # walking the log with a filter is costed as a long scan, and compiling it took ~50 ms
-        # of a 5 ms query (measured at 300k records).
-        cursor = dbapi_connection.cursor()
-        cursor.execute("SET jit = off")
-        cursor.close()
-        dbapi_connection.commit()  # a SET in a transaction later rolled back would be undone
+    return current().sqlite_cache_mib
 
 
 class SchemaOutdated(RegisterError):
@@ -129,8 +90,7 @@ def _create_tables(engine: Engine) -> None:
                 )
             return
     with engine.execution_options(**WRITE).begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_SCHEMA_LOCK})
+        dialect_for(conn).lock_schema(conn)
         if "register" in set(inspect(conn).get_table_names()):  # another process made them meanwhile
             return
         metadata.create_all(conn)
@@ -142,8 +102,7 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
     """A read transaction that sees one committed state throughout (REPEATABLE READ on
     PostgreSQL; a deferred transaction in WAL mode is already a snapshot on SQLite)."""
     with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        conn = dialect_for(conn).snapshot(conn)
         with conn.begin():
             yield conn
 
@@ -151,20 +110,3 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
 def writer(engine: Engine) -> Engine:
     """The same engine, marked so that its transactions take the write lock at BEGIN."""
     return engine.execution_options(**WRITE)
-
-
-def analyze(engine: Engine) -> bool:
-    """Refresh PostgreSQL's statistics of the log's tables (autovacuum would, later; until then
-    the planner takes grown tables for empty ones). Sampled: well under a second a table
-    whatever its size; run outside any transaction of ours. False where it is not allowed (a
-    read-only replica, a role that does not own the tables)."""
-    from sqlalchemy.exc import DBAPIError
-
-    try:
-        with engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
-                "ANALYZE item, item_hash, entry, entry_key, record, merkle_tile, field_value"
-            )
-        return True
-    except DBAPIError:
-        return False

@@ -7,45 +7,31 @@ list) and the entry's number. Rows are written once, like the log; an amended re
 stay and simply stop matching, because a lookup joins them to ``record`` on the entry number,
 which only the key's latest entry has. Hashes keep every row small whatever the values; the
 caller checks the field of each record found, so a collision can never give a wrong answer.
+The rows an item gives are made by ``core.field_values``; this module stores and reads them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.engine import Connection
 
 from ..core.entries import Log, now_timestamp
+from ..core.field_values import FieldRow, rows_for, value_hash
 from . import reads
+from .dialects import dialect_for
 from .schema import entry, field_index, field_value, item, item_hash
 
 BACKFILL_CHUNK = 10_000
-FieldRow = tuple[str, int, int]  # field, value hash, entry number
-
-
-def value_hash(value: str) -> int:
-    """The signed 64-bit hash under which ``value`` is indexed (the first 8 bytes of its SHA-256)."""
-    return int.from_bytes(hashlib.sha256(value.encode()).digest()[:8], "big", signed=True)
 
 
 def indexed_fields(conn: Connection, reg_id: int) -> tuple[str, ...]:
     """The register's indexed fields, in name order."""
     f = field_index.c
     return tuple(conn.execute(select(f.field).where(f.register_id == reg_id).order_by(f.field)).scalars())
-
-
-def rows_for(fields: Iterable[str], value: dict[str, Any], number: int) -> Iterator[FieldRow]:
-    """The ``field_value`` rows of one entry's item: each string (or list member) an indexed
-    field holds."""
-    for name in fields:
-        held = value.get(name)
-        members = held if isinstance(held, list) else [held]
-        for member in dict.fromkeys(m for m in members if isinstance(m, str)):
-            yield name, value_hash(member), number
 
 
 def add_index(conn: Connection, reg_id: int, name: str) -> int:
@@ -77,9 +63,8 @@ def write_rows(conn: Connection, reg_id: int, rows: list[FieldRow]) -> int:
     if not rows:
         return 0
     unique = list(dict.fromkeys(rows))
-    sql = "INSERT INTO field_value (register_id, field, value_hash, entry_number) VALUES (?, ?, ?, ?)"
-    if conn.dialect.paramstyle in ("format", "pyformat"):
-        sql = sql.replace("?", "%s")
+    p = dialect_for(conn).placeholder
+    sql = f"INSERT INTO field_value (register_id, field, value_hash, entry_number) VALUES ({p}, {p}, {p}, {p})"
     conn.exec_driver_sql(sql, [(reg_id, *row) for row in unique])
     return len(unique)
 
@@ -113,7 +98,7 @@ def _current_first_items(conn: Connection, reg_id: int) -> Iterator[tuple[int, b
         "SELECT e.number, i.content FROM entry e "
         "JOIN item_hash h ON h.register_id = e.register_id AND h.hash = substr(e.item_hashes, 1, 32) "
         "JOIN item i ON i.id = h.item_id "
-        "WHERE e.register_id = ? AND e.log = 0 AND e.number = (SELECT r.entry_number FROM record r "
+        "WHERE e.register_id = {p} AND e.log = 0 AND e.number = (SELECT r.entry_number FROM record r "
         "WHERE r.register_id = e.register_id AND r.log = e.log AND r.key = e.key) ORDER BY e.number"
     )
     for rows in reads.stream_rows(conn, sql, (reg_id,)):

@@ -21,12 +21,13 @@ from sqlalchemy.exc import OperationalError
 from ..core.entries import Log
 from ..core.errors import StoredItemCorrupt
 from . import reads
+from .dialects import dialect_for
 
 _RECORD = """
 SELECT e.number, e.timestamp, e.item_hashes, i.content
 FROM record r
 JOIN entry e ON e.register_id = r.register_id AND e.log = r.log AND e.number = r.entry_number
-LEFT JOIN item_hash h ON h.register_id = r.register_id AND h.hash = {first_digest}
+LEFT JOIN item_hash h ON h.register_id = r.register_id AND h.hash = substr(e.item_hashes, 1, 32)
 LEFT JOIN item i ON i.id = h.item_id
 WHERE r.register_id = {p} AND r.log = {user} AND r.key = {p}
 """
@@ -53,10 +54,9 @@ class RecordLookup:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        postgres = engine.dialect.name == "postgresql"
-        p = "%s" if postgres else "?"
-        first = "substring(e.item_hashes from 1 for 32)" if postgres else "substr(e.item_hashes, 1, 32)"
-        self._record_sql = _RECORD.format(p=p, first_digest=first, user=int(Log.USER))
+        self.dialect = dialect_for(engine)
+        p = self.dialect.placeholder
+        self._record_sql = _RECORD.format(p=p, user=int(Log.USER))
         self._items_sql = _ITEMS.format(p=p)
         self._name_sql = _NAME.format(p=p)
         self._local = threading.local()
@@ -115,8 +115,7 @@ class RecordLookup:
             fairy = self.engine.raw_connection()
             fairy.detach()  # this thread's own connection from now on, outside the pool
             dbapi = fairy.dbapi_connection
-            if self.engine.dialect.name == "postgresql":
-                dbapi.autocommit = True  # type: ignore[union-attr]
+            self.dialect.autocommit(dbapi)
             self._local.connection = fairy
             with self._lock:
                 self._opened.append(fairy)

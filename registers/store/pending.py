@@ -12,6 +12,8 @@ from collections.abc import Callable
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from .dialects import dialect_for
+
 MEMORY_LIMIT = 50_000
 
 
@@ -25,7 +27,7 @@ class PendingItems:
         self.memory: dict[bytes, int] = {}
         self.spilled = False
         self._used_maybe_spilled: list[tuple[bytes]] = []
-        self._pyformat = conn.dialect.paramstyle in ("format", "pyformat")
+        self.dialect = dialect_for(conn)
 
     def add(self, digest: bytes, line: int) -> None:
         """An item was added on ``line``."""
@@ -44,7 +46,8 @@ class PendingItems:
         """Forget the spilled items used since the last flush."""
         if self._used_maybe_spilled:
             self.sync()
-            self._run_many("DELETE FROM pending_item WHERE hash = ?", self._used_maybe_spilled)
+            p = self.dialect.placeholder
+            self.conn.exec_driver_sql(f"DELETE FROM pending_item WHERE hash = {p}", self._used_maybe_spilled)
             self._used_maybe_spilled = []
 
     def unused(self) -> list[tuple[bytes, int]]:
@@ -67,15 +70,12 @@ class PendingItems:
     def _spill(self) -> None:
         self.sync()
         if not self.spilled:
-            binary = "BYTEA" if self.conn.dialect.name == "postgresql" else "BLOB"
+            binary = self.dialect.column_types["bytes"]
             self.conn.execute(text(f"CREATE TEMPORARY TABLE pending_item (hash {binary} PRIMARY KEY, line BIGINT)"))
             self.spilled = True
         self.flush()
         rows = list(self.memory.items())
-        self._run_many("INSERT INTO pending_item (hash, line) VALUES (?, ?) ON CONFLICT DO NOTHING", rows)
-        self.memory = {}
-
-    def _run_many(self, sql: str, rows: list) -> None:  # type: ignore[type-arg]
-        if self._pyformat:
-            sql = sql.replace("?", "%s")
+        p = self.dialect.placeholder
+        sql = f"INSERT INTO pending_item (hash, line) VALUES ({p}, {p}) ON CONFLICT DO NOTHING"
         self.conn.exec_driver_sql(sql, rows)
+        self.memory = {}

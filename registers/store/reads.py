@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from ..core.entries import Entry, Log
 from ..core.errors import StoredItemCorrupt
 from ..core.merkle import EMPTY_ROOT
+from .dialects import dialect_for
 from .schema import checkpoint, entry, item, item_hash, record, register
 
 PAGE = 2000
@@ -177,20 +178,18 @@ def _item_pages(conn: Connection, reg_id: int) -> Iterator[list[tuple[bytes, byt
 
 
 def stream_rows(conn: Connection, sql: str, params: tuple[Any, ...], size: int = 5000) -> Iterator[Sequence[Any]]:
-    """The rows of a raw ``sql`` query (``?`` placeholders) in batches of ``size`` plain tuples,
-    read as they are sent (a server-side cursor on PostgreSQL) inside ``conn``'s transaction.
+    """The rows of a raw ``sql`` query (its parameters marked ``{p}``, which becomes the
+    driver's placeholder) in batches of ``size`` plain tuples, read as they are sent (a
+    server-side cursor on PostgreSQL) inside ``conn``'s transaction.
 
     For the long scans of a dump, where per-row SQLAlchemy overhead would dominate.
     """
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
-    if conn.dialect.name == "postgresql":
-        cursor = dbapi.cursor(name="registers_stream")  # type: ignore[call-arg]
-        sql = sql.replace("?", "%s")
-    else:
-        cursor = dbapi.cursor()
+    dialect = dialect_for(conn)
+    cursor = dialect.stream_cursor(dbapi)
     try:
-        cursor.execute(sql, params)
+        cursor.execute(sql.format(p=dialect.placeholder), params)
         while rows := cursor.fetchmany(size):
             yield rows
     finally:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from ..core.entries import Entry, Log
 from ..core.items import canonical_json
 from . import fields, reads
+from .dialects import dialect_for
 from .schema import entry, entry_key, item, item_hash, record
 
 PAGE = 1000
@@ -174,10 +175,7 @@ def iter_records_containing(conn: Connection, reg_id: int, needle: bytes) -> Ite
     caller checks the field itself)."""
     e, h, i = entry.c, item_hash.c, item.c
     first_item = (h.register_id == e.register_id) & (h.hash == func.substr(e.item_hashes, 1, 32))
-    if conn.dialect.name == "postgresql":  # stored items are UTF-8 (checked when added)
-        holds = func.strpos(func.convert_from(i.content, "UTF8"), needle.decode()) > 0
-    else:
-        holds = func.instr(i.content, needle) > 0
+    holds = dialect_for(conn).item_contains(i.content, needle)
     before: int | None = None
     while True:
         query = (

@@ -134,7 +134,7 @@ field_value = Table(
     metadata,
     Column("register_id", Integer, ForeignKey("register.id"), primary_key=True),
     Column("field", String(100), primary_key=True),
-    Column("value_hash", BigInteger, primary_key=True, autoincrement=False),  # see store.fields.value_hash
+    Column("value_hash", BigInteger, primary_key=True, autoincrement=False),  # see core.field_values.value_hash
     Column("entry_number", BigInteger, primary_key=True, autoincrement=False),  # a user entry
     sqlite_with_rowid=False,
 )

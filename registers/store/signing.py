@@ -13,34 +13,23 @@ for the user log and ``<REGISTERS_ORIGIN>/<register>/system`` for the system log
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.engine import Connection
 
 from ..core.entries import Log, now_timestamp
-from ..core.errors import IntegrityError, RegisterError
+from ..core.errors import IntegrityError
 from ..core.notes import Checkpoint, NoteError, SignerKey, VerifierKey, open_checkpoint, sign_checkpoint
+from ..settings import current
+from .dialects import dialect_for
 from .schema import signing_key
-
-ENV_ORIGIN = "REGISTERS_ORIGIN"
-DEFAULT_ORIGIN = "localhost"
-ENV_KEY_DIR = "REGISTERS_KEY_DIR"
-_ORIGIN = re.compile(r"[^\s+:/][^\s+]*")
-
-
-class BadOrigin(RegisterError):
-    """``REGISTERS_ORIGIN`` is not a schema-less name."""
 
 
 def origin() -> str:
-    """The platform's origin name: ``$REGISTERS_ORIGIN`` or ``localhost``; no scheme, spaces or '+'."""
-    name = os.environ.get(ENV_ORIGIN) or DEFAULT_ORIGIN
-    if "://" in name or not _ORIGIN.fullmatch(name):
-        raise BadOrigin(f"{ENV_ORIGIN}='{name}' must be a name like 'registers.example.gov.uk' "
-                        "(no scheme, spaces or '+')")
-    return name.rstrip("/")
+    """The platform's origin name: ``$REGISTERS_ORIGIN`` or ``localhost``; no scheme, spaces or '+'
+    (registers.settings refuses any other)."""
+    return current().origin
 
 
 def log_origin(register: str, log: Log) -> str:
@@ -55,12 +44,12 @@ def key_dir(conn: Connection) -> Path:
     own = conn.get_execution_options().get("registers_key_dir")
     if own:
         return Path(own)
-    explicit = os.environ.get(ENV_KEY_DIR)
+    explicit = current().key_dir
     if explicit:
-        return Path(explicit)
-    database = conn.engine.url.database if conn.dialect.name == "sqlite" else None
-    if database and database != ":memory:":
-        return Path(database).resolve().parent / "keys"
+        return explicit
+    database = dialect_for(conn).database_file(conn.engine.url)
+    if database is not None:
+        return database.resolve().parent / "keys"
     return Path("keys")
 
 

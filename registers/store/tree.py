@@ -11,6 +11,7 @@ from ..core import merkle
 from ..core.entries import Log
 from ..core.errors import IntegrityError, InvalidRange
 from ..core.tiles import TILE_HEIGHT, TILE_WIDTH, TileBuilder, edge_positions, subtree_from_tiles
+from .dialects import dialect_for
 from .schema import merkle_tile
 
 _PLACEHOLDER = bytes(32)
@@ -70,7 +71,7 @@ class StoredTree:
         # One round trip; each branch is an index range of its tile level. Written as SQL (the
         # placeholders only vary in number): building and compiling it as an expression took
         # most of a proof's time.
-        mark = "?" if self.conn.dialect.paramstyle in ("qmark", "numeric") else "%s"
+        mark = dialect_for(self.conn).placeholder
         branches, params = [], []
         for level in sorted({level for level, _ in missing}):
             indexes = [index for lvl, index in missing if lvl == level]

@@ -1,7 +1,8 @@
 """The web app: the GOV.UK Registers v1 read API for every register, at ``/<register>/``.
 
 Production: ``gunicorn 'registers.web:create_app()'``; development: ``registers serve``.
-Configuration comes from ``REGISTERS_*`` environment variables (``REGISTERS_DATABASE_URL``).
+Configuration comes from ``REGISTERS_*`` environment variables (registers.settings), read and
+checked when the app is made; a request finds them, and the engines, through ``state.state()``.
 """
 
 from __future__ import annotations
@@ -11,31 +12,33 @@ from typing import Any
 
 from flask import Flask
 
+from ..settings import current, declared
 from ..store.engine import open_engine
 from ..store.lookup import RecordLookup
 from . import api, catalogue, health, openapi, problems, proposals, signed, writes
+from .state import AppState, install
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """A Flask app serving the registers of ``DATABASE_URL`` (default ./registers.db).
+    """A Flask app serving the registers of ``REGISTERS_DATABASE_URL`` (default ./registers.db).
 
-    With ``READ_DATABASE_URL`` (a read-only replica, or a read-only role), every read is served
-    from it and only custodians' writes go to ``DATABASE_URL``.
+    The ``REGISTERS_*`` variables are read and checked here (BadSetting names a bad one).
+    ``test_config`` overrides them by name without the prefix (``{"DATABASE_URL": url,
+    "MAX_UPLOAD": 200_000}``) for what the app reads itself (the store and services read
+    ``ORIGIN``, ``KEY_DIR`` and ``SQLITE_CACHE_MIB`` from the environment); its other keys
+    (``TESTING``) go to Flask's config. With ``READ_DATABASE_URL`` (a read-only replica, or a
+    read-only role), every read is served from it and only custodians' writes go to
+    ``DATABASE_URL``.
     """
     app = Flask(__name__)
-    app.config.from_mapping(DATABASE_URL=None, READ_DATABASE_URL=None, PAGE_SIZE=100, MAX_PAGE_SIZE=5000,
-                            MAX_UPLOAD=1 << 30, PROPOSAL_RATE=10, PROPOSAL_RATE_WINDOW=60,
-                            PROPOSAL_MAX_BYTES=16 * 1024, QUALITY_MAX_RECORDS=250_000)
-    app.config.from_prefixed_env("REGISTERS")
-    if test_config:
-        app.config.update(test_config)
-    primary = app.extensions["registers.write_engine"] = open_engine(app.config["DATABASE_URL"])
-    replica = app.config["READ_DATABASE_URL"]
-    engine = app.extensions["registers.engine"] = (
-        open_engine(replica, create_tables=False) if replica else primary
-    )
-    app.extensions["registers.lookup"] = RecordLookup(engine)
-    app.extensions["registers.ids"] = {}  # register name -> id; ids never change
+    names = {d.variable for d in declared()}
+    given = dict(test_config or {})
+    app.config.update({key: value for key, value in given.items() if key not in names})
+    settings = current().overridden({key: value for key, value in given.items() if key in names})
+    primary = open_engine(settings.database_url)
+    replica = settings.read_database_url
+    engine = open_engine(replica, create_tables=False) if replica else primary
+    install(app, AppState(settings, engine, primary, RecordLookup(engine)))
     app.json.sort_keys = False  # type: ignore[attr-defined]  # v1 member order is part of the format
     problems.install(app)
     app.register_blueprint(health.blueprint)

@@ -7,13 +7,14 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Response, current_app, request, stream_with_context
+from flask import Response, request, stream_with_context
 from sqlalchemy.engine import Connection
 
 from ..core.errors import RegisterNotFound, StoredItemCorrupt
 from ..store import reads
 from ..store.engine import snapshot
 from .problems import BadRequest, log_corrupt
+from .state import state
 
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Link, ETag"}
 IMMUTABLE = {**CORS, "Cache-Control": "public, max-age=31536000, immutable"}
@@ -22,18 +23,18 @@ IMMUTABLE = {**CORS, "Cache-Control": "public, max-age=31536000, immutable"}
 @contextmanager
 def reading(name: str) -> Iterator[tuple[Connection, int]]:
     """One read transaction on register ``name``."""
-    with snapshot(current_app.extensions["registers.engine"]) as conn:
+    with snapshot(state().engine) as conn:
         yield conn, register_id_of(conn, name)
 
 
 def register_id_of(conn: Connection | None, name: str) -> int:
     """The id of register ``name``, remembered once read (ids never change); RegisterNotFound
     if there is none. ``conn`` is used only when the id is not known yet (None: open one)."""
-    ids: dict[str, int] = current_app.extensions["registers.ids"]
+    ids = state().ids
     reg_id = ids.get(name)
     if reg_id is None:
         if conn is None:
-            with snapshot(current_app.extensions["registers.engine"]) as fresh:
+            with snapshot(state().engine) as fresh:
                 return register_id_of(fresh, name)
         reg_id = reads.register_id(conn, name)
         if reg_id is None:
@@ -70,7 +71,8 @@ def conditional(response: Response, identity: str) -> Response:
     response.set_etag(hashlib.sha256(identity.encode()).hexdigest()[:32])
     if response.is_streamed:
         response.implicit_sequence_conversion = False
-    return response.make_conditional(request)
+    response.make_conditional(request)  # sets the status and headers of ``response`` itself
+    return response
 
 
 def streamed(chunks: Iterator[bytes], start: bool = False) -> Iterator[bytes]:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request
+from flask import Blueprint, Response, redirect, render_template, request
 from sqlalchemy.engine import Connection
 
 from .. import service
@@ -29,6 +29,7 @@ from ..store.engine import snapshot
 from .answers import CORS, IMMUTABLE, conditional, link_headers, reading, register_id_of, streamed, whole_number
 from .problems import BadRequest, NotFound
 from .representations import JSON_TYPE, csv_response, entries_csv, json_response, records_csv, wants_html
+from .state import state
 
 blueprint = Blueprint("api", __name__, url_prefix="/<register>")
 PROOF = "merkle:sha-256"
@@ -96,8 +97,8 @@ def register_info(register: str) -> Response:
 @blueprint.get("/entries.<any(json,csv):fmt>")
 def entries(register: str, fmt: str) -> Response:
     """Entries oldest first from ``start`` (an entry number), ``limit`` at a time (at most 5000)."""
-    limit = whole_number(request.args.get("limit"), "limit", current_app.config["PAGE_SIZE"], 1,
-                    current_app.config["MAX_PAGE_SIZE"])
+    settings = state().settings
+    limit = whole_number(request.args.get("limit"), "limit", settings.page_size, 1, settings.max_page_size)
     with reading(register) as (conn, reg_id):
         size = reads.head(conn, reg_id).user_size
         start = whole_number(request.args.get("start"), "start", 1, 1)
@@ -181,8 +182,8 @@ def record_list(register: str, fmt: str) -> Response:
     (from 1) or the keyset cursor ``before`` that ``Link: next`` carries; ``current=true`` leaves
     out ended records; ``as-of=N`` gives the records as they stood after entry N."""
     args = request.args
-    size = whole_number(args.get("page-size"), "page-size", current_app.config["PAGE_SIZE"], 1,
-                   current_app.config["MAX_PAGE_SIZE"])
+    settings = state().settings
+    size = whole_number(args.get("page-size"), "page-size", settings.page_size, 1, settings.max_page_size)
     page = whole_number(args.get("page-index"), "page-index", 1, 1)
     before = whole_number(args.get("before"), "before", 0, 1) or None
     as_of = whole_number(args.get("as-of"), "as-of", 0, 1) or None
@@ -245,7 +246,7 @@ def record_paths(register: str, rest: str) -> Response:
 
 def _record(register: str, key: str) -> Response:
     """``records/{key}`` as JSON: the hot path, one statement (see store.lookup)."""
-    found = current_app.extensions["registers.lookup"].record(register_id_of(None, register), key)
+    found = state().lookup.record(register_id_of(None, register), key)
     if found is None:
         raise NotFound(f"register '{register}' has no record '{key}'")
     etag = f"{found.number}.json"  # the record of a key changes only with its latest entry
@@ -261,7 +262,7 @@ def _record(register: str, key: str) -> Response:
 @blueprint.get("/download-rsf/<int:start>/<int:end>")
 def download_rsf(register: str, start: int | None, end: int | None) -> Response:
     """The register as RSF, streamed: whole, from entry ``start`` (exclusive), or up to ``end``."""
-    engine = current_app.extensions["registers.engine"]
+    engine = state().engine
     with reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
     first = start or 0
@@ -283,7 +284,7 @@ def download_rsf(register: str, start: int | None, end: int | None) -> Response:
 @blueprint.get("/download-register")
 def download_register(register: str) -> Response:
     """The v1 zip: ``register.json``, ``item/<hex>.json`` and ``entry/<n>.json``, streamed."""
-    engine = current_app.extensions["registers.engine"]
+    engine = state().engine
     with reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
         info = {"register": register, "total-entries": head.user_size, "root-hash": hash_text(head.user_root),
@@ -323,6 +324,9 @@ class _Sink:
     def flush(self) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
     def take(self) -> bytes:
         data, self.parts = b"".join(self.parts), []
         return data
@@ -331,7 +335,7 @@ class _Sink:
 @blueprint.get("/download-records.<any(csv,jsonl):fmt>")
 def download_records(register: str, fmt: str) -> Response:
     """Every current record, streamed as CSV or JSON lines (newest first)."""
-    engine = current_app.extensions["registers.engine"]
+    engine = state().engine
     with reading(register) as (conn, reg_id):
         fields = _definition(conn, reg_id, register).field_names
 
@@ -376,7 +380,7 @@ def register_proof(register: str) -> Response:
 def entry_proof(register: str, number: str, size: str) -> Response:
     """The audit path of an entry in the tree of ``size`` entries (never changes)."""
     n, s = whole_number(number, "entry number", 1, 1), whole_number(size, "tree size", 1, 1)
-    engine = current_app.extensions["registers.engine"]
+    engine = state().engine
     proof = service.inclusion_proof(engine, register, n, s)
     return conditional(json_response(proof, IMMUTABLE), f"entry-proof-{n}-{s}")
 
@@ -385,7 +389,7 @@ def entry_proof(register: str, number: str, size: str) -> Response:
 def consistency_proof(register: str, first: str, second: str) -> Response:
     """The consistency proof between two tree sizes (never changes)."""
     m, n = whole_number(first, "first size", 1, 1), whole_number(second, "second size", 1, 1)
-    engine = current_app.extensions["registers.engine"]
+    engine = state().engine
     return conditional(json_response(service.consistency_proof(engine, register, m, n), IMMUTABLE),
                         f"consistency-{m}-{n}")
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, render_template, request
 
 from ..core.items import hash_text
 from ..service import NoDefinition, definition_of
 from ..store import reads
-from ..store.checks import system_records
 from ..store.engine import snapshot
+from ..store.system import system_records
 from .representations import json_response
+from .state import state
 
 blueprint = Blueprint("catalogue", __name__)
 LICENCE = "Open Government Licence v3.0"
@@ -19,7 +20,7 @@ LICENCE = "Open Government Licence v3.0"
 
 def _registers(query: str) -> list[dict[str, Any]]:
     out = []
-    with snapshot(current_app.extensions["registers.engine"]) as conn:
+    with snapshot(state().engine) as conn:
         for name in reads.register_names(conn):
             reg_id = reads.register_id(conn, name)
             assert reg_id is not None

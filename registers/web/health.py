@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
+
+from .state import state
 
 blueprint = Blueprint("health", __name__)
 
 
 @blueprint.get("/healthz")
-def healthz():  # type: ignore[no-untyped-def]
+def healthz() -> Response:
     """Liveness: the process is serving."""
     return jsonify(status="ok")
 
 
 @blueprint.get("/readyz")
-def readyz():  # type: ignore[no-untyped-def]
+def readyz() -> Response:
     """Readiness: the database answers a query."""
-    with current_app.extensions["registers.engine"].connect() as conn:
+    with state().engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     return jsonify(status="ok")

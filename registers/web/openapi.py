@@ -26,7 +26,7 @@ def _query(name: str, kind: str = "integer", text: str = "") -> dict[str, Any]:
 
 def _answer(*types: str, text: str = "OK") -> dict[str, Any]:
     responses: dict[str, Any] = {"200": {"description": text, "content": {t: {} for t in types}}}
-    problem = {"content": {"application/problem+json": {}}}
+    problem: dict[str, Any] = {"content": {"application/problem+json": {}}}
     responses["400"] = {"description": "A malformed number or range", **problem}
     responses["404"] = {"description": "No such register, key, entry or item", **problem}
     return responses

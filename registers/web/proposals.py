@@ -17,7 +17,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, render_template, request
+from sqlalchemy import Engine
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import service
@@ -25,30 +26,31 @@ from ..service import quality
 from .bodies import PROPOSAL, load_body, read_json
 from .problems import BadRequest, NotFound, TooLarge
 from .representations import json_response, wants_html
+from .state import state
 from .writes import bearer_token
 
 blueprint = Blueprint("proposals", __name__, url_prefix="/<register>")
 NO_STORE = {"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"}
 
 
-def _read_engine():  # type: ignore[no-untyped-def]
-    return current_app.extensions["registers.engine"]
+def _read_engine() -> Engine:
+    return state().engine
 
 
-def _write_engine():  # type: ignore[no-untyped-def]
-    return current_app.extensions["registers.write_engine"]
+def _write_engine() -> Engine:
+    return state().write_engine
 
 
 @blueprint.post("/proposals")
 def propose(register: str) -> Response:
     """Anyone proposes a change to one record."""
     engine = _write_engine()
-    config = current_app.config
-    limit = int(config["PROPOSAL_MAX_BYTES"])
+    settings = state().settings
+    limit = settings.proposal_max_bytes
     if (request.content_length or 0) > limit:  # refused before it is read or counted
         raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")
     service.check_rate(engine, service.client_hash(request.remote_addr or "unknown"), "propose",
-                       int(config["PROPOSAL_RATE"]), int(config["PROPOSAL_RATE_WINDOW"]))
+                       settings.proposal_rate, settings.proposal_rate_window)
     body = load_body(PROPOSAL, limit)
     made = service.propose(
         engine, register, body["key"], body["values"], body["reason"], action=body.get("action"),
@@ -95,7 +97,7 @@ def decide(register: str, ident: int, decision: str) -> Response:
     by = service.authorise(engine, register, bearer_token())
     if decision not in ("approve", "reject", "recheck"):
         raise NotFound(f"there is no '{decision}' for a proposal (approve, reject or recheck)")
-    body = read_json(int(current_app.config["PROPOSAL_MAX_BYTES"]))
+    body = read_json(state().settings.proposal_max_bytes)
     if decision == "recheck":
         return json_response(service.recheck(engine, register, ident).public(), NO_STORE)
     reason = body.get("reason") if isinstance(body, dict) else None
@@ -113,7 +115,7 @@ def quality_report(register: str, suffix: str) -> Response | str:
     """What in the register looks wrong, record by record, with the fixes it proposes. Made on
     request only when it reads at most ``QUALITY_MAX_RECORDS`` records (the register's own, and
     those of registers it must read through for links to its ended records)."""
-    limit = int(current_app.config["QUALITY_MAX_RECORDS"])
+    limit = state().settings.quality_max_records
     try:
         report = quality.check(_read_engine(), register, budget=limit)
     except quality.ReportTooLarge as exc:

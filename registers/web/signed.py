@@ -9,21 +9,23 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
+from sqlalchemy import Engine
 
 from .. import service
 from ..core.entries import Log, entry_json
 from ..store import reads
 from .answers import CORS, IMMUTABLE, conditional, link_headers, reading, streamed, whole_number
 from .representations import json_response
+from .state import state
 
 blueprint = Blueprint("signed", __name__)
 NOTE_TYPE = "text/plain; charset=utf-8"
 FRESH = {**CORS, "Cache-Control": "no-cache"}  # always revalidate: a checkpoint moves on
 
 
-def _engine():  # type: ignore[no-untyped-def]
-    return current_app.extensions["registers.engine"]
+def _engine() -> Engine:
+    return state().engine
 
 
 @blueprint.get("/keys")
@@ -44,8 +46,8 @@ def checkpoint(register: str, system: bool) -> Response:
 @blueprint.get("/<register>/system/entries")
 def system_entries(register: str) -> Response:
     """System entries oldest first from ``start``, ``limit`` at a time (at most 5000)."""
-    limit = whole_number(request.args.get("limit"), "limit", current_app.config["PAGE_SIZE"], 1,
-                    current_app.config["MAX_PAGE_SIZE"])
+    settings = state().settings
+    limit = whole_number(request.args.get("limit"), "limit", settings.page_size, 1, settings.max_page_size)
     start = whole_number(request.args.get("start"), "start", 1, 1)
     with reading(register) as (conn, reg_id):
         size = reads.head(conn, reg_id).system_size

@@ -17,7 +17,8 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
+from sqlalchemy import Engine
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import service
@@ -26,15 +27,16 @@ from ..core.items import hash_text
 from .bodies import CHANGE, load_body
 from .problems import InvalidBody
 from .representations import json_response
+from .state import state
 
 blueprint = Blueprint("writes", __name__)
 CHUNK = 1 << 16
 CHANGE_MAX_BYTES = 1 << 20  # one record's change: a JSON body read whole
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     """The primary database (reads may come from a replica; writes and their receipts may not)."""
-    return current_app.extensions["registers.write_engine"]
+    return state().write_engine
 
 
 def bearer_token() -> str | None:
@@ -63,7 +65,7 @@ def load_rsf(register: str) -> Response:
     create``, and a ``change`` entry or a system key the platform does not know is refused
     (422): who and why are the token's label and ``?reason=``, recorded by the platform."""
     by = service.authorise(_engine(), register, bearer_token())
-    limit = current_app.config["MAX_UPLOAD"]
+    limit = state().settings.max_upload
     with tempfile.NamedTemporaryFile(prefix="registers-upload-", suffix=".rsf") as spool:
         received = 0
         while chunk := request.stream.read(CHUNK):
@@ -82,7 +84,7 @@ def change(register: str) -> Response:
     """Add, amend or end one record of ``register``: the body (``bodies.ChangeBody``) is the
     typed change itself, passed on exactly as sent."""
     by = service.authorise(_engine(), register, bearer_token())
-    body = load_body(CHANGE, min(int(current_app.config["MAX_UPLOAD"]), CHANGE_MAX_BYTES))
+    body = load_body(CHANGE, min(state().settings.max_upload, CHANGE_MAX_BYTES))
     values = body["values"]
     if body["action"] == "end" and "date" in body:
         if values and values != {"end-date": body["date"]}:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from registers import service
 from registers.web import create_app
+from registers.web.state import state
 from tests.conftest import RSF, vector
 from tests.integration.helpers import load
 
@@ -22,7 +23,7 @@ def client(engine: Engine, db_url: str) -> Iterator[FlaskClient]:
     load(engine, "country-208.rsf", "country")
     app = create_app({"DATABASE_URL": db_url, "TESTING": True})
     yield app.test_client()
-    app.extensions["registers.engine"].dispose()
+    state(app).close()
 
 
 def test_country_208_proofs_over_http_equal_the_published_ones(client: FlaskClient) -> None:
@@ -163,7 +164,7 @@ def test_a_register_without_a_definition_is_still_served(engine: Engine, db_url:
     record = client.get("/bare/records/402019").json["402019"]
     assert record["item"][0]["name"] == "New College\\New College School"
     assert client.get("/bare/records.csv").data.startswith(b"index-entry-number,entry-number,entry-timestamp,key\r\n")
-    app.extensions["registers.engine"].dispose()
+    state(app).close()
 
 
 def test_the_one_statement_record_path_answers_as_the_record_list_does(client: FlaskClient) -> None:
@@ -190,7 +191,7 @@ def test_a_record_of_several_items_lists_them_in_entry_order(engine: Engine, db_
     assert [item["n"] for item in answer.json["k1"]["item"]] == ["2", "1"]
     assert answer.json["k1"]["item"][0]["name"] == "Ünïcode ✓"
     assert answer.json["k1"]["entry-number"] == "1"
-    app.extensions["registers.engine"].dispose()
+    state(app).close()
 
 
 def test_fixed_answers_are_cacheable_and_conditional(client: FlaskClient) -> None:

@@ -20,6 +20,7 @@ from registers.cli import main
 from registers.core.errors import StoredItemCorrupt
 from registers.store import reads, records
 from registers.web import api, create_app
+from registers.web.state import state
 from tests.conftest import RSF
 
 # GM's current item (entries 69 and 206 of country.rsf): recent enough to be on the first page
@@ -130,7 +131,7 @@ def country(engine: Engine) -> Engine:
 def app(country: Engine, db_url: str) -> Iterator[Flask]:
     made = create_app({"DATABASE_URL": db_url, "TESTING": True})
     yield made
-    made.extensions["registers.engine"].dispose()
+    state(made).close()
 
 
 def _get_rules(app: Flask) -> set[str]:
@@ -288,7 +289,7 @@ BEFORE_THE_CHECK = {
 def test_the_check_reads_nothing_more(app: Flask) -> None:
     """The bytes are re-hashed as they are read: no statement is added to any read (the hot
     record GET stays one statement)."""
-    engine = app.extensions["registers.engine"]
+    engine = state(app).engine
     client = app.test_client()
     for url in BEFORE_THE_CHECK:
         client.get(url).get_data()  # ids and definitions remembered

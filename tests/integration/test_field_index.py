@@ -17,9 +17,10 @@ from sqlalchemy import Engine, func, select, text
 from cli import main
 from registers import service
 from registers.core.errors import RegisterError
-from registers.store.fields import value_hash
+from registers.core.field_values import value_hash
 from registers.store.schema import field_value
 from registers.web import create_app
+from registers.web.state import state
 from tests.conftest import RSF
 from tests.integration.helpers import load
 
@@ -140,7 +141,7 @@ def test_refusals_and_dropping(sic: Engine) -> None:
 def client(sic: Engine, db_url: str) -> Iterator[FlaskClient]:
     app = create_app({"DATABASE_URL": db_url, "TESTING": True})
     yield app.test_client()
-    app.extensions["registers.engine"].dispose()
+    state(app).close()
 
 
 def test_the_api_answers_the_same_with_and_without_the_index(sic: Engine, client: FlaskClient) -> None:

@@ -21,6 +21,7 @@ from registers.core.items import canonical_json, item_digest
 from registers.core.rsf import read_rsf
 from registers.loaders.tables import read_rows
 from registers.web import create_app
+from registers.web.state import state
 from tests.conftest import ROOT
 from tests.integration.helpers import load, snapshot
 
@@ -108,7 +109,7 @@ def client(engine: Engine, db_url: str) -> Iterator[FlaskClient]:
     load(engine, "country-small.rsf", "country")
     app = create_app({"DATABASE_URL": db_url, "TESTING": True})
     yield app.test_client()
-    app.extensions["registers.engine"].dispose()
+    state(app).close()
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from registers.core.rsf import AddItem, AppendEntry, AssertRootHash, Command, re
 from registers.store.append import append
 from registers.store.checks import Change
 from registers.web import create_app
+from registers.web.state import state
 from tests.conftest import RSF, fresh_database
 from tests.integration.helpers import load, snapshot
 
@@ -63,7 +64,7 @@ def make_app() -> Iterator[Callable[[str], Any]]:
 
     yield make
     for app in made:
-        app.extensions["registers.engine"].dispose()
+        state(app).close()
 
 
 def _keys(engine: Engine) -> list[VerifierKey]:

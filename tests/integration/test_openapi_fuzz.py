@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from registers import service
 from registers.web import create_app
+from registers.web.state import state
 from tests.integration.helpers import load
 
 
@@ -37,6 +38,6 @@ def test_no_operation_answers_with_a_server_error(engine: Engine, db_url: str) -
 
         exercise()
         operations += 1
-    app.extensions["registers.engine"].dispose()
+    state(app).close()
     assert operations >= 30
     assert service.verify(engine, "country").head.user_size >= 7  # whatever was written still verifies

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from registers import service
 from registers.core.errors import InvalidName
 from registers.web import create_app
+from registers.web.state import state
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
@@ -21,7 +22,7 @@ def client(engine: Engine, db_url: str) -> Iterator[FlaskClient]:
         pass
     app = create_app({"DATABASE_URL": db_url, "TESTING": True})
     yield app.test_client()
-    app.extensions["registers.engine"].dispose()
+    state(app).close()
 
 
 def test_the_catalogue_lists_every_register_and_searches(client: FlaskClient) -> None:

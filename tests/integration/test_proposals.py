@@ -17,6 +17,7 @@ from registers import service
 from registers.core.notes import VerifierKey
 from registers.core.receipts import verify_receipt
 from registers.web import create_app
+from registers.web.state import state
 from tests.conftest import ROOT
 from tests.integration.helpers import load, snapshot
 
@@ -36,7 +37,7 @@ def app_for(engine: Engine, db_url: str) -> Iterator:  # type: ignore[type-arg]
 
     yield make
     for app in apps:
-        app.extensions["registers.engine"].dispose()
+        state(app).close()
 
 
 @pytest.fixture

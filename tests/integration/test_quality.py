@@ -14,6 +14,7 @@ from registers import service
 from registers.core.items import canonical_json, hash_text, item_digest
 from registers.service import quality
 from registers.web import create_app
+from registers.web.state import state
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def _patch(engine: Engine, tmp_path: Path, name: str, key: str, item: dict[str, 
     service.load_rsf(engine, str(rsf), name)
 
 
-def _kinds(report: quality.QualityReport, kind: str) -> list[quality.Finding]:
+def _kinds(report: quality.QualityReport, kind: str) -> list[quality.QualityFinding]:
     return [f for f in report.findings if f.kind == kind]
 
 
@@ -106,14 +107,14 @@ def test_the_report_over_http(shipped: Engine, db_url: str) -> None:
         assert client.get("/school/quality.csv").status_code == 404
         assert client.get("/no-such/quality.json").status_code == 404
     finally:
-        app.extensions["registers.engine"].dispose()
+        state(app).close()
     small = create_app({"DATABASE_URL": db_url, "TESTING": True, "QUALITY_MAX_RECORDS": 999})
     try:  # a register too large to report on per request (it reads every record) says what to do instead
         refused = small.test_client().get("/school/quality.json")
         assert refused.status_code == 422 and "registers check school" in refused.json["detail"]
         assert small.test_client().get("/country/quality.json").status_code == 200
     finally:
-        small.extensions["registers.engine"].dispose()
+        state(small).close()
 
 
 def test_every_finding_is_counted_and_the_first_of_each_kind_listed(shipped: Engine) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from registers import service
 from registers.store.engine import database_url
 from registers.web import create_app
+from registers.web.state import state
 from tests.conftest import RSF
 from tests.integration.helpers import load
 
@@ -43,8 +44,7 @@ def client(engine: Engine, db_url: str, read_only_url: str) -> Iterator[FlaskCli
     load(engine, "country-small.rsf", "country")
     app = create_app({"DATABASE_URL": db_url, "READ_DATABASE_URL": read_only_url, "TESTING": True})
     yield app.test_client()
-    app.extensions["registers.engine"].dispose()
-    app.extensions["registers.write_engine"].dispose()
+    state(app).close()
 
 
 def test_reads_come_from_the_read_only_url_and_writes_go_to_the_primary(

@@ -17,6 +17,7 @@ from registers.core.items import hash_text
 from registers.core.notes import SignerKey, VerifierKey, open_checkpoint
 from registers.core.rsf import read_rsf
 from registers.web import create_app
+from registers.web.state import state
 from tests.conftest import RSF
 from tests.integration.helpers import load
 
@@ -144,7 +145,7 @@ def client(engine: Engine, db_url: str) -> Iterator[FlaskClient]:
     service.append_items(engine, "country", [("XX", {"country": "XX", "name": "Nowhere"})])
     app = create_app({"DATABASE_URL": db_url, "TESTING": True})
     yield app.test_client()
-    app.extensions["registers.engine"].dispose()
+    state(app).close()
 
 
 def test_checkpoints_keys_and_the_system_log_are_served(client: FlaskClient, engine: Engine) -> None:

@@ -22,6 +22,7 @@ from registers.core.errors import InvalidEntry
 from registers.core.notes import VerifierKey
 from registers.core.receipts import verify_receipt
 from registers.web import create_app
+from registers.web.state import state
 from tests.integration.helpers import load, snapshot
 
 THING = Definition("thing", (FieldDef("thing"), FieldDef("name"), FieldDef("tags", cardinality="n"),
@@ -35,7 +36,7 @@ def client(engine: Engine, db_url: str) -> Iterator[FlaskClient]:
     service.add_record(engine, "thing", "T1", {"name": "First", "tags": ["a", "b"]}, by="test")
     app = create_app({"DATABASE_URL": db_url, "TESTING": True, "PROPOSAL_RATE": 100_000})
     yield app.test_client()
-    app.extensions["registers.engine"].dispose()
+    state(app).close()
 
 
 def _auth(engine: Engine, register: str) -> dict[str, str]:

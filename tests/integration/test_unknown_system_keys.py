@@ -25,6 +25,7 @@ from registers.core.items import canonical_json, item_digest
 from registers.core.notes import VerifierKey
 from registers.core.rsf import AddItem, AppendEntry
 from registers.web import create_app
+from registers.web.state import state
 from tests.conftest import RSF
 from tests.integration.helpers import export, snapshot
 from tests.integration.test_mirror import database, serving
@@ -56,7 +57,7 @@ def dump_with(path: Path, *extra: tuple[str, dict[str, Any]]) -> tuple[Path, lis
 def client(db_url: str) -> Iterator[FlaskClient]:
     app = create_app({"DATABASE_URL": db_url, "TESTING": True})
     yield app.test_client()
-    app.extensions["registers.engine"].dispose()
+    state(app).close()
 
 
 def test_an_unknown_system_key_loads_as_published_reported_as_a_finding(
@@ -135,7 +136,7 @@ def test_a_mirror_copies_unknown_system_keys_and_change_entries(tmp_path: Path, 
                 keys = [VerifierKey.parse(k) for k in service.public_keys(source)]
                 service.mirror(engine, f"{base}/country/", keys)
         finally:
-            app.extensions["registers.engine"].dispose()
+            state(app).close()
         assert service.head(engine, "country") == service.head(source, "country")
         system = b"".join(service.system_patch(engine, "country", 0))
         assert system == b"".join(service.system_patch(source, "country", 0))

@@ -22,6 +22,7 @@ from registers.core.errors import InvalidEntry
 from registers.core.items import canonical_json, item_digest
 from registers.core.rsf import AddItem, AppendEntry, AssertRootHash
 from registers.web import create_app
+from registers.web.state import state
 from tests.conftest import ROOT, RSF
 from tests.integration.helpers import export, load, snapshot
 
@@ -34,7 +35,7 @@ def client(engine: Engine, db_url: str) -> Iterator[FlaskClient]:
     load(engine, "country-small.rsf", "country")
     app = create_app({"DATABASE_URL": db_url, "TESTING": True})
     yield app.test_client()
-    app.extensions["registers.engine"].dispose()
+    state(app).close()
 
 
 def _auth(engine: Engine, label: str = "Jane Doe, FCDO") -> dict[str, str]:

@@ -13,6 +13,7 @@ from registers import service
 from registers.core.notes import VerifierKey
 from registers.core.receipts import verify_receipt
 from registers.web import create_app
+from registers.web.state import state
 from tests.conftest import ROOT, RSF
 from tests.integration.helpers import load, snapshot
 
@@ -24,7 +25,7 @@ def client(engine: Engine, db_url: str) -> Iterator[FlaskClient]:
     service.create_register(engine, "territory", service.read_schema(str(ROOT / "schemas" / "territory.json")))
     app = create_app({"DATABASE_URL": db_url, "TESTING": True, "MAX_UPLOAD": 200_000})
     yield app.test_client()
-    app.extensions["registers.engine"].dispose()
+    state(app).close()
 
 
 def _auth(secret: str) -> dict[str, str]:

@@ -20,10 +20,10 @@ file), then ``duplicates``, ``ended`` and ``report``'s check of missing values r
 put aside (or the records again); ``fixes`` files a report's fixes as proposals.
 """
 
-from .findings import KINDS, Finding, QualityReport, ReportTooLarge
+from .findings import KINDS, QualityFinding, QualityReport, ReportTooLarge
 from .fixes import SOURCE, Proposed, propose_fixes
 from .report import check
 from .survey import normalised_name
 
-__all__ = ["KINDS", "SOURCE", "Finding", "Proposed", "QualityReport", "ReportTooLarge", "check", "normalised_name",
-           "propose_fixes"]
+__all__ = ["KINDS", "SOURCE", "Proposed", "QualityFinding", "QualityReport", "ReportTooLarge", "check",
+           "normalised_name", "propose_fixes"]

@@ -7,10 +7,10 @@ from datetime import date
 
 from ...core.definitions import Definition
 from ..scratch import Scratch
-from .findings import Finding
+from .findings import QualityFinding
 
 
-def duplicates(definition: Definition, scratch: Scratch, name: str) -> Iterator[Finding]:
+def duplicates(definition: Definition, scratch: Scratch, name: str) -> Iterator[QualityFinding]:
     """Live records whose normalised names are the same: every one after the first (by entry
     number) in each group, unless one of the two names the other through the register's links
     to itself (a parent and its child may share a name)."""
@@ -21,7 +21,7 @@ def duplicates(definition: Definition, scratch: Scratch, name: str) -> Iterator[
         for key, value in later:
             if _related(scratch, key, first[0]):
                 continue
-            yield Finding(
+            yield QualityFinding(
                 "duplicate", name, key, "name",
                 f"record '{key}' ('{value}') looks like a duplicate of record '{first[0]}' ('{first[1]}')",
                 {"action": "end", "key": key, "fields": {"end-date": date.today().isoformat()},

@@ -8,14 +8,14 @@ from typing import Any
 from ...core.definitions import Definition
 from ...core.validation import link_targets, linking_fields
 from ...store import fields, reads, records
-from ...store.checks import system_records
+from ...store.system import system_records
 from ..reading import is_current
 from ..scratch import Scratch
 from . import survey
-from .findings import Budget, Finding
+from .findings import Budget, QualityFinding
 
 
-def ended_but_linked(conn: Any, name: str, scratch: Scratch, today: str, allowed: Budget) -> Iterator[Finding]:
+def ended_but_linked(conn: Any, name: str, scratch: Scratch, today: str, allowed: Budget) -> Iterator[QualityFinding]:
     """Live records of any register (this one included) naming a record of ``name`` that has
     ended (the ended keys wait in the scratch file). Where every field that can name ``name``
     is indexed, each ended key is looked up; otherwise the linking register is read through."""
@@ -55,7 +55,7 @@ def ended_but_linked(conn: Any, name: str, scratch: Scratch, today: str, allowed
 
 
 def _ended_looked_up(conn: Any, scratch: Scratch, name: str, other: str, other_id: int, linking: tuple[Any, ...],
-                     prefixes: set[str], today: str) -> Iterator[Finding]:
+                     prefixes: set[str], today: str) -> Iterator[QualityFinding]:
     """``_ended_but_linked`` through the field indexes of ``other``: its live records holding
     each ended key of ``name`` (as ``prefix:key`` in a CURIE field)."""
     for key, end_date in scratch.execute("SELECT key, end_date FROM ended ORDER BY key"):
@@ -67,13 +67,15 @@ def _ended_looked_up(conn: Any, scratch: Scratch, name: str, other: str, other_i
                         yield _ended_finding(name, other, rec.entry.key, f.name, key, end_date)
 
 
-def _ended_links(scratch: Scratch, name: str, other: str, waiting: list[tuple[str, str, str]]) -> Iterator[Finding]:
+def _ended_links(
+    scratch: Scratch, name: str, other: str, waiting: list[tuple[str, str, str]]
+) -> Iterator[QualityFinding]:
     ends = dict(scratch.lookup("SELECT key, end_date FROM ended WHERE key IN ({})", sorted({t for *_, t in waiting})))
     for key, f, target in waiting:
         if target in ends:
             yield _ended_finding(name, other, key, f, target, ends[target])
 
 
-def _ended_finding(name: str, other: str, key: str, f: str, target: str, end_date: str) -> Finding:
-    return Finding("ended-but-linked", other, key, f,
+def _ended_finding(name: str, other: str, key: str, f: str, target: str, end_date: str) -> QualityFinding:
+    return QualityFinding("ended-but-linked", other, key, f,
                    f"record '{key}' of '{other}' (live) names record '{target}' of '{name}', which ended on {end_date}")

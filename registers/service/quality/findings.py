@@ -31,7 +31,7 @@ class Budget:
 
 
 @dataclass(frozen=True)
-class Finding:
+class QualityFinding:
     """One thing that looks wrong: in ``register`` (this one, or a linking one), record ``key``."""
 
     kind: str
@@ -51,7 +51,7 @@ class QualityReport:
     register: str
     records: int
     live: int
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[QualityFinding] = field(default_factory=list)
     counted: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     listed: int | None = None
 

@@ -11,13 +11,13 @@ from sqlalchemy import Engine
 from ...core.definitions import Definition
 from ...store import reads, records
 from ...store.engine import snapshot
-from ..logs import register_id_of
 from ..reading import is_current
 from ..records import definition_of
+from ..registers import register_id_of
 from ..scratch import Scratch
 from .duplicates import duplicates
 from .ended import ended_but_linked
-from .findings import KINDS, Budget, Finding, QualityReport
+from .findings import KINDS, Budget, QualityFinding, QualityReport
 from .survey import Survey
 
 MOSTLY_FILLED = 0.9  # a field this share of live records fill is expected in every one
@@ -38,10 +38,10 @@ def check(engine: Engine, name: str, today: str | None = None, listed: int | Non
     more of the register's records have been read, every ``PROGRESS_EVERY``."""
     today = today or date.today().isoformat()
     report = QualityReport(name, 0, 0, listed=listed)
-    kept: dict[str, list[Finding]] = {kind: [] for kind in KINDS}
+    kept: dict[str, list[QualityFinding]] = {kind: [] for kind in KINDS}
     allowed = Budget(name, budget)
 
-    def note(findings: Iterable[Finding]) -> None:
+    def note(findings: Iterable[QualityFinding]) -> None:
         for finding in findings:
             report.counted[finding.kind] += 1
             if listed is None or len(kept[finding.kind]) < listed:
@@ -70,7 +70,7 @@ def check(engine: Engine, name: str, today: str | None = None, listed: int | Non
 
 
 def _missing(conn: Any, reg_id: int, definition: Definition, name: str, filled: dict[str, int], live: int,
-             today: str, allowed: Budget) -> Iterator[Finding]:
+             today: str, allowed: Budget) -> Iterator[QualityFinding]:
     """Live records without a value in a field that at least ``MOSTLY_FILLED`` of them fill (a
     second pass over the records, made only when there is such a field with gaps)."""
     if live < MIN_RECORDS:
@@ -86,5 +86,5 @@ def _missing(conn: Any, reg_id: int, definition: Definition, name: str, filled: 
         for f in expected:
             if rec.item.get(f) in (None, "", []):
                 share = filled[f] / live
-                yield Finding("missing-value", name, rec.entry.key, f,
+                yield QualityFinding("missing-value", name, rec.entry.key, f,
                               f"record '{rec.entry.key}' has no '{f}', which {share:.0%} of live records fill")

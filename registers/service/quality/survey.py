@@ -13,7 +13,7 @@ from ...core.validation import compile_checks, link_targets, linking_fields
 from ...store import reads, records
 from ..reading import is_current
 from ..scratch import Scratch
-from .findings import Finding
+from .findings import QualityFinding
 
 LINK_BATCH = 5000  # links checked against their registers per round of lookups
 KNOWN_TARGETS = 200_000  # link targets remembered as found or not (then forgotten, and looked up again)
@@ -50,7 +50,7 @@ class Survey:
         scratch.execute("CREATE TABLE ended (key TEXT PRIMARY KEY, end_date TEXT)")
         scratch.execute("CREATE TABLE own_link (key TEXT, target TEXT)")
 
-    def take(self, rec: records.Record) -> Iterator[Finding]:
+    def take(self, rec: records.Record) -> Iterator[QualityFinding]:
         """Findings of one record (and of earlier ones whose links are checked now)."""
         self.held += 1
         item, key = rec.item, rec.entry.key
@@ -88,7 +88,7 @@ class Survey:
             self.scratch.insert(table, rows)
             rows.clear()
 
-    def finish(self) -> Iterator[Finding]:
+    def finish(self) -> Iterator[QualityFinding]:
         """The findings still waiting (the last links); the scratch tables indexed for reading."""
         yield from self.links.flush()
         self._put_aside()
@@ -114,7 +114,7 @@ class _Links:
         """Whether enough links wait to check them now."""
         return len(self.waiting) >= LINK_BATCH
 
-    def flush(self) -> Iterator[Finding]:
+    def flush(self) -> Iterator[QualityFinding]:
         """Check the waiting links: a finding for each that names nothing."""
         if sum(map(len, self.known.values())) > KNOWN_TARGETS:
             self.known.clear()
@@ -129,19 +129,19 @@ class _Links:
             self.known[register].update((t, t in exists) for t in targets)
         for key, f, register, target in self.waiting:
             if self.ids[register] is None:
-                yield Finding("dangling-link", self.name, key, f,
+                yield QualityFinding("dangling-link", self.name, key, f,
                               f"record '{key}' field '{f}': register '{register}' does not exist")
             elif target and not self.known[register][target]:
-                yield Finding("dangling-link", self.name, key, f,
+                yield QualityFinding("dangling-link", self.name, key, f,
                               f"record '{key}' field '{f}': '{target}' is not a key of register '{register}'")
         self.waiting = []
 
 
-def _invalid(rules: Any, rec: records.Record, name: str) -> Iterator[Finding]:
+def _invalid(rules: Any, rec: records.Record, name: str) -> Iterator[QualityFinding]:
     for problem in rules(rec.entry.key, rec.item):
         value = rec.item.get(problem.field) if problem.field else None
         fixed = _repaired(rules, rec, problem.field, value)
-        yield Finding(
+        yield QualityFinding(
             "invalid-value", name, rec.entry.key, problem.field or None,
             f"record '{rec.entry.key}': {problem.message}",
             {"action": "amend", "key": rec.entry.key, "fields": {problem.field: fixed},

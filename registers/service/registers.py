@@ -1,4 +1,5 @@
-"""The operations every entry point calls: the CLI and the web app are thin skins over these.
+"""Operations on whole registers and their two logs: open the database, list registers, load
+RSF, export dumps and patches, heads, roots, proofs, signed checkpoints, verify.
 
 Each function takes an Engine (see ``open_database``) and register names, and returns plain
 values; user mistakes are raised as ``RegisterError`` subclasses with one-line messages.
@@ -20,9 +21,10 @@ from ..core.items import canonical_json, hash_text, item_digest
 from ..core.rsf import AddItem, AppendEntry, Command, read_rsf
 from ..loaders.rsf import export_rsf_chunks, export_system_chunks, open_rsf, register_name_in
 from ..store import reads, signing
-from ..store.append import AppendResult, append, check_name
+from ..store.append import AppendResult, append, check_register_name
 from ..store.checks import Change
-from ..store.engine import analyze, open_engine, snapshot
+from ..store.dialects import dialect_for
+from ..store.engine import open_engine, snapshot
 from ..store.tree import StoredTree
 from ..store.verify import Verified, verify_register
 
@@ -75,7 +77,8 @@ def load_rsf(
     stream = open_rsf(path)
     change = Change(by=by, reason=reason, strict=strict, authored=authored)
     try:
-        return append(engine, check_name(name), read_rsf(stream), change=change, commit=not dry_run, create=create)
+        return append(engine, check_register_name(name), read_rsf(stream), change=change, commit=not dry_run,
+                      create=create)
     except LineError as exc:
         raise exc.located(source) from None
     finally:
@@ -108,7 +111,7 @@ def append_items(
             yield AddItem(blob, digest)
             yield AppendEntry(log, key, stamp, (digest,))
 
-    return append(engine, check_name(name), commands(), create=create, extend=True)
+    return append(engine, check_register_name(name), commands(), create=create, extend=True)
 
 
 def register_id_of(conn: Connection, name: str) -> int:
@@ -186,10 +189,9 @@ def verify(engine: Engine, name: str, since: int = 0) -> Verified:
     """Recompute register ``name`` from its log; raises IntegrityError at the first fault.
     With ``since``, the user-log size of a checkpoint an earlier verification covered, only what
     came after that checkpoint is recomputed (see ``store.verify.verify_register``).
-    On PostgreSQL the planner's statistics are refreshed first where allowed (verify's queries
-    read whole tables; with stale statistics a planner may pick quadratic plans)."""
-    if engine.dialect.name == "postgresql":
-        analyze(engine)
+    The planner's statistics are refreshed first where the database keeps them and allows it
+    (verify's queries read whole tables; with stale statistics a planner may pick quadratic plans)."""
+    dialect_for(engine).refresh_statistics(engine)
     with snapshot(engine) as conn:
         return verify_register(conn, register_id_of(conn, name), since)
 

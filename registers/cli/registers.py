@@ -1,4 +1,4 @@
-"""Commands on whole logs: load, root, list, export, proof, serve."""
+"""Commands on whole registers and their logs: load, root, list, export, proof, serve."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import click
 from .. import service
 from ..core.errors import RegisterError
 from ..core.items import hash_text
-from . import (
+from .group import (
     RECEIPT,
     REMOTE,
     _engine,

@@ -1,0 +1,152 @@
+"""The ``registers`` command group and the helpers its commands share.
+
+The commands themselves live by topic in the sibling modules, which add themselves to
+``main``; ``registers.cli`` imports them all, so ``registers.cli.main`` is the whole command.
+Errors a user can cause become one line on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.exc import OperationalError
+
+from .. import service
+from ..core.errors import RegisterError
+from ..settings import Settings, current
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(func: F) -> F:
+    """Turn RegisterError into ``error: <one line>`` and exit status 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RegisterError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except OperationalError as exc:  # the database is unreachable or busy: say so in one line
+            click.echo(f"error: database: {str(exc.orig).splitlines()[0]}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _engine(ctx: click.Context):  # type: ignore[no-untyped-def]
+    obj = ctx.ensure_object(dict)
+    if "engine" not in obj:
+        obj["engine"] = service.open_database(obj.get("db"))
+        ctx.find_root().call_on_close(obj["engine"].dispose)  # its connections close with the command
+    return obj["engine"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    metavar="URL",
+    help="Database URL (default: $REGISTERS_DATABASE_URL, else sqlite:///registers.db).",
+)
+@click.version_option(package_name="registers")
+@click.pass_context
+@_friendly
+def main(ctx: click.Context, db: str | None) -> None:
+    """Keep verifiable registers: append-only, hash-chained logs of reference data.
+
+    \b
+    Examples:
+      registers load fixtures/rsf/country.rsf
+      registers root country
+      registers proof inclusion country 10 200
+      registers export country --from 200 --to 209 > patch.rsf
+      registers --db postgresql://postgres@127.0.0.1/test list
+    """
+    ctx.ensure_object(dict).update(db=db, settings=current())  # a bad setting is refused here
+
+
+def _settings(ctx: click.Context) -> Settings:
+    """The ``REGISTERS_*`` settings the command started with."""
+    found: Settings = ctx.find_root().ensure_object(dict).get("settings") or current()
+    return found
+
+
+def _print_findings(findings: Any, source: str, every_dangling: bool = False) -> None:
+    """Report findings on stderr: a count and the first examples, or every dangling link."""
+    if not findings.count:
+        return
+    if every_dangling:
+        click.echo(f"{findings.dangling} dangling links (loaded with --allow-dangling):", err=True)
+        for text in findings.dangling_links:
+            click.echo(f"  {source}:{text}", err=True)
+        return
+    dangling = f", {findings.dangling} of them links to missing records" if findings.dangling else ""
+    click.echo(f"{findings.count} findings (loaded as published{dangling}); the first:", err=True)
+    for example in findings.examples:
+        click.echo(f"  {source}:{example}", err=True)
+
+
+RECEIPT = click.option(
+    "--receipt", metavar="FILE", type=click.Path(dir_okay=False, writable=True),
+    help="Write a receipt: the new entries, their items and proofs, and the signed checkpoint "
+    "(check it offline with 'registers verify-receipt').",
+)
+
+
+def REMOTE(func: F) -> F:  # noqa: N802 - a decorator named as the other option groups
+    """``--remote URL --token T``: send the change to a served register instead."""
+    func = click.option("--token", metavar="T",
+                        help="The register's custodian token (default: $REGISTERS_TOKEN).")(func)
+    return click.option("--remote", metavar="URL",
+                        help="Send the change to the register served at URL (https://host/NAME/).")(func)
+
+
+def _remote(name: str | None, url: str, token: str | None, by: str | None = None) -> str:
+    """The token for a remote change to ``url`` (which must be register ``name``'s URL).
+
+    ``--as`` is refused: the server records the change as made by the token's holder (the label
+    it was issued with), never by a name the client claims."""
+    if by:
+        raise RegisterError("--as does not go with --remote: the server records the change as made by the "
+                            "holder of the token (the label it was issued with)")
+    token = token or _settings(click.get_current_context()).token
+    if not token:
+        raise RegisterError("--remote needs --token (or $REGISTERS_TOKEN): the register's custodian token")
+    if name and not url.rstrip("/").endswith("/" + name):
+        raise RegisterError(f"--remote {url} is not the URL of register '{name}'")
+    return token
+
+
+def _remote_done(answer: dict[str, Any], receipt: str | None) -> None:
+    """Report a remote change as a local one is reported, and write its receipt."""
+    click.echo(f"{answer['register']}: {answer['user-entries-added']} added; root {answer['total-entries']} "
+               f"{answer['root-hash']}")
+    if receipt and answer.get("receipt"):
+        with open(receipt, "w", encoding="utf-8") as out:
+            json.dump(answer["receipt"], out, ensure_ascii=False, indent=1)
+            out.write("\n")
+        click.echo(f"receipt written to {receipt}", err=True)
+
+
+def _write_receipt(ctx: click.Context, result: Any, path: str | None) -> None:
+    """Write the receipt of ``result`` to ``path`` (when given and the change appended anything)."""
+    if not path:
+        return
+    receipt = service.receipt_for(_engine(ctx), result)
+    if receipt is None:
+        click.echo(f"no receipt written: {result.register} did not change", err=True)
+        return
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(receipt, out, ensure_ascii=False, indent=1)
+        out.write("\n")
+    click.echo(f"receipt written to {path}", err=True)
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=1))

@@ -1,0 +1,184 @@
+"""The platform's settings: every ``REGISTERS_*`` environment variable, declared once.
+
+``Settings`` declares each variable on one line: its type, default and meaning. The field's
+name, upper-cased, is the variable after ``REGISTERS_`` unless the line names another. An
+entry point reads them all at start-up (the web app in ``create_app``, the CLI in its group)
+with ``current()``, which refuses a bad value in one line naming the variable and the value;
+the store and services, which every entry point shares, read the same variables through the
+same ``current()``. An empty variable is an unset one. Nothing else reads the environment.
+
+The README's table of variables is made from these declarations:
+``python -m registers.settings --markdown`` prints it; ``--readme README.md`` rewrites it there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .core.errors import RegisterError
+
+PREFIX = "REGISTERS_"
+BEGIN, END = "<!-- settings -->", "<!-- /settings -->"  # where README.md holds the table
+T = TypeVar("T")
+
+
+class BadSetting(RegisterError):
+    """A ``REGISTERS_*`` variable whose value is not of its kind."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a variable's text must be: ``word`` names it in the table, ``what`` in a refusal
+    ("must be <what>"); ``parse`` makes the value of valid text and raises ValueError otherwise."""
+
+    word: str
+    what: str
+    parse: Callable[[str], Any]
+
+
+def whole(least: int, unit: str = "") -> Kind:
+    """A whole number (of ``unit``) at least ``least``."""
+
+    def parse(text: str) -> int:
+        if not (text.isascii() and text.isdigit()) or len(text) > 18 or int(text) < least:
+            raise ValueError(text)
+        return int(text)
+
+    return Kind(f"{unit or 'whole number'} ≥ {least}",
+                f"a whole number{' of ' + unit if unit else ''}, at least {least}", parse)
+
+
+def _origin(text: str) -> str:
+    if "://" in text or not re.fullmatch(r"[^\s+:/][^\s+]*", text):
+        raise ValueError(text)
+    return text.rstrip("/")
+
+
+TEXT = Kind("text", "text", str)
+URL = Kind("database URL", "a database URL", str)  # opening the database says what is wrong with one
+DIRECTORY = Kind("directory", "a directory", Path)
+ORIGIN = Kind("name", "a name like 'registers.example.gov.uk' (no scheme, spaces or '+')", _origin)
+
+
+def _declare(default: T, kind: Kind, meaning: str, *, variable: str = "", shown: str = "",
+             secret: bool = False) -> T:
+    """One setting: its default, kind and meaning; ``variable`` when it is not the field's name
+    upper-cased, ``shown`` for a default the table should describe rather than print (one
+    derived when the value is None), ``secret`` to keep the value out of ``repr``."""
+    described = {"kind": kind, "meaning": meaning, "variable": variable, "shown": shown}
+    return field(default=default, repr=not secret, metadata=described)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every ``REGISTERS_*`` variable: a declaration a line (name, type, default, meaning)."""
+
+    database_url: str = _declare("sqlite:///registers.db", URL, "the database (PostgreSQL or SQLite); `--db` overrides it")
+    read_database_url: str | None = _declare(None, URL, "a read-only replica, or a read-only role: the web app serves every read from it and only custodians' writes go to the primary")
+    page_size: int = _declare(100, whole(1), "entries, records or items in a page of the API when the request names no size")
+    max_page_size: int = _declare(5000, whole(1), "the largest page a request may ask for")
+    max_upload: int = _declare(1 << 30, whole(0, "bytes"), "the largest RSF a custodian may upload", shown="1 GiB")
+    proposal_rate: int = _declare(10, whole(0), "proposals one client address may make in a window (counted in the database, so every worker shares them)")
+    proposal_rate_window: int = _declare(60, whole(1, "seconds"), "the window `REGISTERS_PROPOSAL_RATE` counts in")
+    proposal_max_bytes: int = _declare(16 * 1024, whole(0, "bytes"), "the largest proposal body", shown="16 KiB")
+    quality_max_records: int = _declare(250_000, whole(0), "the most records a quality report made on request may read; a larger one is made with `registers check`")
+    sqlite_cache_mib: int = _declare(16, whole(1, "MiB"), "the page cache each SQLite connection keeps, the CLI's too; the OS caches the rest of the file")
+    origin: str = _declare("localhost", ORIGIN, "the origin checkpoints are signed for (`<origin>/<register>`, `<origin>/<register>/system`) and new keys' name")
+    key_dir: Path | None = _declare(None, DIRECTORY, "where private signing keys live (files of mode 0600, never in the database)", shown="`keys/` beside a SQLite database file, else `./keys`")
+    trust_dir: Path | None = _declare(None, DIRECTORY, "where `registers audit` keeps the checkpoints it has verified", shown="`~/.registers/trust`")
+    actor: str | None = _declare(None, TEXT, "who makes a change when `--as` is not given", variable="AS", shown="your login name")
+    token: str | None = _declare(None, TEXT, "the custodian token `--remote` sends when `--token` is not given", secret=True)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        """The settings ``environ`` holds (``os.environ`` at start-up), each variable parsed;
+        BadSetting, naming the variable and its value, for the first that is not of its kind."""
+        return cls().overridden({d.variable: environ.get(PREFIX + d.variable, "") for d in declared()})
+
+    def overridden(self, values: Mapping[str, object]) -> Settings:
+        """These settings with ``values`` (by variable name without ``REGISTERS_``, e.g.
+        ``PAGE_SIZE``) in place: text is parsed as the variable's would be, other values as
+        their text; an empty text or None keeps the default. BadSetting for an unknown name."""
+        by_variable = {d.variable: d for d in declared()}
+        changed: dict[str, Any] = {}
+        for variable, value in values.items():
+            declaration = by_variable.get(variable)
+            if declaration is None:
+                raise BadSetting(f"there is no setting {PREFIX}{variable}")
+            text = "" if value is None else str(value)
+            changed[declaration.attribute] = declaration.parse(text) if text else declaration.default
+        return replace(self, **changed)
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One declared setting, as the table and the parser see it."""
+
+    attribute: str
+    variable: str
+    kind: Kind
+    default: Any
+    meaning: str
+    shown: str
+    secret: bool
+
+    def parse(self, text: str) -> Any:
+        """The value of ``text``; BadSetting naming the variable and the text if it is not of its kind."""
+        try:
+            return self.kind.parse(text)
+        except ValueError:
+            raise BadSetting(f"{PREFIX}{self.variable}={text!r} must be {self.kind.what}") from None
+
+
+def declared() -> list[Declared]:
+    """The declared settings, in their order in ``Settings``."""
+    return [
+        Declared(f.name, f.metadata["variable"] or f.name.upper(), f.metadata["kind"], f.default,
+                 f.metadata["meaning"], f.metadata["shown"], not f.repr)
+        for f in fields(Settings)
+    ]
+
+
+def current() -> Settings:
+    """The settings of this process's environment as it is now: BadSetting for a bad value. An
+    entry point reads them at start-up; the store and services read them here when they need one
+    (an entry point has refused a bad value by then)."""
+    return Settings.from_environ(os.environ)
+
+
+def markdown_table() -> str:
+    """The README's table of settings: variable, type, default and meaning, one row each."""
+    rows = ["| variable | type | default | meaning |", "|---|---|---|---|"]
+    for d in declared():
+        default = d.shown or ("none" if d.default is None else f"`{d.default}`")
+        rows.append(f"| `{PREFIX}{d.variable}` | {d.kind.word} | {default} | {d.meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+def with_table(readme: str) -> str:
+    """``readme`` with the text between its settings markers replaced by ``markdown_table()``."""
+    start, end = readme.index(BEGIN) + len(BEGIN), readme.index(END)
+    return readme[:start] + "\n" + markdown_table() + readme[end:]
+
+
+def main(argv: list[str]) -> int:
+    """``--markdown``: print the table; ``--readme PATH``: rewrite the table in that file."""
+    if argv == ["--markdown"]:
+        sys.stdout.write(markdown_table())
+        return 0
+    if len(argv) == 2 and argv[0] == "--readme":
+        path = Path(argv[1])
+        path.write_text(with_table(path.read_text(encoding="utf-8")), encoding="utf-8")
+        return 0
+    sys.stderr.write("usage: python -m registers.settings --markdown | --readme README.md\n")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
