@@ -176,6 +176,11 @@ def definition_problem(
       ``fields`` is a list of field names, none twice, each already defined by a ``field:``
       key of ``defined``; its other values are strings.
     - ``name``: the item's ``name`` follows the same rule.
+    - Each item has the members ``registers create`` writes and no others (a field's ``field``,
+      ``datatype`` and ``cardinality``, and ``phase``, ``register`` (``""``: no link, as in v1),
+      ``text`` if given; a register's ``register`` and ``fields``, and ``phase``, ``registry``,
+      ``text``; ``name``, ``register-name`` and ``custodian`` their one non-empty string), so
+      what is signed is what the definition shows: nothing is filled in by default or dropped.
 
     ``register-name`` and ``custodian`` are free text (served escaped); any other key is not a
     definition and is left to the caller (``change`` and unknown keys).
@@ -186,10 +191,34 @@ def definition_problem(
         return _field_problem(key, key.removeprefix("field:"), item, register_exists)
     if key.startswith("register:"):
         return _register_problem(key, key.removeprefix("register:"), item, defined)
+    if key in _ONE_MEMBER:
+        members = _members_problem(key, item, {key}, {key})
+        if members:
+            return members
+        if not isinstance(item[key], str) or not item[key]:
+            return f"system entry '{key}': '{key}' must be a non-empty string"
     if key == "name":
         name = item.get("name")
         if not isinstance(name, str) or check_name(name):
             return f"system entry 'name': {_shown(name)} is not a register name (a letter, then letters, digits or -)"
+    return None
+
+
+# The members a definition made here may have, and must (as ``FieldDef.item`` and
+# ``Definition.register_item`` write them): nothing is filled in or dropped on the way.
+_FIELD_MEMBERS = ({"field", "datatype", "cardinality"},
+                  {"field", "datatype", "cardinality", "phase", "register", "text"})
+_REGISTER_MEMBERS = ({"register", "fields"}, {"register", "fields", "phase", "registry", "text"})
+_ONE_MEMBER = {"name", "register-name", "custodian"}
+
+
+def _members_problem(key: str, item: Mapping[str, Any], required: set[str], allowed: set[str]) -> str | None:
+    missing = sorted(required - set(item))
+    if missing:
+        return f"system entry '{key}' has no '{missing[0]}'"
+    extra = sorted(set(item) - allowed)
+    if extra:
+        return f"system entry '{key}': '{extra[0][:100]}' is not a member of a {key.split(':')[0]} entry"
     return None
 
 
@@ -198,6 +227,9 @@ def _field_problem(key: str, name: str, item: Mapping[str, Any], register_exists
         return f"system entry '{key}': '{name}' is not a field name (a letter, then letters, digits or -)"
     if item.get("field") != name:
         return f"system entry '{key}' defines field {_shown(item.get('field'))}, not '{name}'"
+    members = _members_problem(key, item, *_FIELD_MEMBERS)
+    if members:
+        return members
     for member, value in item.items():
         if not isinstance(value, str):
             return f"system entry '{key}': '{member}' must be a string"
@@ -215,6 +247,9 @@ def _register_problem(key: str, name: str, item: Mapping[str, Any], defined: Con
         return f"system entry '{key}': '{name}' is not a register id (a letter, then letters, digits or -)"
     if item.get("register") != name:
         return f"system entry '{key}' defines register {_shown(item.get('register'))}, not '{name}'"
+    members = _members_problem(key, item, *_REGISTER_MEMBERS)
+    if members:
+        return members
     fields = item.get("fields", [])
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
         return f"system entry '{key}': 'fields' must be a list of field names"
