@@ -222,14 +222,21 @@ def _members_problem(key: str, item: Mapping[str, Any], required: set[str], allo
     return None
 
 
-def _field_problem(key: str, name: str, item: Mapping[str, Any], register_exists: Callable[[str], bool]) -> str | None:
+def _named_problem(key: str, name: str, item: Mapping[str, Any], what: str, members: tuple[set[str], set[str]],
+                   label: str) -> str | None:
+    """Why an entry defining ``what`` (``field`` or ``register``) named ``name`` by its key is
+    not one: a v1 name, the item's own ``what`` member naming it, the members such an entry has."""
     if check_name(name):
-        return f"system entry '{key}': '{name}' is not a field name (a letter, then letters, digits or -)"
-    if item.get("field") != name:
-        return f"system entry '{key}' defines field {_shown(item.get('field'))}, not '{name}'"
-    members = _members_problem(key, item, *_FIELD_MEMBERS)
-    if members:
-        return members
+        return f"system entry '{key}': '{name}' is not a {label} (a letter, then letters, digits or -)"
+    if item.get(what) != name:
+        return f"system entry '{key}' defines {what} {_shown(item.get(what))}, not '{name}'"
+    return _members_problem(key, item, *members)
+
+
+def _field_problem(key: str, name: str, item: Mapping[str, Any], register_exists: Callable[[str], bool]) -> str | None:
+    named = _named_problem(key, name, item, "field", _FIELD_MEMBERS, "field name")
+    if named:
+        return named
     for member, value in item.items():
         if not isinstance(value, str):
             return f"system entry '{key}': '{member}' must be a string"
@@ -243,13 +250,9 @@ def _field_problem(key: str, name: str, item: Mapping[str, Any], register_exists
 
 
 def _register_problem(key: str, name: str, item: Mapping[str, Any], defined: Container[str]) -> str | None:
-    if check_name(name):
-        return f"system entry '{key}': '{name}' is not a register id (a letter, then letters, digits or -)"
-    if item.get("register") != name:
-        return f"system entry '{key}' defines register {_shown(item.get('register'))}, not '{name}'"
-    members = _members_problem(key, item, *_REGISTER_MEMBERS)
-    if members:
-        return members
+    named = _named_problem(key, name, item, "register", _REGISTER_MEMBERS, "register id")
+    if named:
+        return named
     fields = item.get("fields", [])
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
         return f"system entry '{key}': 'fields' must be a list of field names"
