@@ -200,4 +200,4 @@ def check(ctx: click.Context, name: str, as_json: bool, file_fixes: bool, limit:
 def _shown(value: Any) -> str:
     if value is None:
         return "(none)"
-    return ";".join(value) if isinstance(value, list) else str(value)
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, list) else str(value)  # a list as a list

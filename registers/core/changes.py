@@ -113,6 +113,8 @@ def new_item(change: RecordChange, definition: Definition, current: Mapping[str,
             raise InvalidEntry(f"record '{key}' already ended on {item[END_DATE]}")
     for name, value in change.fields.items():
         if value is None:
+            if name == definition.key_field:
+                raise InvalidEntry(f"field '{name}' holds the record's key: it cannot be removed")
             if name not in definition.by_name and name not in item:
                 raise InvalidEntry(unknown_field(name, definition).message)
             item.pop(name, None)

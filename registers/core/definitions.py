@@ -176,6 +176,11 @@ def definition_problem(
       ``fields`` is a list of field names, none twice, each already defined by a ``field:``
       key of ``defined``; its other values are strings.
     - ``name``: the item's ``name`` follows the same rule.
+    - Each item has the members ``registers create`` writes and no others (a field's ``field``,
+      ``datatype`` and ``cardinality``, and ``phase``, ``register`` (``""``: no link, as in v1),
+      ``text`` if given; a register's ``register`` and ``fields``, and ``phase``, ``registry``,
+      ``text``; ``name``, ``register-name`` and ``custodian`` their one non-empty string), so
+      what is signed is what the definition shows: nothing is filled in by default or dropped.
 
     ``register-name`` and ``custodian`` are free text (served escaped); any other key is not a
     definition and is left to the caller (``change`` and unknown keys).
@@ -186,6 +191,12 @@ def definition_problem(
         return _field_problem(key, key.removeprefix("field:"), item, register_exists)
     if key.startswith("register:"):
         return _register_problem(key, key.removeprefix("register:"), item, defined)
+    if key in _ONE_MEMBER:
+        members = _members_problem(key, item, {key}, {key})
+        if members:
+            return members
+        if not isinstance(item[key], str) or not item[key]:
+            return f"system entry '{key}': '{key}' must be a non-empty string"
     if key == "name":
         name = item.get("name")
         if not isinstance(name, str) or check_name(name):
@@ -193,11 +204,39 @@ def definition_problem(
     return None
 
 
-def _field_problem(key: str, name: str, item: Mapping[str, Any], register_exists: Callable[[str], bool]) -> str | None:
+# The members a definition made here may have, and must (as ``FieldDef.item`` and
+# ``Definition.register_item`` write them): nothing is filled in or dropped on the way.
+_FIELD_MEMBERS = ({"field", "datatype", "cardinality"},
+                  {"field", "datatype", "cardinality", "phase", "register", "text"})
+_REGISTER_MEMBERS = ({"register", "fields"}, {"register", "fields", "phase", "registry", "text"})
+_ONE_MEMBER = {"name", "register-name", "custodian"}
+
+
+def _members_problem(key: str, item: Mapping[str, Any], required: set[str], allowed: set[str]) -> str | None:
+    missing = sorted(required - set(item))
+    if missing:
+        return f"system entry '{key}' has no '{missing[0]}'"
+    extra = sorted(set(item) - allowed)
+    if extra:
+        return f"system entry '{key}': '{extra[0][:100]}' is not a member of a {key.split(':')[0]} entry"
+    return None
+
+
+def _named_problem(key: str, name: str, item: Mapping[str, Any], what: str, members: tuple[set[str], set[str]],
+                   label: str) -> str | None:
+    """Why an entry defining ``what`` (``field`` or ``register``) named ``name`` by its key is
+    not one: a v1 name, the item's own ``what`` member naming it, the members such an entry has."""
     if check_name(name):
-        return f"system entry '{key}': '{name}' is not a field name (a letter, then letters, digits or -)"
-    if item.get("field") != name:
-        return f"system entry '{key}' defines field {_shown(item.get('field'))}, not '{name}'"
+        return f"system entry '{key}': '{name}' is not a {label} (a letter, then letters, digits or -)"
+    if item.get(what) != name:
+        return f"system entry '{key}' defines {what} {_shown(item.get(what))}, not '{name}'"
+    return _members_problem(key, item, *members)
+
+
+def _field_problem(key: str, name: str, item: Mapping[str, Any], register_exists: Callable[[str], bool]) -> str | None:
+    named = _named_problem(key, name, item, "field", _FIELD_MEMBERS, "field name")
+    if named:
+        return named
     for member, value in item.items():
         if not isinstance(value, str):
             return f"system entry '{key}': '{member}' must be a string"
@@ -211,10 +250,9 @@ def _field_problem(key: str, name: str, item: Mapping[str, Any], register_exists
 
 
 def _register_problem(key: str, name: str, item: Mapping[str, Any], defined: Container[str]) -> str | None:
-    if check_name(name):
-        return f"system entry '{key}': '{name}' is not a register id (a letter, then letters, digits or -)"
-    if item.get("register") != name:
-        return f"system entry '{key}' defines register {_shown(item.get('register'))}, not '{name}'"
+    named = _named_problem(key, name, item, "register", _REGISTER_MEMBERS, "register id")
+    if named:
+        return named
     fields = item.get("fields", [])
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
         return f"system entry '{key}': 'fields' must be a list of field names"

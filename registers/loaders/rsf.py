@@ -95,9 +95,10 @@ def export_rsf_chunks(
     if start == end:
         return
     if start == 0 and end == head.user_size:
-        for rows in reads.stream_rows(conn, _ITEMS, (reg_id,)):
+        for raw in reads.stream_rows(conn, _ITEMS, (reg_id,)):
+            rows = [(bytes(digest), reads.stored_bytes(content)) for digest, content in raw]
             reads.check_items(conn, reg_id, rows)
-            yield b"".join([b"add-item\t" + bytes(content) + b"\n" for _digest, content in rows])
+            yield b"".join([b"add-item\t" + content + b"\n" for _digest, content in rows])
     else:
         lines = [c.to_line() + b"\n" for c in _items_first_used(conn, reg_id, head, start, end)]
         for at in range(0, len(lines), 5000):

@@ -100,11 +100,20 @@ def _create_tables(engine: Engine) -> None:
 @contextmanager
 def snapshot(engine: Engine) -> Iterator[Connection]:
     """A read transaction that sees one committed state throughout (REPEATABLE READ on
-    PostgreSQL; a deferred transaction in WAL mode is already a snapshot on SQLite)."""
+    PostgreSQL; a deferred transaction in WAL mode is already a snapshot on SQLite). After an
+    unforeseen error (not a RegisterError) its connection is discarded, not pooled again."""
     with engine.connect() as conn:
         conn = dialect_for(conn).snapshot(conn)
-        with conn.begin():
-            yield conn
+        try:
+            with conn.begin():
+                yield conn
+        except RegisterError:
+            raise
+        except Exception:
+            # A fault nobody foresaw may have left a statement half read, which on SQLite keeps
+            # its snapshot open after the rollback: this connection is never handed out again.
+            conn.invalidate()
+            raise
 
 
 def writer(engine: Engine) -> Engine:

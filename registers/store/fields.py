@@ -103,4 +103,4 @@ def _current_first_items(conn: Connection, reg_id: int) -> Iterator[tuple[int, b
     )
     for rows in reads.stream_rows(conn, sql, (reg_id,)):
         for number, content in rows:
-            yield int(number), bytes(content)
+            yield int(number), reads.stored_bytes(content)

@@ -97,12 +97,12 @@ class RecordLookup:
         number, timestamp, packed, content = row
         packed = bytes(packed)
         digests = tuple(packed[i : i + 32] for i in range(0, len(packed), 32))
-        held = [] if content is None else [(digests[0], bytes(content))]
+        held = [] if content is None else [(digests[0], reads.stored_bytes(content))]
         for digest in digests[1:]:  # rare: entries of several items
             cursor.execute(self._items_sql, (reg_id, digest))
             more = cursor.fetchone()
             if more is not None:
-                held.append((digest, bytes(more[1])))
+                held.append((digest, reads.stored_bytes(more[1])))
         bad = reads.first_corrupt(held)
         if bad is not None:
             cursor.execute(self._name_sql, (reg_id,))

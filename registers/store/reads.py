@@ -129,6 +129,17 @@ def iter_entries(
         after = rows[-1].number
 
 
+def stored_bytes(value: Any) -> bytes:
+    """A content column's value as bytes: a BLOB as it is; a TEXT value (written behind the
+    platform's back, say by ``sqlite3``'s ``UPDATE item SET content = '...'``) as its UTF-8
+    bytes, so that it is hashed and checked like any other rather than failing on its type."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")
+    return bytes(value)
+
+
 def first_corrupt(items: Iterable[tuple[bytes, bytes]]) -> bytes | None:
     """The first digest of ``(digest, bytes)`` pairs whose bytes do not hash to it, or None."""
     for digest, blob in items:
@@ -171,7 +182,7 @@ def _item_pages(conn: Connection, reg_id: int) -> Iterator[list[tuple[bytes, byt
         rows = conn.execute(
             select(i.id, i.hash, i.content).where(i.register_id == reg_id, i.id > after).order_by(i.id).limit(PAGE)
         ).all()
-        yield [(bytes(row.hash), bytes(row.content)) for row in rows]
+        yield [(bytes(row.hash), stored_bytes(row.content)) for row in rows]
         if len(rows) < PAGE:
             return
         after = rows[-1].id
@@ -216,5 +227,5 @@ def stored_item_contents(conn: Connection, reg_id: int, digests: list[bytes]) ->
             .join_from(item_hash, item, item.c.id == h.item_id)
             .where(h.register_id == reg_id, wanted)
         )
-        found.update((bytes(r.hash), bytes(r.content)) for r in rows)
+        found.update((bytes(r.hash), stored_bytes(r.content)) for r in rows)
     return found

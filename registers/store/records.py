@@ -161,10 +161,11 @@ def _records_of_rows(conn: Connection, reg_id: int, rows: Sequence[Any]) -> Iter
     """Records of rows (number, timestamp, key, item_hashes, first item's content), every
     item checked against its digest before any record is given (StoredItemCorrupt)."""
     entries = [Entry(Log.USER, r.number, r.timestamp, r.key, reads.split_digests(bytes(r.item_hashes))) for r in rows]
-    reads.check_items(conn, reg_id, [(e.digests[0], bytes(r.content)) for e, r in zip(entries, rows, strict=True)])
-    for found, row in zip(entries, rows, strict=True):
+    contents = [reads.stored_bytes(r.content) for r in rows]
+    reads.check_items(conn, reg_id, [(e.digests[0], blob) for e, blob in zip(entries, contents, strict=True)])
+    for found, blob in zip(entries, contents, strict=True):
         if len(found.digests) == 1:
-            yield Record(found, [json.loads(bytes(row.content))])
+            yield Record(found, [json.loads(blob)])
         else:  # rare: an entry of several items
             yield from _with_items(conn, reg_id, [found])
 

@@ -61,9 +61,11 @@ def _answer(result: Any) -> Response:
 @blueprint.post("/<register>/load-rsf")
 def load_rsf(register: str) -> Response:
     """Load the RSF in the request body into ``register`` (all or nothing). Entries the
-    register holds are skipped; new system entries are held to the rules of ``registers
-    create``, and a ``change`` entry or a system key the platform does not know is refused
-    (422): who and why are the token's label and ``?reason=``, recorded by the platform."""
+    register holds are skipped; new entries are the custodian's, so they are held to the rules
+    of new data, refused (422) rather than reported: user entries as strictly as a table or an
+    amend (datatypes, cardinality, keys, links), system entries to the rules of ``registers
+    create``, and a ``change`` entry or a system key the platform does not know is refused: who
+    and why are the token's label and ``?reason=``, recorded by the platform."""
     by = service.authorise(_engine(), register, bearer_token())
     limit = state().settings.max_upload
     with tempfile.NamedTemporaryFile(prefix="registers-upload-", suffix=".rsf") as spool:
@@ -75,7 +77,7 @@ def load_rsf(register: str) -> Response:
             spool.write(chunk)
         spool.flush()
         result = service.load_rsf(_engine(), spool.name, register, by=by, reason=request.args.get("reason"),
-                                  source="request body", create=False, authored=True)
+                                  source="request body", create=False, authored=True, strict=True)
     return _answer(result)
 
 

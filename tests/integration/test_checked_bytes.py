@@ -17,8 +17,9 @@ from sqlalchemy import Engine, event, text
 
 from registers import service
 from registers.cli import main
-from registers.core.errors import StoredItemCorrupt
+from registers.core.errors import RegisterNotFound, StoredItemCorrupt
 from registers.store import reads, records
+from registers.store.engine import snapshot
 from registers.web import api, create_app
 from registers.web.state import state
 from tests.conftest import RSF
@@ -301,3 +302,37 @@ def test_the_check_reads_nothing_more(app: Flask) -> None:
             assert answer.status_code == 200 and answer.get_data()
             counts[url] = len(sent) - before
     assert counts == BEFORE_THE_CHECK
+
+
+def test_an_item_rewritten_as_text_is_refused_as_changed_bytes(app: Flask, country: Engine, db_url: str) -> None:
+    """``sqlite3 r.db "UPDATE item SET content = '...'"`` stores TEXT, not a BLOB: it is read
+    as its UTF-8 bytes and refused like any other change, never a crash, and the server's
+    later answers see later entries (no read left open by the fault)."""
+    as_text = "CAST(:new AS TEXT)" if country.dialect.name == "sqlite" else "convert_to(:new, 'UTF8')"
+    with country.begin() as conn:
+        conn.execute(text(f"UPDATE item SET content = {as_text} WHERE hash = :digest"),
+                     {"new": BAD.decode(), "digest": DIGEST})
+    client = app.test_client()
+    for url in ("/country/records/GM.json", "/country/records.csv", "/country/", f"/country/items/{HASH}"):
+        answer = client.get(url)
+        assert (answer.status_code, answer.json["title"]) == (500, "Stored data does not verify"), url
+    with pytest.raises(StoredItemCorrupt):
+        client.get("/country/download-rsf").get_data()
+    result = CliRunner().invoke(main, ["--db", db_url, "verify", "country"])
+    assert result.exit_code == 1 and "user entry 206 (key 'GM')" in result.output, result.output
+    service.add_record(country, "country", "XZ", {"name": "Later"}, by="test")
+    for _ in range(5):
+        assert client.get("/country/proof/register/merkle:sha-256").json["total-entries"] == 210
+
+
+def test_a_snapshot_that_fails_unforeseen_is_not_pooled_again(country: Engine) -> None:
+    with pytest.raises(ZeroDivisionError), snapshot(country) as conn:
+        raw = conn.connection.dbapi_connection
+        conn.execute(text("SELECT 1"))
+        1 / 0  # noqa: B018 - a fault nobody foresaw
+    with pytest.raises(Exception):  # noqa: B017 - sqlite3 and psycopg each say "closed" their own way
+        raw.cursor().execute("SELECT 1")  # type: ignore[union-attr]
+    with pytest.raises(RegisterNotFound), snapshot(country) as conn:  # a user's mistake keeps its connection
+        kept = conn.connection.dbapi_connection
+        raise RegisterNotFound("nowhere")
+    kept.cursor().execute("SELECT 1")  # type: ignore[union-attr]

@@ -150,6 +150,27 @@ def test_the_command_line_parses_field_values_by_the_definition(client: FlaskCli
     assert service.get_proposal(engine, "thing", 1).fields == {"tags": ["p", "q"]}
 
 
+def test_the_key_field_cannot_be_removed_by_an_add_or_an_amend(client: FlaskClient, engine: Engine) -> None:
+    headers = _auth(engine, "thing")
+    before = snapshot(engine)
+    for action, key in (("add", "T7"), ("amend", "T1")):
+        answer = client.post("/thing/changes", headers=headers, json={
+            "action": action, "key": key, "fields": {"thing": None, "name": "x"}})
+        assert answer.status_code == 422, answer.json
+        assert "field 'thing' holds the record's key: it cannot be removed" in answer.json["detail"]
+    assert snapshot(engine) == before
+
+
+def test_a_proposal_page_shows_a_list_as_a_list(client: FlaskClient) -> None:
+    made = client.post("/thing/proposals", json={"key": "T1", "fields": {"tags": ["p", "q"], "name": "p; q"},
+                                                   "reason": "r"})
+    assert made.status_code == 201, made.json
+    page = client.get(f"/thing/proposals/{made.json['id']}", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert '<ul class="values"><li>p</li><li>q</li></ul>' in page  # the list, member by member
+    assert "<td>p; q</td>" in page  # the one-value field, as it is
+    assert "[&#39;p&#39;" not in page and "['p'" not in page  # never Python's repr
+
+
 def test_the_service_takes_only_typed_values(engine: Engine) -> None:
     service.create_register(engine, "thing", THING)
     for fields, detail in (({"name": 5}, "field 'name': 5 is not a string"),

@@ -135,6 +135,19 @@ BAD_DEFINITIONS = [
                                       "text": ["not", "text"]}, "'text' must be a string", id="register-text"),
     pytest.param("copyright", {"copyright": "© Crown copyright"}, "system key 'copyright' is not one of",
                  id="unknown-key"),
+    # nothing filled in by default or dropped: what is signed is what the definition shows
+    pytest.param("field:colour", {k: v for k, v in COLOUR.items() if k != "cardinality"},
+                 "system entry 'field:colour' has no 'cardinality'", id="no-cardinality"),
+    pytest.param("field:colour", {k: v for k, v in COLOUR.items() if k != "datatype"},
+                 "system entry 'field:colour' has no 'datatype'", id="no-datatype"),
+    pytest.param("field:colour", {**COLOUR, "evil": "y"}, "'evil' is not a member of a field entry",
+                 id="extra-member"),
+    pytest.param("register:country", {"fields": ["country"], "register": "country", "evil": "y"},
+                 "'evil' is not a member of a register entry", id="register-extra-member"),
+    pytest.param("custodian", {"custodian": "Jane", "evil": "y"}, "'evil' is not a member of a custodian entry",
+                 id="custodian-extra-member"),
+    pytest.param("register-name", {"register-name": ""}, "'register-name' must be a non-empty string",
+                 id="empty-register-name"),
 ]
 
 
@@ -149,6 +162,22 @@ def test_a_bad_definition_entry_over_http_is_refused_and_loads_locally_as_publis
     result = service.load_rsf(engine, str(path), "country")
     assert (result.added_user, result.added_system) == (0, 1)
     assert service.verify(engine, "country").head == service.head(engine, "country")
+
+
+@pytest.mark.parametrize(("item", "reason"), [
+    ({"country": "XL", "name": ["A", "B"]}, "field 'name' holds one value (cardinality 1); give a string"),
+    ({"country": "XL", "name": "A", "colour": "red"}, "field 'colour' is not a field of register 'country'"),
+    ({"country": "XM", "name": "A"}, "field 'country': value 'XM' is not the entry's key 'XL'"),
+    ({"country": "XL", "name": ""}, "field 'name': value '' is empty"),
+])
+def test_user_entries_uploaded_over_http_are_held_to_the_rules_of_new_data(
+    client: FlaskClient, engine: Engine, tmp_path: Path, item: dict[str, Any], reason: str
+) -> None:
+    body = _patch(engine, (Log.USER, "XL", item))
+    _refused(client, engine, body, 3, reason)
+    path = tmp_path / "published.rsf"  # a published file loaded locally is reported, not refused
+    path.write_bytes(body)
+    assert service.load_rsf(engine, str(path), "country").findings.count >= 1
 
 
 def test_a_register_entry_naming_an_undefined_field_is_refused_over_http(client: FlaskClient, engine: Engine) -> None:
