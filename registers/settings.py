@@ -46,7 +46,9 @@ def whole(least: int, unit: str = "") -> Kind:
     """A whole number (of ``unit``) at least ``least``."""
 
     def parse(text: str) -> int:
-        if not (text.isascii() and text.isdigit()) or len(text) > 18 or int(text) < least:
+        if text.isascii() and text.isdigit() and len(text) > 18:
+            raise ValueError("at most 18 digits")
+        if not (text.isascii() and text.isdigit()) or int(text) < least:
             raise ValueError(text)
         return int(text)
 
@@ -91,7 +93,7 @@ class Settings:
     sqlite_cache_mib: int = _declare(16, whole(1, "MiB"), "the page cache each SQLite connection keeps, the CLI's too; the OS caches the rest of the file")
     origin: str = _declare("localhost", ORIGIN, "the origin checkpoints are signed for (`<origin>/<register>`, `<origin>/<register>/system`) and new keys' name")
     key_dir: Path | None = _declare(None, DIRECTORY, "where private signing keys live (files of mode 0600, never in the database)", shown="`keys/` beside a SQLite database file, else `./keys`")
-    trust_dir: Path | None = _declare(None, DIRECTORY, "where `registers audit` keeps the checkpoints it has verified", shown="`~/.registers/trust`")
+    trust_dir: Path | None = _declare(None, DIRECTORY, "where `registers verify URL` (an audit) keeps the checkpoints it has verified", shown="`~/.registers/trust`")
     actor: str | None = _declare(None, TEXT, "who makes a change when `--as` is not given", variable="AS", shown="your login name")
     token: str | None = _declare(None, TEXT, "the custodian token `--remote` sends when `--token` is not given", secret=True)
 
@@ -113,7 +115,11 @@ class Settings:
                 raise BadSetting(f"there is no setting {PREFIX}{variable}")
             text = "" if value is None else str(value)
             changed[declaration.attribute] = declaration.parse(text) if text else declaration.default
-        return replace(self, **changed)
+        made = replace(self, **changed)
+        if made.page_size > made.max_page_size:
+            raise BadSetting(f"{PREFIX}PAGE_SIZE={made.page_size} is larger than "
+                             f"{PREFIX}MAX_PAGE_SIZE={made.max_page_size}, the largest page a request may ask for")
+        return made
 
 
 @dataclass(frozen=True)
@@ -132,8 +138,9 @@ class Declared:
         """The value of ``text``; BadSetting naming the variable and the text if it is not of its kind."""
         try:
             return self.kind.parse(text)
-        except ValueError:
-            raise BadSetting(f"{PREFIX}{self.variable}={text!r} must be {self.kind.what}") from None
+        except ValueError as exc:
+            more = f" ({exc.args[0]})" if exc.args and str(exc.args[0]).startswith("at most") else ""
+            raise BadSetting(f"{PREFIX}{self.variable}={text!r} must be {self.kind.what}{more}") from None
 
 
 def declared() -> list[Declared]:

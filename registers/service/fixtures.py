@@ -29,12 +29,17 @@ class FixtureLoad:
 
 
 def find_fixtures(directory: str | None = None) -> tuple[Path, Path]:
-    """``(fixtures, schemas)`` folders: those under ``directory``, else the project's own."""
-    root = Path(directory) if directory else PROJECT
-    fixtures, schemas = root / "fixtures", root / "schemas"
-    if not (fixtures / "fixtures.json").exists() or not schemas.is_dir():
-        raise RegisterError(f"no fixtures/fixtures.json and schemas/ under {root} (give the project folder)")
-    return fixtures, schemas
+    """``(fixtures, schemas)`` folders: those under ``directory``, else the project's own (an
+    editable install), else those of the working directory (an installed copy run in a checkout)."""
+    roots = [Path(directory)] if directory else [PROJECT, Path.cwd()]  # an installed copy: the checkout here
+    for root in roots:
+        fixtures, schemas = root / "fixtures", root / "schemas"
+        if (fixtures / "fixtures.json").exists() and schemas.is_dir():
+            return fixtures, schemas
+    where = " or ".join(str(root) for root in roots)
+    raise RegisterError(
+        f"no fixtures/fixtures.json and schemas/ under {where}: name the project folder with --project DIR"
+    )
 
 
 def init_fixtures(

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.engine import Connection
 
 from ..core.entries import Log, now_timestamp
-from ..core.errors import IntegrityError
+from ..core.errors import IntegrityError, RegisterError
 from ..core.notes import Checkpoint, NoteError, SignerKey, VerifierKey, open_checkpoint, sign_checkpoint
 from ..settings import current
 from .dialects import dialect_for
@@ -135,7 +135,12 @@ def _record(conn: Connection, key: VerifierKey) -> None:
 
 
 def _write_private(directory: Path, key: SignerKey) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RegisterError(
+            f"the key directory {directory} (REGISTERS_KEY_DIR) cannot be made: {exc.strerror}"
+        ) from None
     path = key_file(directory, key.verifier)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="ascii") as out:

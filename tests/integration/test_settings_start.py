@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from registers import service
 from registers.cli import main
+from registers.core.errors import RegisterError
 from registers.settings import BadSetting
 from registers.web import create_app
 from registers.web.state import state
@@ -74,3 +75,42 @@ def test_a_command_sends_the_token_of_the_environment_to_a_remote(engine: Engine
         state(app).close()
     [shown] = service.show_record(engine, "territory", "XQ")
     assert shown.change is not None and shown.change.by == "Jane"  # the token's holder made the change
+
+
+@pytest.mark.parametrize(("environ", "said"), [
+    ({"REGISTERS_DATABASE_URL": "nonsense"}, "'nonsense' is not a database URL (REGISTERS_DATABASE_URL, or --db)"),
+    ({"REGISTERS_PAGE_SIZE": "9" * 19}, f"REGISTERS_PAGE_SIZE='{'9' * 19}' must be a whole number, at least 1 "
+                                        "(at most 18 digits)"),
+    ({"REGISTERS_PAGE_SIZE": "200", "REGISTERS_MAX_PAGE_SIZE": "100"},
+     "REGISTERS_PAGE_SIZE=200 is larger than REGISTERS_MAX_PAGE_SIZE=100"),
+])
+def test_an_operators_mistake_is_one_line_naming_the_setting(environ: dict[str, str], said: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(main, ["list"])
+    assert result.exit_code == 1 and result.output.startswith(f"error: {said}"), result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_a_key_directory_that_is_a_file_is_one_line(db_url: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    monkeypatch.setenv("REGISTERS_KEY_DIR", str(blocker))
+    result = CliRunner().invoke(main, ["--db", db_url, "create", "country", "--schema",
+                                       str(ROOT / "schemas" / "country.json")])
+    assert result.exit_code == 1, result.output
+    assert result.output == f"error: the key directory {blocker} (REGISTERS_KEY_DIR) cannot be made: File exists\n"
+
+
+def test_fixtures_are_found_in_the_working_directory_of_an_installed_copy(monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path: Path) -> None:
+    from registers.service import fixtures
+
+    monkeypatch.setattr(fixtures, "PROJECT", tmp_path / "site-packages")  # as a plain install sees it
+    monkeypatch.chdir(ROOT)
+    assert fixtures.find_fixtures() == (Path.cwd() / "fixtures", Path.cwd() / "schemas")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RegisterError, match="name the project folder with --project DIR"):
+        fixtures.find_fixtures()

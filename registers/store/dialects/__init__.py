@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.sql import ColumnElement
 
 from ...core.errors import RegisterError
@@ -154,7 +155,11 @@ DRIVERS: dict[str, Dialect] = {driver.name: driver for driver in (SQLite(), Post
 
 def driver_for_url(url: str) -> Dialect:
     """The driver of the database ``url`` names; RegisterError (one line) for one without."""
-    name = make_url(url).get_backend_name()
+    try:
+        name = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise RegisterError(f"'{url}' is not a database URL (REGISTERS_DATABASE_URL, or --db): "
+                            "sqlite:///FILE or postgresql://USER@HOST/DATABASE") from None
     driver = DRIVERS.get(name)
     if driver is None:
         raise RegisterError(f"registers has no driver for '{name}' databases (it has: {', '.join(sorted(DRIVERS))})")
