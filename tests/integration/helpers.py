@@ -1,15 +1,32 @@
-"""Small helpers for store tests: loading shared dumps and snapshotting a database."""
+"""Small helpers for store and web tests: loading shared dumps, snapshotting a database, a
+test client of the web app."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
 from registers import service
 from registers.store import schema
 from registers.store.append import AppendResult
+from registers.web import create_app
+from registers.web.state import state
 from tests.conftest import RSF
+
+
+@contextmanager
+def app_client(db_url: str, **config: object) -> Iterator[FlaskClient]:
+    """A test client of the web app serving ``db_url`` (TESTING, and ``config`` by setting
+    name, e.g. ``PROPOSAL_RATE=100``); the app's engines are closed when the block ends."""
+    app = create_app({"DATABASE_URL": db_url, "TESTING": True, **config})
+    try:
+        yield app.test_client()
+    finally:
+        state(app).close()
 
 
 def load(engine: Engine, name: str, register: str | None = None) -> AppendResult:

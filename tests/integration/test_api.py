@@ -13,7 +13,7 @@ from registers import service
 from registers.web import create_app
 from registers.web.state import state
 from tests.conftest import RSF, vector
-from tests.integration.helpers import load
+from tests.integration.helpers import app_client, load
 
 COUNTRY = vector("country-proofs.json")
 
@@ -21,9 +21,8 @@ COUNTRY = vector("country-proofs.json")
 @pytest.fixture
 def client(engine: Engine, db_url: str) -> Iterator[FlaskClient]:
     load(engine, "country-208.rsf", "country")
-    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
-    yield app.test_client()
-    state(app).close()
+    with app_client(db_url) as made:
+        yield made
 
 
 def test_country_208_proofs_over_http_equal_the_published_ones(client: FlaskClient) -> None:

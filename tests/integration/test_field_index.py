@@ -19,10 +19,8 @@ from registers import service
 from registers.core.errors import RegisterError
 from registers.core.field_values import value_hash
 from registers.store.schema import field_value
-from registers.web import create_app
-from registers.web.state import state
 from tests.conftest import RSF
-from tests.integration.helpers import load
+from tests.integration.helpers import app_client, load
 
 SIC = "industrial-classification"
 PARENT = "parent-industrial-classification"
@@ -139,9 +137,8 @@ def test_refusals_and_dropping(sic: Engine) -> None:
 
 @pytest.fixture
 def client(sic: Engine, db_url: str) -> Iterator[FlaskClient]:
-    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
-    yield app.test_client()
-    state(app).close()
+    with app_client(db_url) as made:
+        yield made
 
 
 def test_the_api_answers_the_same_with_and_without_the_index(sic: Engine, client: FlaskClient) -> None:

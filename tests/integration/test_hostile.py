@@ -20,10 +20,8 @@ from registers.core.errors import LineError, RegisterError
 from registers.core.items import canonical_json, item_digest
 from registers.core.rsf import read_rsf
 from registers.loaders.tables import read_rows
-from registers.web import create_app
-from registers.web.state import state
 from tests.conftest import ROOT
-from tests.integration.helpers import load, snapshot
+from tests.integration.helpers import app_client, load, snapshot
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -107,9 +105,8 @@ def test_load_is_a_valid_load_or_a_refusal_that_stores_nothing(small_country: En
 @pytest.fixture
 def client(engine: Engine, db_url: str) -> Iterator[FlaskClient]:
     load(engine, "country-small.rsf", "country")
-    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
-    yield app.test_client()
-    state(app).close()
+    with app_client(db_url) as made:
+        yield made
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,7 @@ from sqlalchemy import Engine
 
 from registers import service
 from registers.core.errors import InvalidName
-from registers.web import create_app
-from registers.web.state import state
+from tests.integration.helpers import app_client
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
@@ -20,9 +19,8 @@ HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 def client(engine: Engine, db_url: str) -> Iterator[FlaskClient]:
     for _ in service.init_fixtures(engine):
         pass
-    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
-    yield app.test_client()
-    state(app).close()
+    with app_client(db_url) as made:
+        yield made
 
 
 def test_the_catalogue_lists_every_register_and_searches(client: FlaskClient) -> None:

@@ -16,10 +16,8 @@ from registers.core.errors import IntegrityError
 from registers.core.items import hash_text
 from registers.core.notes import SignerKey, VerifierKey, open_checkpoint
 from registers.core.rsf import read_rsf
-from registers.web import create_app
-from registers.web.state import state
 from tests.conftest import RSF
-from tests.integration.helpers import load
+from tests.integration.helpers import app_client, load
 
 COUNTRY = "register_id = (SELECT id FROM register WHERE name = 'country')"
 
@@ -143,9 +141,8 @@ def _first(n: int) -> str:
 def client(engine: Engine, db_url: str) -> Iterator[FlaskClient]:
     load(engine, "country-208.rsf", "country")
     service.append_items(engine, "country", [("XX", {"country": "XX", "name": "Nowhere"})])
-    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
-    yield app.test_client()
-    state(app).close()
+    with app_client(db_url) as made:
+        yield made
 
 
 def test_checkpoints_keys_and_the_system_log_are_served(client: FlaskClient, engine: Engine) -> None:

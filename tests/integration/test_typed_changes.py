@@ -21,9 +21,7 @@ from registers.core.definitions import Definition, FieldDef
 from registers.core.errors import InvalidEntry
 from registers.core.notes import VerifierKey
 from registers.core.receipts import verify_receipt
-from registers.web import create_app
-from registers.web.state import state
-from tests.integration.helpers import load, snapshot
+from tests.integration.helpers import app_client, load, snapshot
 
 THING = Definition("thing", (FieldDef("thing"), FieldDef("name"), FieldDef("tags", cardinality="n"),
                              FieldDef("start-date", "datetime"), FieldDef("end-date", "datetime")))
@@ -34,9 +32,8 @@ def client(engine: Engine, db_url: str) -> Iterator[FlaskClient]:
     load(engine, "country-small.rsf", "country")
     service.create_register(engine, "thing", THING)
     service.add_record(engine, "thing", "T1", {"name": "First", "tags": ["a", "b"]}, by="test")
-    app = create_app({"DATABASE_URL": db_url, "TESTING": True, "PROPOSAL_RATE": 100_000})
-    yield app.test_client()
-    state(app).close()
+    with app_client(db_url, PROPOSAL_RATE=100_000) as made:
+        yield made
 
 
 def _auth(engine: Engine, register: str) -> dict[str, str]:

@@ -27,7 +27,7 @@ from registers.core.rsf import AddItem, AppendEntry
 from registers.web import create_app
 from registers.web.state import state
 from tests.conftest import RSF
-from tests.integration.helpers import export, snapshot
+from tests.integration.helpers import app_client, export, snapshot
 from tests.integration.test_mirror import database, serving
 
 COPYRIGHT = ("copyright", {"copyright": "© Crown copyright"})
@@ -55,9 +55,8 @@ def dump_with(path: Path, *extra: tuple[str, dict[str, Any]]) -> tuple[Path, lis
 
 @pytest.fixture
 def client(db_url: str) -> Iterator[FlaskClient]:
-    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
-    yield app.test_client()
-    state(app).close()
+    with app_client(db_url) as made:
+        yield made
 
 
 def test_an_unknown_system_key_loads_as_published_reported_as_a_finding(

@@ -21,10 +21,8 @@ from registers.core.entries import Log
 from registers.core.errors import InvalidEntry
 from registers.core.items import canonical_json, item_digest
 from registers.core.rsf import AddItem, AppendEntry, AssertRootHash
-from registers.web import create_app
-from registers.web.state import state
 from tests.conftest import ROOT, RSF
-from tests.integration.helpers import export, load, snapshot
+from tests.integration.helpers import app_client, export, load, snapshot
 
 STAMP = "2024-01-01T00:00:00Z"
 COLOUR = {"cardinality": "1", "datatype": "string", "field": "colour", "phase": "beta", "text": "A colour."}
@@ -33,9 +31,8 @@ COLOUR = {"cardinality": "1", "datatype": "string", "field": "colour", "phase": 
 @pytest.fixture
 def client(engine: Engine, db_url: str) -> Iterator[FlaskClient]:
     load(engine, "country-small.rsf", "country")
-    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
-    yield app.test_client()
-    state(app).close()
+    with app_client(db_url) as made:
+        yield made
 
 
 def _auth(engine: Engine, label: str = "Jane Doe, FCDO") -> dict[str, str]:
