@@ -35,7 +35,8 @@ class BadSetting(RegisterError):
 @dataclass(frozen=True)
 class Kind:
     """What a variable's text must be: ``word`` names it in the table, ``what`` in a refusal
-    ("must be <what>"); ``parse`` makes the value of valid text and raises ValueError otherwise."""
+    ("must be <what>"); ``parse`` makes the value of valid text and raises ValueError otherwise
+    (with one argument, a reason said after ``what``, where there is more to say)."""
 
     word: str
     what: str
@@ -47,9 +48,9 @@ def whole(least: int, unit: str = "") -> Kind:
 
     def parse(text: str) -> int:
         if text.isascii() and text.isdigit() and len(text) > 18:
-            raise ValueError("at most 18 digits")
+            raise ValueError("at most 18 digits")  # a reason, said after the kind
         if not (text.isascii() and text.isdigit()) or int(text) < least:
-            raise ValueError(text)
+            raise ValueError
         return int(text)
 
     return Kind(f"{unit or 'whole number'} ≥ {least}",
@@ -58,7 +59,7 @@ def whole(least: int, unit: str = "") -> Kind:
 
 def _origin(text: str) -> str:
     if "://" in text or not re.fullmatch(r"[^\s+:/][^\s+]*", text):
-        raise ValueError(text)
+        raise ValueError
     return text.rstrip("/")
 
 
@@ -139,7 +140,7 @@ class Declared:
         try:
             return self.kind.parse(text)
         except ValueError as exc:
-            more = f" ({exc.args[0]})" if exc.args and str(exc.args[0]).startswith("at most") else ""
+            more = f" ({exc.args[0]})" if exc.args else ""  # a parser may say why, beyond the kind
             raise BadSetting(f"{PREFIX}{self.variable}={text!r} must be {self.kind.what}{more}") from None
 
 

@@ -81,11 +81,6 @@ class RecordChange:
         """``{"action", "key", "fields"}``: how a change is stored and sent."""
         return {"action": self.action, "key": self.key, "fields": {k: _copy(v) for k, v in self.fields.items()}}
 
-    @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> RecordChange:
-        """The change ``as_json`` wrote."""
-        return cls(str(doc["action"]), str(doc["key"]), dict(doc.get("fields") or {}))
-
 
 def _copy(value: FieldValue) -> FieldValue:
     return list(value) if isinstance(value, list) else value

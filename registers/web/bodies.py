@@ -15,11 +15,11 @@ import json
 from typing import Any
 
 from flask import request
-from marshmallow import RAISE, Schema, ValidationError, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, post_load, validate, validates_schema
 from marshmallow import fields as mf
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..core.changes import ACTIONS, field_value_problem
+from ..core.changes import ACTIONS, RecordChange, field_value_problem
 from .problems import BadRequest, InvalidBody
 
 
@@ -54,10 +54,19 @@ class ChangeBody(Schema):
     @validates_schema
     def _end_has_a_date(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data.get("action") == "end":
-            if "date" not in data and "end-date" not in data.get("values", {}):
+            values, date = data.get("values", {}), data.get("date")
+            if date is None and "end-date" not in values:
                 raise ValidationError("an end needs a date (YYYY-MM-DD)", "date")
+            if date is not None and values and values != {"end-date": date}:
+                raise ValidationError("an end takes its date once: 'date', or fields holding only its end-date")
         elif "date" in data:
             raise ValidationError("only an end takes a date", "date")
+
+    @post_load
+    def _change(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """``{"change": RecordChange, "reason": str | None}``: an end's ``date`` is its end-date."""
+        values = {"end-date": data["date"]} if "date" in data else data["values"]
+        return {"change": RecordChange(data["action"], data["key"], values), "reason": data.get("reason")}
 
 
 class ProposalBody(Schema):

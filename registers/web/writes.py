@@ -22,10 +22,8 @@ from sqlalchemy import Engine
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import service
-from ..core.changes import RecordChange
 from ..core.items import hash_text
 from .bodies import CHANGE, load_body
-from .problems import InvalidBody
 from .representations import json_response
 from .state import state
 
@@ -87,10 +85,4 @@ def change(register: str) -> Response:
     typed change itself, passed on exactly as sent."""
     by = service.authorise(_engine(), register, bearer_token())
     body = load_body(CHANGE, min(state().settings.max_upload, CHANGE_MAX_BYTES))
-    values = body["values"]
-    if body["action"] == "end" and "date" in body:
-        if values and values != {"end-date": body["date"]}:
-            raise InvalidBody("an end takes its date once: 'date', or fields holding only its end-date")
-        values = {"end-date": body["date"]}
-    made = RecordChange(body["action"], body["key"], values)
-    return _answer(service.apply_change(_engine(), register, made, by=by, reason=body.get("reason")))
+    return _answer(service.apply_change(_engine(), register, body["change"], by=by, reason=body["reason"]))
