@@ -19,9 +19,10 @@ from .core.changes import RecordChange
 from .core.definitions import Definition
 from .core.entries import Log
 from .core.errors import RegisterError
+from .core.handover import Handover, follow
 from .core.items import parse_hash
 from .core.merkle import verify_consistency
-from .core.notes import Checkpoint, NoteError, VerifierKey, open_checkpoint
+from .core.notes import Checkpoint, NoteError, VerifierKey, open_checkpoint, signer_ids
 
 TIMEOUT = 60
 
@@ -38,6 +39,7 @@ class SignedHeads:
     system: Checkpoint
     user_note: str
     system_note: str
+    followed: tuple[Handover, ...] = ()  # rotations followed to verify them (new keys trusted)
 
     def of(self, log: Log) -> Checkpoint:
         """The checkpoint of ``log``."""
@@ -100,12 +102,45 @@ class RegisterClient:
         return self.get("checkpoint").text, self.get("system/checkpoint").text
 
     def signed_heads(self, keys: list[VerifierKey]) -> SignedHeads:
-        """Both logs' latest checkpoints, each verified with ``keys`` and naming this register."""
+        """Both logs' latest checkpoints, each verified with ``keys`` and naming this register.
+
+        When a checkpoint is signed by none of ``keys`` (the server rotated its key), the
+        handover notes it serves are followed from ``keys``: a new key is trusted only through
+        a note its predecessor signed (``followed`` lists them). RemoteError naming the key
+        the checkpoint would need otherwise."""
         user_note, system_note = self.notes()
+        trusted = list(keys)
+        followed: list[Handover] = []
+        if not self._verifies(user_note, trusted) or not self._verifies(system_note, trusted):
+            followed = follow(trusted, self.handover_notes())
+            trusted += [h.new for h in followed]
         return SignedHeads(
-            self.open_note(user_note, keys, Log.USER), self.open_note(system_note, keys, Log.SYSTEM),
-            user_note, system_note,
+            self.open_note(user_note, trusted, Log.USER), self.open_note(system_note, trusted, Log.SYSTEM),
+            user_note, system_note, tuple(followed),
         )
+
+    @staticmethod
+    def _verifies(note: str, keys: list[VerifierKey]) -> bool:
+        try:
+            open_checkpoint(note, keys)
+        except NoteError:
+            return False
+        return True
+
+    def handover_notes(self) -> list[str]:
+        """The key handover notes the server serves for this register (``keys.json`` beside it,
+        else at the server's root), unverified; none when it serves none."""
+        parts = urlsplit(self.base)
+        root = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/').rsplit('/', 1)[0]}"
+        for url in (f"{self.base}/keys.json", f"{root}/keys.json"):
+            try:
+                answer = self.session.get(url, timeout=TIMEOUT)
+                listed = answer.json() if answer.status_code == 200 else None
+            except (requests.RequestException, ValueError):
+                continue
+            if isinstance(listed, list):
+                return [k["handover"] for k in listed if isinstance(k, dict) and isinstance(k.get("handover"), str)]
+        return []
 
     def open_note(self, note: str, keys: list[VerifierKey], log: Log) -> Checkpoint:
         """The checkpoint in ``note`` once its signature verifies and its origin names this
@@ -113,7 +148,14 @@ class RegisterClient:
         try:
             checkpoint, _opened = open_checkpoint(note, keys)
         except NoteError as exc:
-            raise RemoteError(f"{self.base}: the {log.label} checkpoint: {exc}") from None
+            if str(exc) != "note has no verifiable signatures":
+                raise RemoteError(f"{self.base}: the {log.label} checkpoint: {exc}") from None
+            signers = ", ".join(signer_ids(note)) or "no key"
+            raise RemoteError(
+                f"{self.base}: the {log.label} checkpoint: {exc}: it is signed by {signers}, which is not a key "
+                "trusted here, and no handover note signed by a trusted key names it (add the key that signs "
+                "it with --key, obtained out of band)"
+            ) from None
         suffix = f"/{self.name}" if log is Log.USER else f"/{self.name}/system"
         if not checkpoint.origin.endswith(suffix):
             raise RemoteError(f"{self.base}: the {log.label} checkpoint is for '{checkpoint.origin}'")

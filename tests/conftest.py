@@ -18,6 +18,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from registers.service.keys import generate_key
 from registers.store.engine import database_url, open_engine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,16 +78,19 @@ def db_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    """An engine on the test's own empty database, tables created."""
+    """An engine on the test's own empty database, tables created, and a signing key made on
+    purpose (as 'registers keys generate' makes it) in the test's key directory."""
     eng = open_engine(db_url)
+    generate_key(eng)
     yield eng
     eng.dispose()
 
 
 @pytest.fixture
 def other_engine(tmp_path: Path) -> Iterator[Engine]:
-    """A second, independent empty database of the same kind."""
+    """A second, independent empty database of the same kind (with a signing key of its own)."""
     with fresh_database(tmp_path, "other") as url:
         eng = open_engine(url)
+        generate_key(eng)
         yield eng
         eng.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,6 +16,13 @@ from .group import _engine, main
 
 KEY = click.option("--key", "keys", multiple=True, metavar="VKEY",
                    help="A verifier key (name+id+base64) or a file of them; may repeat.")
+
+
+def _say_followed(followed: tuple[Any, ...]) -> None:
+    """Tell the user which new keys a rotation made trusted."""
+    for handover in followed:
+        click.echo(f"now trusting {handover.new.label} (handed over by {handover.old.label}); add it to your "
+                   f"configuration: {handover.new.text}", err=True)
 
 
 def _fail(target: str, exc: Exception) -> None:
@@ -57,6 +65,7 @@ def verify(ctx: click.Context, target: str, checkpoint_file: str | None, since: 
             if not verifiers:
                 raise RegisterError("auditing a URL needs --key (the server's signing key, obtained out of band)")
             audited = service.audit(target, verifiers)
+            _say_followed(audited.followed)
             saved = f"; extends the checkpoint saved before at {audited.previous.size}" if audited.previous else \
                 "; first audit, checkpoint saved"
             click.echo(f"{target}: ok: {audited.user.size} user and {audited.system.size} system entries "
@@ -92,10 +101,13 @@ def verify(ctx: click.Context, target: str, checkpoint_file: str | None, since: 
 def mirror(ctx: click.Context, url: str, keys: tuple[str, ...]) -> None:
     """Bring the local copy of the register at URL up to its latest signed checkpoints.
 
-    Reads the signed checkpoints first (verified with --key), proves they extend the local
-    copy, fetches the user and system patches, recomputes every hash and applies them only if
-    the result is exactly what was signed. Safe from cron: one summary line, exit status 0
-    when current, 1 on any failure (nothing applied).
+    Reads the signed checkpoints first (verified with --key the first time, then with the
+    origin keys recorded with the copy), proves they extend the local copy, fetches the user
+    and system patches, recomputes every hash and applies them only if the result is exactly
+    what was signed. The copy keeps the origin's signed checkpoints as they are (it signs
+    nothing and needs no private key) and is read-only here. When the origin rotates its key,
+    the new key is trusted only through a handover note a trusted key signed. Safe from cron:
+    one summary line, exit status 0 when current, 1 on any failure (nothing applied).
 
     \b
     Example:
@@ -103,9 +115,9 @@ def mirror(ctx: click.Context, url: str, keys: tuple[str, ...]) -> None:
     """
     try:
         verifiers = service.read_keys(list(keys))
-        if not verifiers:
-            raise RegisterError("mirror needs --key (the server's signing key, obtained out of band)")
-        click.echo(service.mirror(_engine(ctx), url, verifiers).summary)
+        done = service.mirror(_engine(ctx), url, verifiers)
+        _say_followed(done.followed)
+        click.echo(done.summary)
     except (IntegrityError, service.RemoteError) as exc:
         _fail(url, exc)
     except RegisterError as exc:

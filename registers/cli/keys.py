@@ -1,6 +1,8 @@
-"""``registers keys``: the Ed25519 keys that sign checkpoints."""
+"""``registers keys``: the Ed25519 keys that sign checkpoints, made only on purpose."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -10,7 +12,12 @@ from .group import _engine, _friendly, main
 
 @main.group()
 def keys() -> None:
-    """The keys that sign every checkpoint (private keys stay in files, mode 0600)."""
+    """The keys that sign every checkpoint (private keys stay in files, mode 0600).
+
+    A key is made only by 'keys generate' (or 'init'/'create' on a database with none),
+    recorded from a file only by 'keys import', replaced only by 'keys rotate'. Any other
+    *.key file in the key directory is ignored.
+    """
 
 
 @keys.command()
@@ -18,21 +25,67 @@ def keys() -> None:
 @click.pass_context
 @_friendly
 def generate(ctx: click.Context, name: str | None) -> None:
-    """Make a key pair that signs from now on; print its public (verifier) key.
+    """Make the key pair that signs here; print its public (verifier) key.
 
-    Earlier checkpoints keep verifying with the keys that signed them (rotation).
+    Refused when a key signs already: 'registers keys rotate' replaces it.
+
+    \b
+    Example:
+      registers keys generate --name registers.example.gov.uk
     """
     made = service.generate_key(_engine(ctx), name)
     click.echo(made.vkey)
-    click.echo(f"private key written to {made.path} (mode 0600); keep it secret", err=True)
+    click.echo(f"private key written to {made.path} (mode 0600); keep it secret, back it up", err=True)
+
+
+@keys.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+@_friendly
+def import_(ctx: click.Context, file: Path) -> None:
+    """Record the private key in FILE as the key that signs here, and install it in the key
+    directory (mode 0600).
+
+    Use it to give a second server the key the database records, or to sign with an existing
+    key on a database with none. A key that is retired, compromised or unrelated to the one
+    that signs is refused.
+
+    \b
+    Example:
+      REGISTERS_KEY_DIR=/etc/registers/keys registers keys import backup/1a2b3c4d.key
+    """
+    made = service.import_key(_engine(ctx), file)
+    click.echo(made.vkey)
+    click.echo(f"private key installed at {made.path} (mode 0600)", err=True)
+
+
+@keys.command()
+@click.option("--name", metavar="ORIGIN", help="The new key's name (default: $REGISTERS_ORIGIN, else localhost).")
+@click.pass_context
+@_friendly
+def rotate(ctx: click.Context, name: str | None) -> None:
+    """Replace the signing key: make a new one, and have the old one sign a handover note
+    naming it (served at /keys.json), so clients and mirrors holding the old key can follow.
+
+    Prints the new public key. Earlier checkpoints keep verifying with the old key; keep its
+    private file (or destroy it, if it leaked: see docs/operations.md).
+
+    \b
+    Example:
+      registers keys rotate
+    """
+    rotated = service.rotate_key(_engine(ctx), name)
+    click.echo(rotated.handover.new.text)
+    click.echo(f"{rotated.handover.old.label} retired; {rotated.handover.new.label} signs from now on "
+               f"(private key written to {rotated.path}, mode 0600)", err=True)
 
 
 @keys.command("list")
 @click.pass_context
 @_friendly
 def list_(ctx: click.Context) -> None:
-    """Every public key that has signed here, oldest first; the one that signs is marked."""
-    engine = _engine(ctx)
-    signer = service.signing_key(engine)
-    for vkey in service.public_keys(engine):
-        click.echo(f"{vkey}{'  (signs)' if vkey == signer else ''}")
+    """Every public key that has signed here, oldest first, with its status."""
+    for recorded in service.key_statuses(_engine(ctx)):
+        dates = f"since {recorded.created}" + (f", retired {recorded.retired}" if recorded.retired else "")
+        marker = "(signs)" if recorded.status == "signing" else "(retired)"
+        click.echo(f"{recorded.key.text}  {marker} {dates}")

@@ -39,8 +39,17 @@ def create(ctx: click.Context, name: str, schema_file: str, custodian: str | Non
       registers create country --schema schemas/country.json --custodian "Jane Doe"
     """
     definition = service.read_schema(schema_file)
+    _first_key(ctx)
     result = service.create_register(_engine(ctx), name, definition, custodian=custodian, by=by, reason=reason)
     click.echo(f"{name}: {result.added_system} system entries added ({len(definition.fields)} fields)")
+
+
+def _first_key(ctx: click.Context) -> None:
+    """On a database that records no signing key, make one and say where it went."""
+    made = service.ensure_key(_engine(ctx))
+    if made is not None:
+        click.echo(f"signing key made: {made.vkey}", err=True)
+        click.echo(f"its private key is in {made.path} (mode 0600): keep it secret, back it up", err=True)
 
 
 def _change(ctx: click.Context, name: str, action: str, key: str, values: tuple[str, ...], by: str | None,
@@ -169,6 +178,7 @@ def records_(ctx: click.Context, name: str, field: str | None, value: str | None
 def init(ctx: click.Context, with_fixtures: bool, project: str | None, by: str | None) -> None:
     """Create every shipped register in link order and load its real data (again: adds 0)."""
     total = 0
+    _first_key(ctx)
     for load in service.init_fixtures(_engine(ctx), project, by=by):
         total += load.added
         findings = f"; {load.findings} findings reported: {load.note}" if load.findings else ""

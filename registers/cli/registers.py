@@ -234,6 +234,9 @@ def migrate(ctx: click.Context) -> None:
         click.echo(f"schema already at revision {after}")
     else:
         click.echo(f"schema migrated from revision {before or '(empty)'} to {after}")
+    if before is not None and before < "0002":  # the upgrade to signed checkpoints made the first key
+        click.echo(f"signing key made: {service.signing_key(_engine(ctx))} (in the key directory, mode 0600): "
+                   "its checkpoints are signed from now on", err=True)
 
 
 @main.command()

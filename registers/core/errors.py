@@ -83,3 +83,22 @@ class StoredItemCorrupt(IntegrityError):
         )
         self.register = register
         self.digest = digest
+
+
+class NoSigningKey(RegisterError):
+    """A write with no signing key at hand: no key recorded, or its private file missing. The
+    message names where the key was looked for (for the operator: HTTP shows only that no
+    signing key is configured and logs the rest)."""
+
+
+class CompromisedKey(RegisterError):
+    """A key known to be compromised, offered for signing or trust."""
+
+
+class ReadOnlyMirror(RegisterError):
+    """A local write to a register mirrored from another server."""
+
+    def __init__(self, name: str, url: str) -> None:
+        super().__init__(f"register '{name}' mirrors {url}: it is read-only here; change it there")
+        self.name = name
+        self.url = url

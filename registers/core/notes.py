@@ -136,6 +136,11 @@ class VerifierKey:
         return cls(name, key_id(name, public_key), public_key)
 
     @property
+    def label(self) -> str:
+        """``name+hex key id``: how a signature line names this key."""
+        return f"{self.name}+{self.key_id.hex()}"
+
+    @property
     def text(self) -> str:
         """The key's text form, which ``parse`` reads back."""
         return f"{self.name}+{self.key_id.hex()}+{_b64encode(bytes([ED25519]) + self.public_key)}"
@@ -301,6 +306,16 @@ def add_signatures(note: str, *signers: SignerKey) -> str:
     replaced = {(s.name, s.key_id) for s in new}
     kept = [s for s in existing if (s.name, s.key_id) not in replaced]
     return text + "\n" + "".join(s.line for s in kept + new)
+
+
+def signer_ids(note: str) -> list[str]:
+    """The ``name+hex key id`` of every signature line of ``note`` (unverified), in order; an
+    empty list when the note is malformed."""
+    try:
+        _text, signatures = _split_note(note)
+    except NoteError:
+        return []
+    return [f"{s.name}+{s.key_id.hex()}" for s in signatures]
 
 
 def open_note(note: str, verifiers: Iterable[VerifierKey]) -> OpenedNote:

@@ -11,7 +11,20 @@ from ..loaders.tables import table_format
 from ..store.append import AppendResult
 from .fixtures import FixtureLoad, find_fixtures, init_fixtures
 from .indexes import drop_field_index, index_field, indexed_fields
-from .keys import BadKey, NewKey, generate_key, read_keys, signing_key
+from .keys import (
+    BadKey,
+    NewKey,
+    Rotated,
+    ensure_key,
+    generate_key,
+    import_key,
+    key_statuses,
+    keys_json,
+    read_keys,
+    register_keys_json,
+    rotate_key,
+    signing_key,
+)
 from .mirror import Audited, DumpVerified, Mirrored, audit, default_trust_dir, mirror, verify_dump
 from .proposals import (
     InvalidProposal,
@@ -140,6 +153,13 @@ __all__ = [
     "export_rsf",
     "find_fixtures",
     "generate_key",
+    "ensure_key",
+    "import_key",
+    "key_statuses",
+    "keys_json",
+    "register_keys_json",
+    "rotate_key",
+    "Rotated",
     "head",
     "inclusion_proof",
     "init_fixtures",

@@ -1,21 +1,24 @@
-"""Signing keys: generating one (a rotation when others exist) and listing the public keys."""
+"""Signing keys: made, imported and rotated only on purpose; listed with their status."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
 from ..core.errors import RegisterError
+from ..core.handover import Handover, parse_handover
 from ..core.notes import NoteError, VerifierKey
-from ..store import signing
-from ..store.engine import writer
+from ..store import mirrors, signing
+from ..store.engine import snapshot, writer
+from .registers import register_id_of
 
 
 @dataclass(frozen=True)
 class NewKey:
-    """A key that signs from now on: its public form and where its private key was written."""
+    """A key that signs from now on: its public form and where its private key is."""
 
     vkey: str
     path: Path
@@ -23,23 +26,97 @@ class NewKey:
 
 def generate_key(engine: Engine, name: str | None = None) -> NewKey:
     """Make an Ed25519 key pair named ``name`` (default: the origin) that signs every checkpoint
-    from now on; earlier checkpoints keep verifying with the keys that signed them."""
+    from now on. Refused when a key signs already (``rotate_key`` replaces it)."""
     with writer(engine).begin() as conn:
-        key = signing.generate_key(conn, name)
-        return NewKey(key.verifier.text, signing.key_file(signing.key_dir(conn), key.verifier))
+        key, path = signing.generate_key(conn, name)
+        return NewKey(key.verifier.text, path)
+
+
+def ensure_key(engine: Engine) -> NewKey | None:
+    """For ``init`` and ``create``: a new signing key when the database records none (the key
+    made), else None (the recorded key must then be at hand, as for any write)."""
+    with writer(engine).begin() as conn:
+        if signing.signing_key_of(conn) is not None:
+            return None
+        key, path = signing.generate_key(conn)
+        return NewKey(key.verifier.text, path)
+
+
+def import_key(engine: Engine, source: Path) -> NewKey:
+    """Record the private key in file ``source`` as the key that signs here and install it in
+    the key directory (see ``store.signing.import_key`` for what is refused)."""
+    with writer(engine).begin() as conn:
+        key, path = signing.import_key(conn, source)
+        return NewKey(key.verifier.text, path)
+
+
+@dataclass(frozen=True)
+class Rotated:
+    """A rotation: the handover note and where the new private key was written."""
+
+    handover: Handover
+    path: Path
+
+
+def rotate_key(engine: Engine, name: str | None = None) -> Rotated:
+    """Retire the signing key for a new one, the old key signing a handover note that names
+    the new one; NoSigningKey when the signing key's private file is not at hand."""
+    with writer(engine).begin() as conn:
+        handover, path = signing.rotate_key(conn, name)
+        return Rotated(handover, path)
 
 
 def signing_key(engine: Engine) -> str | None:
-    """The public key that signs next, if one is at hand (None before the first key exists)."""
+    """The public key that signs next (None before a key is made)."""
     with engine.connect() as conn:
-        key = signing.signer_at_hand(conn)
+        key = signing.signing_key_of(conn)
     return None if key is None else key.text
+
+
+def key_statuses(engine: Engine) -> list[signing.RecordedKey]:
+    """Every key recorded as this server's, oldest first, with its status."""
+    with snapshot(engine) as conn:
+        return signing.recorded_keys(conn)
+
+
+def keys_json(engine: Engine) -> list[dict[str, Any]]:
+    """The ``/keys.json`` answer: each key's public form, id, status, dates and the handover
+    note it signed (retired keys), oldest first."""
+    return [_key_json(r.key, r.status, r.created, r.retired, r.handover) for r in key_statuses(engine)]
+
+
+def register_keys_json(engine: Engine, name: str) -> list[dict[str, Any]]:
+    """``keys_json`` for the keys that verify register ``name``: this server's own, or for a
+    mirrored register its origin's, each retired one with the handover note (learnt by the
+    mirror) that names its successor. RegisterNotFound when there is no such register."""
+    with snapshot(engine) as conn:
+        reg_id = register_id_of(conn, name)
+        if mirrors.mirrored_from(conn, reg_id) is None:
+            own = signing.recorded_keys(conn)
+            return [_key_json(r.key, r.status, r.created, r.retired, r.handover) for r in own]
+        rows = mirrors.origin_key_rows(conn, reg_id)
+    retiring = {}
+    for _key, _added, note in rows:
+        if note is not None:
+            handover = parse_handover(note)
+            retiring[handover.old] = handover
+    return [
+        _key_json(key, "retired" if key in retiring else "signing", added,
+                  retiring[key].at if key in retiring else None, retiring[key].note if key in retiring else None)
+        for key, added, _note in rows
+    ]
+
+
+def _key_json(key: VerifierKey, status: str, created: str, retired: str | None, handover: str | None) -> dict[str, Any]:
+    return {"key": key.text, "id": key.label, "status": status, "created": created, "retired": retired,
+            "handover": handover}
 
 
 def read_keys(values: list[str]) -> list[VerifierKey]:
     """Verifier keys from ``values``: each a C2SP key (``name+id+base64``) or the path of a file
     of keys, one a line (blank lines and ``#`` comments skipped; what follows a key on its line,
-    such as the ``(signs)`` of 'registers keys list', ignored). Raises BadKey naming the value."""
+    such as the ``(signs)`` of 'registers keys list', ignored). Raises BadKey naming the value,
+    CompromisedKey for a key known to be compromised."""
     keys: list[VerifierKey] = []
     for value in values:
         path = Path(value)
@@ -58,9 +135,11 @@ def read_keys(values: list[str]) -> list[VerifierKey]:
             texts = [(f"--key {value}", value)]
         for where, text in texts:
             try:
-                keys.append(VerifierKey.parse(text))
+                key = VerifierKey.parse(text)
             except NoteError as exc:
                 raise BadKey(f"{where}: {exc}") from None
+            signing.refuse_compromised(key)
+            keys.append(key)
     return keys
 
 

@@ -6,6 +6,9 @@ Both read the signed checkpoints first and trust nothing else until it verifies:
   copy, fetch the user and system patches up to the signed sizes, and apply them in one append
   transaction that is committed only if the result is exactly the signed state (every hash is
   recomputed on the way in). A server that rewrote history is refused with nothing applied.
+  The copy keeps the origin's signed checkpoints as they are and its public keys (those given
+  on purpose, and those learnt through handover notes the origin's old keys signed); it signs
+  nothing and is read-only here.
 - ``audit``: mirror the whole register into a scratch database (so every hash is recomputed),
   and, when a checkpoint of it was saved before in the trust store, check that the new one
   extends it (root recomputed at the old size, and the server's consistency proof); then save
@@ -23,15 +26,16 @@ from sqlalchemy import Engine
 from ..client import RegisterClient, RemoteError, SignedHeads
 from ..core.entries import Log, entry_json
 from ..core.errors import IntegrityError
+from ..core.handover import Handover
 from ..core.items import hash_text
 from ..core.notes import Checkpoint, NoteError, VerifierKey, open_checkpoint
 from ..core.rsf import AddItem, AppendEntry, AssertRootHash, Command, read_rsf
 from ..settings import current
-from ..store import reads
+from ..store import mirrors, reads
 from ..store.append import append
 from ..store.checks import Change
 from ..store.engine import open_engine, snapshot
-from ..store.signing import scratch_keys
+from ..store.signers import UNSIGNED, OriginSigned
 from .registers import root_at, verify
 
 
@@ -43,6 +47,11 @@ class Mirrored:
     before: reads.Head
     after: reads.Head
     signed: SignedHeads  # the checkpoints the copy now matches
+
+    @property
+    def followed(self) -> tuple[Handover, ...]:
+        """The origin's key rotations followed (their new keys are trusted from now on)."""
+        return self.signed.followed
 
     @property
     def summary(self) -> str:
@@ -59,12 +68,21 @@ class Mirrored:
 def mirror(engine: Engine, url: str, keys: list[VerifierKey], client: RegisterClient | None = None) -> Mirrored:
     """Bring the local copy of the register at ``url`` up to its latest signed checkpoints.
 
-    Raises RemoteError (server unreachable, a signature or proof that does not verify,
-    history rewritten) or IntegrityError (the patches do not give the signed state); in
-    every case nothing is applied.
+    ``keys``: the origin's verifier keys, obtained out of band (needed the first time; later
+    the keys recorded with the copy are used too). A checkpoint signed by a new origin key is
+    accepted only through a handover note signed by a trusted key, and the new key is then
+    recorded. Raises RemoteError (server unreachable, a signature or proof that does not
+    verify, history rewritten) or IntegrityError (the patches do not give the signed state);
+    in every case nothing is applied or recorded.
     """
     client = client or RegisterClient(url)
-    heads = client.signed_heads(keys)
+    recorded = _recorded_keys(engine, client)
+    trusted = recorded + [k for k in keys if k not in recorded]
+    if not trusted:
+        raise RemoteError(f"{client.base}: mirroring it needs --key (the origin's signing key, obtained out of band)")
+    heads = client.signed_heads(trusted)
+    trust = tuple([(k, None) for k in trusted if k not in recorded] + [(h.new, h.note) for h in heads.followed])
+    signed = OriginSigned(client.base, heads.user_note, heads.system_note, trust)
     before = _local_head(engine, client.name)
     for log in Log:
         try:
@@ -76,6 +94,8 @@ def mirror(engine: Engine, url: str, keys: list[VerifierKey], client: RegisterCl
                     raise RemoteError(f"{exc}; {differs}") from None
             raise
     if all(before.size(log) == heads.of(log).size for log in Log):
+        if trust:  # keys learnt (or given) while the copy was current: recorded all the same
+            append(engine, client.name, [], extend=True, change=Change(strict=False), signed=signed)
         return Mirrored(client.name, before, before, heads)
     commands = _patch_commands(client, before, heads)
 
@@ -89,8 +109,23 @@ def mirror(engine: Engine, url: str, keys: list[VerifierKey], client: RegisterCl
                 )
 
     result = append(engine, client.name, commands, extend=True, change=Change(strict=False),
-                    before_commit=exactly_signed)
+                    before_commit=exactly_signed, signed=signed)
     return Mirrored(client.name, before, result.head, heads)
+
+
+def _recorded_keys(engine: Engine, client: RegisterClient) -> list[VerifierKey]:
+    """The origin keys recorded with the local copy of ``client``'s register (none when there
+    is no copy yet); RegisterError when the local register is not a mirror of it."""
+    with snapshot(engine) as conn:
+        reg_id = reads.register_id(conn, client.name)
+        if reg_id is None:
+            return []
+        url = mirrors.mirrored_from(conn, reg_id)
+        if url is None:
+            return []  # the append refuses it, unless it is an empty register
+        if url != client.base:
+            raise RemoteError(f"register '{client.name}' here mirrors {url}, not {client.base}")
+        return mirrors.origin_keys(conn, reg_id)
 
 
 def _first_difference(engine: Engine, client: RegisterClient, size: int) -> str | None:
@@ -149,6 +184,7 @@ class Audited:
     user: Checkpoint
     system: Checkpoint
     previous: Checkpoint | None  # the checkpoint saved before, now shown to be extended
+    followed: tuple[Handover, ...] = ()  # key rotations followed (their new keys now trusted)
 
 
 def audit(url: str, keys: list[VerifierKey], trust_dir: Path | None = None) -> Audited:
@@ -160,18 +196,18 @@ def audit(url: str, keys: list[VerifierKey], trust_dir: Path | None = None) -> A
     store = trust_dir or default_trust_dir()
     saved_file = store / (client.base.split("://", 1)[1].replace("/", "_") + ".checkpoint")
     with tempfile.TemporaryDirectory(prefix="registers-audit-") as scratch:
-        engine = scratch_keys(open_engine(f"sqlite:///{Path(scratch) / 'audit.db'}"), Path(scratch) / "keys")
+        engine = open_engine(f"sqlite:///{Path(scratch) / 'audit.db'}")
         try:
             done = mirror(engine, url, keys, client)
             heads = done.signed
-            previous = _saved(saved_file, keys)
+            previous = _saved(saved_file, keys + [h.new for h in heads.followed])
             if previous is not None:
                 _check_extends(engine, client, previous, done.after)
         finally:
             engine.dispose()
     store.mkdir(parents=True, exist_ok=True)
     saved_file.write_text(heads.user_note, encoding="utf-8")
-    return Audited(client.name, heads.user, heads.system, previous)
+    return Audited(client.name, heads.user, heads.system, previous, heads.followed)
 
 
 def default_trust_dir() -> Path:
@@ -232,11 +268,11 @@ def verify_dump(path: str, note: str | None = None, keys: list[VerifierKey] | No
         if not signed.origin.endswith(f"/{name}"):
             raise IntegrityError(f"the checkpoint is for '{signed.origin}', not register '{name}'")
     with tempfile.TemporaryDirectory(prefix="registers-verify-") as scratch:
-        engine = scratch_keys(open_engine(f"sqlite:///{Path(scratch) / 'dump.db'}"), Path(scratch) / "keys")
+        engine = open_engine(f"sqlite:///{Path(scratch) / 'dump.db'}")
         try:
             with open(path, "rb") as stream:
-                append(engine, name, read_rsf(stream), change=Change(strict=False))
-            head = verify(engine, name).head
+                append(engine, name, read_rsf(stream), change=Change(strict=False), signed=UNSIGNED)
+            head = verify(engine, name, signed=False).head
             if signed is not None:
                 if signed.size > head.user_size:
                     raise IntegrityError(f"the dump holds {head.user_size} entries, the checkpoint signs {signed.size}")

@@ -185,15 +185,17 @@ def consistency_proof(engine: Engine, name: str, old_size: int, size: int, log: 
     return {"proof-identifier": PROOF_ID, "merkle-consistency-nodes": [hash_text(h) for h in nodes]}
 
 
-def verify(engine: Engine, name: str, since: int = 0) -> Verified:
+def verify(engine: Engine, name: str, since: int = 0, *, signed: bool = True) -> Verified:
     """Recompute register ``name`` from its log; raises IntegrityError at the first fault.
     With ``since``, the user-log size of a checkpoint an earlier verification covered, only what
     came after that checkpoint is recomputed (see ``store.verify.verify_register``).
     The planner's statistics are refreshed first where the database keeps them and allows it
-    (verify's queries read whole tables; with stale statistics a planner may pick quadratic plans)."""
+    (verify's queries read whole tables; with stale statistics a planner may pick quadratic plans).
+    A mirrored register's checkpoints are checked with its origin's keys; ``signed`` false skips
+    signatures (scratch databases nobody signed)."""
     dialect_for(engine).refresh_statistics(engine)
     with snapshot(engine) as conn:
-        return verify_register(conn, register_id_of(conn, name), since)
+        return verify_register(conn, register_id_of(conn, name), since, signed=signed)
 
 
 def checkpoint_note(engine: Engine, name: str, log: Log = Log.USER) -> str:

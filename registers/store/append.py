@@ -33,6 +33,7 @@ from .dialects import dialect_for
 from .engine import writer
 from .pending import PendingItems
 from .schema import checkpoint, entry, entry_key, register
+from .signers import OWN_KEY, Signed
 from .tree import StoredTree
 
 CHUNK = 10_000  # entries or items held in memory before they are written
@@ -90,6 +91,7 @@ def append(
     commit: bool = True,
     before_commit: Callable[[reads.Head], None] | None = None,
     also: Callable[[Connection, reads.Head], None] | None = None,
+    signed: Signed = OWN_KEY,
 ) -> AppendResult:
     """Append ``commands`` to register ``name`` in one transaction; all or nothing.
 
@@ -104,6 +106,11 @@ def append(
     writes rows of its own in the same transaction once the batch appended something (an
     approved proposal records the entry it made): they commit with the entries or not at all.
 
+    ``signed`` says whose signed checkpoints the new state gets: this server's signing key
+    (the default; NoSigningKey when none is at hand, ReadOnlyMirror for a mirrored register), a
+    mirror's origin's notes (``OriginSigned``), or none (``UNSIGNED``: scratch databases only).
+    A dry run signs nothing and needs no key.
+
     Creates the register when ``create`` is true and it does not exist. Raises InvalidRSF
     (naming the line) for anything that does not fit, RegisterNotFound when the register is
     missing and may not be created; in either case nothing is stored.
@@ -111,10 +118,12 @@ def append(
     check_register_name(name)
     with writer(engine).connect() as conn, conn.begin() as transaction:
         reg_id, created = _lock_register(conn, name, create)
+        signed.admit(conn, reg_id, name, created)
         # A stream of commands is written in the background while the next chunk is read; a
         # function of the connection (a table diff) reads the store as it goes, so it is not.
         batch = _Batch(
-            conn, reg_id, name, reads.head(conn, reg_id), change or Change(), not callable(commands), not commit
+            conn, reg_id, name, reads.head(conn, reg_id), change or Change(), not callable(commands), not commit,
+            signed,
         )
         if extend:
             batch.begin_at_head()
@@ -173,6 +182,7 @@ class _Batch:
         change: Change,
         background: bool = False,
         dry_run: bool = False,
+        signed: Signed = OWN_KEY,
     ) -> None:
         self.conn = conn
         self.reg_id = reg_id
@@ -198,7 +208,8 @@ class _Batch:
         self.record_rows: dict[tuple[int, str], int] = {}
         self.good_timestamps: set[str] = set()  # recently checked (a cache: cleared as it fills)
         self.stored_size = {log: head.size(log) for log in Log}
-        self.dry_run = dry_run  # checked, signed and rolled back: no key is made for it
+        self.dry_run = dry_run  # checked and rolled back: signed by nobody, so it needs no key
+        self.signed = signed
 
     def _builder(self, log: Log) -> TileBuilder:
         size = self.head.size(log)
@@ -446,14 +457,12 @@ class _Batch:
     def _sign(self, new: reads.Head) -> dict[Log, str]:
         """Both logs' signed checkpoints for ``new``, after proving each new tree consistent
         with the last signed checkpoint (whose signature must verify): two inconsistent
-        checkpoints are never signed."""
-        keys = signing.verifier_keys(self.conn)
-        signer = (signing.trial_signer if self.dry_run else signing.current_signer)(self.conn, keys)
+        checkpoints are never signed (nor, for a mirror, stored)."""
+        keys = self.signed.keys(self.conn, self.reg_id)
         previous = reads.latest_notes(self.conn, self.reg_id)
-        notes = {}
         for log in Log:
             size, root = new.size(log), new.root(log)
-            if previous is not None:
+            if previous is not None and previous[log]:
                 what = f"the latest {log.label} checkpoint of '{self.name}'"
                 signed = signing.open_stored(previous[log], keys, what)
                 if not self._extends(log, signed.size, signed.root, size, root):
@@ -461,8 +470,9 @@ class _Batch:
                         f"refusing to sign: the {log.label} log of '{self.name}' at size {size} is not "
                         f"consistent with its signed checkpoint at size {signed.size}"
                     )
-            notes[log] = signing.sign(signer, self.name, log, size, root)
-        return notes
+        if self.dry_run:
+            return {log: "" for log in Log}
+        return self.signed.notes(self.conn, self.name, new, keys)
 
     def _extends(self, log: Log, signed_size: int, signed_root: bytes, size: int, root: bytes) -> bool:
         """Whether the log's new tree (``size``, ``root``) is consistent with its signed

@@ -14,8 +14,13 @@ large load can stage their rows and merge them once, in their order, at its end 
 a log row is then written where it belongs once, not once per page it dirties.
 - ``record``: for each (register, log, key), the number of its latest entry.
 - ``merkle_tile``: the tree of each log as tiles of stored subtree hashes (see core.tiles).
-- ``signing_key``: every public key that has signed checkpoints, oldest first (the newest whose
-  private key file is at hand signs; private keys never enter the database).
+- ``signing_key``: every public key that has signed this server's checkpoints, oldest first:
+  the newest not retired signs (its private key file must be in the key directory; private
+  keys never enter the database); a retired key keeps the handover note it signed, naming
+  the key that replaced it.
+- ``mirror``: the registers copied from another server (read-only here), with its URL.
+- ``mirror_key``: for each mirrored register, the origin's public keys that verify its
+  checkpoints (as given on purpose, or learnt through a handover note the origin served).
 - ``token``: custodian tokens for remote writes, one register each, stored only as hashes.
 - ``field_index``: the fields of a register whose values are indexed (chosen by the custodian).
 - ``field_value``: for each indexed field, a 64-bit hash of every value an entry gave it, with
@@ -44,6 +49,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -195,6 +201,27 @@ signing_key = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("vkey", Text, nullable=False, unique=True),  # the public verifier key, C2SP form
     Column("created", String(20), nullable=False),
+    Column("retired", String(20)),  # when another key replaced it (NULL: it signs, if newest)
+    Column("handover", Text),  # the note it signed naming its successor (NULL if none)
+)
+
+mirror = Table(
+    "mirror",
+    metadata,
+    Column("register_id", Integer, ForeignKey("register.id"), primary_key=True),
+    Column("url", Text, nullable=False),  # the origin's register URL
+    Column("created", String(20), nullable=False),
+)
+
+mirror_key = Table(
+    "mirror_key",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("register_id", Integer, ForeignKey("register.id"), nullable=False),
+    Column("vkey", Text, nullable=False),  # an origin's public verifier key, C2SP form
+    Column("added", String(20), nullable=False),
+    Column("handover", Text),  # the origin's handover note it was learnt from (NULL: given on purpose)
+    UniqueConstraint("register_id", "vkey"),
 )
 
 token = Table(

@@ -23,7 +23,7 @@ from ..core.errors import IntegrityError, InvalidRange
 from ..core.items import InvalidItem, hash_text, item_digest, parse_canonical
 from ..core.merkle import leaf_hash
 from ..core.tiles import HASH_SIZE, TILE_WIDTH, Tile, TileBuilder, bottom_row
-from . import reads, records, signing
+from . import mirrors, reads, records, signing
 from .schema import checkpoint, entry, entry_key, item, item_hash, merkle_tile, record
 from .tree import StoredTree
 
@@ -38,17 +38,19 @@ class Verified:
     since: reads.Head | None = None  # the earlier state taken as verified (None: from the start)
 
 
-def verify_register(conn: Connection, reg_id: int, since: int = 0) -> Verified:
+def verify_register(conn: Connection, reg_id: int, since: int = 0, *, signed: bool = True) -> Verified:
     """Check register ``reg_id`` end to end; raises IntegrityError at the first fault.
 
     With ``since`` (the user-log size of a checkpoint that an earlier verification covered)
     only what came after that checkpoint is recomputed: every checkpoint's signature is still
     checked, the stored tiles at that checkpoint must still give its signed roots, and the
     entries, their items, the tiles and the records after it are checked as in a full
-    verification. Raises InvalidRange when no checkpoint has that user size.
+    verification. Raises InvalidRange when no checkpoint has that user size. With ``signed``
+    false (a scratch database, whose checkpoints nobody signed) signatures are not checked.
     """
     head = reads.head(conn, reg_id)
-    _verify_signatures(conn, reg_id)  # first: the other checks trust the checkpoints' roots
+    if signed:
+        _verify_signatures(conn, reg_id)  # first: the other checks trust the checkpoints' roots
     start = _checkpoint_at(conn, reg_id, since) if since else None
     items = _verify_items(conn, reg_id) if start is None else 0
     counts = {}
@@ -74,7 +76,7 @@ def _checkpoint_at(conn: Connection, reg_id: int, user_size: int) -> reads.Head:
 def _verify_signatures(conn: Connection, reg_id: int) -> None:
     """Every checkpoint's two notes verify with a known key and sign exactly the sizes and roots
     the checkpoint records; sizes never shrink."""
-    keys = signing.verifier_keys(conn)
+    keys = mirrors.register_keys(conn, reg_id)
     c = checkpoint.c
     rows = conn.execute(
         select(c.user_size, c.user_root, c.system_size, c.system_root, c.user_note, c.system_note)

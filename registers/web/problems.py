@@ -11,6 +11,8 @@ from ..core.errors import (
     InvalidName,
     InvalidRange,
     LineError,
+    NoSigningKey,
+    ReadOnlyMirror,
     RegisterError,
     RegisterNotFound,
     StoredItemCorrupt,
@@ -50,6 +52,8 @@ _STATUS: list[tuple[type[RegisterError], int, str]] = [
     (Forbidden, 403, "Forbidden"),
     (ProposalNotFound, 404, "Proposal not found"),
     (ProposalConflict, 409, "Conflict"),
+    (ReadOnlyMirror, 409, "Read-only mirror"),
+    (NoSigningKey, 503, "Writes unavailable"),
     (RateLimited, 429, "Too many requests"),
     (InvalidProposal, 422, "Refused"),
     (LineError, 422, "Refused"),
@@ -82,7 +86,11 @@ def install(app: Flask) -> None:
     def _register_error(exc: RegisterError) -> Response:
         for kind, status, title in _STATUS:
             if isinstance(exc, kind):
-                answer = problem(status, title, str(exc))
+                detail = str(exc)
+                if isinstance(exc, NoSigningKey):  # where the key was looked for is the operator's business
+                    current_app.logger.error("write refused: %s", detail)
+                    detail = "no signing key is configured"
+                answer = problem(status, title, detail)
                 if status == 401:
                     answer.headers["WWW-Authenticate"] = 'Bearer realm="registers"'
                 if isinstance(exc, RateLimited):

@@ -1,6 +1,11 @@
 """Signed checkpoints, the public keys, and the system log beside the user log.
 
 - ``/keys``: every verifier key that has signed checkpoints here, one per line (C2SP form).
+- ``/keys.json``: the same keys with their status and dates, and the handover notes by which
+  each retired key named its successor.
+- ``/<register>/keys`` and ``/<register>/keys.json``: the same for the keys that verify one
+  register: this server's, or for a mirrored register its origin's (with the handover notes
+  the mirror followed), so a client can follow a rotation through a mirror too.
 - ``/<register>/checkpoint`` and ``/<register>/system/checkpoint``: the latest signed
   checkpoint of each log (C2SP tlog-checkpoint, ``text/plain; charset=utf-8``).
 - ``/<register>/system/...``: the system log's entries, proofs and RSF patches, shaped as the
@@ -33,6 +38,30 @@ def keys() -> Response:
     """The verifier keys, oldest first, one per line."""
     text = "".join(key + "\n" for key in service.public_keys(_engine()))
     return conditional(Response(text, content_type=NOTE_TYPE, headers=FRESH), f"keys-{text}")
+
+
+@blueprint.get("/keys.json")
+def keys_json() -> Response:
+    """Each key's status (signing, retired), dates and the handover note a retired key signed
+    naming its successor, oldest first: what a client holding an old key follows."""
+    response = json_response(service.keys_json(_engine()), FRESH)
+    return conditional(response, "keys-json-" + response.get_data(as_text=True))
+
+
+@blueprint.get("/<register>/keys")
+def register_keys(register: str) -> Response:
+    """The keys that verify this register's checkpoints, one per line: this server's, or for a
+    mirrored register its origin's."""
+    text = "".join(key["key"] + "\n" for key in service.register_keys_json(_engine(), register))
+    return conditional(Response(text, content_type=NOTE_TYPE, headers=FRESH), f"keys-{text}")
+
+
+@blueprint.get("/<register>/keys.json")
+def register_keys_json(register: str) -> Response:
+    """``/keys.json`` for the keys that verify this register (a mirror: its origin's, with the
+    handover notes it followed)."""
+    response = json_response(service.register_keys_json(_engine(), register), FRESH)
+    return conditional(response, "keys-json-" + response.get_data(as_text=True))
 
 
 @blueprint.get("/<register>/checkpoint", defaults={"system": False})

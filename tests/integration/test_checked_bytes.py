@@ -43,6 +43,9 @@ WALK: dict[str, list[tuple[str, dict[str, str], str]]] = {
     "/healthz": [("/healthz", {}, OK)],
     "/readyz": [("/readyz", {}, OK)],
     "/keys": [("/keys", {}, OK)],
+    "/keys.json": [("/keys.json", {}, OK)],
+    "/<register>/keys": [("/country/keys", {}, OK)],
+    "/<register>/keys.json": [("/country/keys.json", {}, OK)],
     "/openapi.json": [("/openapi.json", {}, OK)],
     "/static/<path:filename>": [],  # files, no register data
     "/<register>/": [("/country/", HTML, PROBLEM), ("/country/?q=GM", HTML, PROBLEM),

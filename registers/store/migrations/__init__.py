@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import Connection
 
-HEAD = "0005"  # the newest revision: keep equal to the last file in versions/
+HEAD = "0006"  # the newest revision: keep equal to the last file in versions/
 BASELINE = "0001"  # the schema before signed checkpoints (landed with issue 3)
 
 

@@ -42,10 +42,16 @@ def upgrade() -> None:
 
 
 def _backfill(conn) -> None:  # type: ignore[no-untyped-def]
-    from registers.core.entries import Log
+    from registers.core.entries import Log, now_timestamp
+    from registers.core.notes import SignerKey
     from registers.store import signing
 
-    signer = signing.current_signer(conn)
+    # The database predates signing: 'registers migrate' makes its first key on purpose (and
+    # says where); a key file already in the directory is never adopted.
+    signer = SignerKey.generate(signing.origin())
+    signing.write_private_key(signing.needed_key_dir(conn), signer)
+    conn.execute(sa.text("INSERT INTO signing_key (vkey, created) VALUES (:vkey, :created)"),
+                 {"vkey": signer.verifier.text, "created": now_timestamp()})
     rows = conn.execute(sa.text(
         "SELECT c.id, c.register_id, r.name, c.user_size, c.user_root, c.system_size, c.system_root "
         "FROM checkpoint c JOIN register r ON r.id = c.register_id ORDER BY c.id"
