@@ -93,7 +93,7 @@ class Settings:
     quality_max_records: int = _declare(250_000, whole(0), "the most records a quality report made on request may read; a larger one is made with `registers check`")
     sqlite_cache_mib: int = _declare(16, whole(1, "MiB"), "the page cache each SQLite connection keeps, the CLI's too; the OS caches the rest of the file")
     origin: str = _declare("localhost", ORIGIN, "the origin checkpoints are signed for (`<origin>/<register>`, `<origin>/<register>/system`) and new keys' name")
-    key_dir: Path | None = _declare(None, DIRECTORY, "where private signing keys live (files of mode 0600, never in the database)", shown="`keys/` beside a SQLite database file, else `./keys`")
+    key_dir: Path | None = _declare(None, DIRECTORY, "where the private signing key lives (a file of mode 0600, never in the database); only a key the database records signs, and with none at hand writes are refused", shown="`keys/` beside a SQLite database file; none for PostgreSQL (required to write)")
     trust_dir: Path | None = _declare(None, DIRECTORY, "where `registers verify URL` (an audit) keeps the checkpoints it has verified", shown="`~/.registers/trust`")
     actor: str | None = _declare(None, TEXT, "who makes a change when `--as` is not given", variable="AS", shown="your login name")
     token: str | None = _declare(None, TEXT, "the custodian token `--remote` sends when `--token` is not given", secret=True)
