@@ -11,8 +11,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 
+from ..core.errors import NoSigningKey, RegisterError
 from ..settings import current, declared
+from ..store import signing
 from ..store.engine import open_engine
 from ..store.lookup import RecordLookup
 from . import api, catalogue, health, openapi, problems, proposals, signed, writes
@@ -48,4 +51,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(signed.blueprint)  # before api: /<register>/system/... are its paths
     app.register_blueprint(proposals.blueprint)
     app.register_blueprint(api.blueprint)
+    _say_whether_writes_can_be_signed(app, primary)
     return app
+
+
+def _say_whether_writes_can_be_signed(app: Flask, primary: Any) -> None:
+    """Log at start-up when no signing key is at hand (writes will answer 503 until one is):
+    the app never makes a key itself."""
+    try:
+        with primary.connect() as conn:
+            signing.current_signer(conn)
+    except NoSigningKey as exc:
+        app.logger.warning("custodians' writes will be refused: %s", exc)
+    except (RegisterError, SQLAlchemyError):  # unreachable database, a compromised key: told on use
+        pass
