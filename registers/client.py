@@ -19,7 +19,7 @@ from .core.changes import RecordChange
 from .core.definitions import Definition
 from .core.entries import Log
 from .core.errors import RegisterError
-from .core.handover import Handover, follow
+from .core.handover import Handover, Walk, walk
 from .core.items import parse_hash
 from .core.merkle import verify_consistency
 from .core.notes import Checkpoint, NoteError, VerifierKey, open_checkpoint, signer_ids
@@ -101,22 +101,25 @@ class RegisterClient:
         """The latest signed checkpoint notes of the user and system logs, unverified."""
         return self.get("checkpoint").text, self.get("system/checkpoint").text
 
-    def signed_heads(self, keys: list[VerifierKey]) -> SignedHeads:
+    def signed_heads(self, keys: list[VerifierKey], before: tuple[Handover, ...] = ()) -> SignedHeads:
         """Both logs' latest checkpoints, each verified with ``keys`` and naming this register.
 
         When a checkpoint is signed by none of ``keys`` (the server rotated its key), the
         handover notes it serves are followed from ``keys``: a new key is trusted only through
-        a note its predecessor signed (``followed`` lists them). RemoteError naming the key
-        the checkpoint would need otherwise."""
+        a note its predecessor signed (``followed`` lists them), and a key that handed over
+        already (``before``: the handovers followed on earlier runs) never hands over to another.
+        RemoteError naming the key the checkpoint would need, and why no note leads to it,
+        otherwise."""
         user_note, system_note = self.notes()
         trusted = list(keys)
-        followed: list[Handover] = []
+        walked = Walk((), {})
         if not self._verifies(user_note, trusted) or not self._verifies(system_note, trusted):
-            followed = follow(trusted, self.handover_notes())
-            trusted += [h.new for h in followed]
+            walked = walk(trusted, self.handover_notes(), before)
+            trusted += [h.new for h in walked.followed]
         return SignedHeads(
-            self.open_note(user_note, trusted, Log.USER), self.open_note(system_note, trusted, Log.SYSTEM),
-            user_note, system_note, tuple(followed),
+            self.open_note(user_note, trusted, Log.USER, walked),
+            self.open_note(system_note, trusted, Log.SYSTEM, walked),
+            user_note, system_note, walked.followed,
         )
 
     @staticmethod
@@ -142,19 +145,25 @@ class RegisterClient:
                 return [k["handover"] for k in listed if isinstance(k, dict) and isinstance(k.get("handover"), str)]
         return []
 
-    def open_note(self, note: str, keys: list[VerifierKey], log: Log) -> Checkpoint:
+    def open_note(self, note: str, keys: list[VerifierKey], log: Log, walked: Walk | None = None) -> Checkpoint:
         """The checkpoint in ``note`` once its signature verifies and its origin names this
-        register's ``log``; RemoteError otherwise."""
+        register's ``log``; RemoteError otherwise, naming the key the note would need and why
+        the handover notes served (``walked``) do not lead to it."""
         try:
             checkpoint, _opened = open_checkpoint(note, keys)
         except NoteError as exc:
             if str(exc) != "note has no verifiable signatures":
                 raise RemoteError(f"{self.base}: the {log.label} checkpoint: {exc}") from None
-            signers = ", ".join(signer_ids(note)) or "no key"
+            ids = signer_ids(note)
+            signers = ", ".join(ids) or "no key"
+            trusted = ", ".join(k.label for k in keys) or "none"
+            why = next(filter(None, (walked.why(label) for label in ids)), None) if walked else None
+            handed = f"the handover note naming it is refused: {why}" if why else \
+                "no handover note signed by a trusted key names it"
             raise RemoteError(
                 f"{self.base}: the {log.label} checkpoint: {exc}: it is signed by {signers}, which is not a key "
-                "trusted here, and no handover note signed by a trusted key names it (add the key that signs "
-                "it with --key, obtained out of band)"
+                f"trusted here (trusted: {trusted}); {handed} (add the key that signs it with --key, obtained "
+                "out of band)"
             ) from None
         suffix = f"/{self.name}" if log is Log.USER else f"/{self.name}/system"
         if not checkpoint.origin.endswith(suffix):

@@ -21,8 +21,8 @@ KEY = click.option("--key", "keys", multiple=True, metavar="VKEY",
 def _say_followed(followed: tuple[Any, ...]) -> None:
     """Tell the user which new keys a rotation made trusted."""
     for handover in followed:
-        click.echo(f"now trusting {handover.new.label} (handed over by {handover.old.label}); add it to your "
-                   f"configuration: {handover.new.text}", err=True)
+        click.echo(f"now trusting {handover.new.label}; add it to your configuration: {handover.new.text} "
+                   f"(handed over by {handover.old.label} at {handover.at})", err=True)
 
 
 def _fail(target: str, exc: Exception) -> None:

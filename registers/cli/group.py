@@ -60,8 +60,12 @@ def _engine(ctx: click.Context):  # type: ignore[no-untyped-def]
 def main(ctx: click.Context, db: str | None) -> None:
     """Keep verifiable registers: append-only, hash-chained logs of reference data.
 
+    Every write is signed: make the signing key once, first ('keys generate'; 'init' and
+    'create' make one on a database with none).
+
     \b
     Examples:
+      registers keys generate
       registers load fixtures/rsf/country.rsf
       registers root country
       registers proof inclusion country 10 200

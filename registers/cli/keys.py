@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .. import service
+from ..core.notes import VerifierKey
 from .group import _engine, _friendly, main
 
 
@@ -61,19 +62,32 @@ def import_(ctx: click.Context, file: Path) -> None:
 
 @keys.command()
 @click.option("--name", metavar="ORIGIN", help="The new key's name (default: $REGISTERS_ORIGIN, else localhost).")
+@click.option("--lost", is_flag=True,
+              help="The signing key is lost or leaked: retire it with no handover note (none it signed could be "
+                   "trusted); give consumers the new key out of band.")
 @click.pass_context
 @_friendly
-def rotate(ctx: click.Context, name: str | None) -> None:
+def rotate(ctx: click.Context, name: str | None, lost: bool) -> None:
     """Replace the signing key: make a new one, and have the old one sign a handover note
     naming it (served at /keys.json), so clients and mirrors holding the old key can follow.
 
     Prints the new public key. Earlier checkpoints keep verifying with the old key; keep its
-    private file (or destroy it, if it leaked: see docs/operations.md).
+    private file (or destroy it, if it leaked: see docs/operations.md). Without the old key's
+    private file, only --lost replaces it.
 
     \b
-    Example:
+    Examples:
       registers keys rotate
+      registers keys rotate --lost
     """
+    if lost:
+        replaced = service.replace_lost_key(_engine(ctx), name)
+        new = VerifierKey.parse(replaced.new.vkey)
+        click.echo(replaced.new.vkey)
+        click.echo(f"{replaced.old.label} retired with no handover note; {new.label} signs from now on (private "
+                   f"key written to {replaced.new.path}, mode 0600): give consumers the new key out of band",
+                   err=True)
+        return
     rotated = service.rotate_key(_engine(ctx), name)
     click.echo(rotated.handover.new.text)
     click.echo(f"{rotated.handover.old.label} retired; {rotated.handover.new.label} signs from now on "

@@ -178,6 +178,7 @@ def records_(ctx: click.Context, name: str, field: str | None, value: str | None
 def init(ctx: click.Context, with_fixtures: bool, project: str | None, by: str | None) -> None:
     """Create every shipped register in link order and load its real data (again: adds 0)."""
     total = 0
+    service.find_fixtures(project)  # a wrong --project is refused before a key is made
     _first_key(ctx)
     for load in service.init_fixtures(_engine(ctx), project, by=by):
         total += load.added

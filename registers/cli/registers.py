@@ -235,8 +235,9 @@ def migrate(ctx: click.Context) -> None:
     else:
         click.echo(f"schema migrated from revision {before or '(empty)'} to {after}")
     if before is not None and before < "0002":  # the upgrade to signed checkpoints made the first key
-        click.echo(f"signing key made: {service.signing_key(_engine(ctx))} (in the key directory, mode 0600): "
-                   "its checkpoints are signed from now on", err=True)
+        made = service.signing_key_file(_engine(ctx))
+        click.echo(f"signing key made: {service.signing_key(_engine(ctx))}; its private key is in {made} "
+                   "(mode 0600): keep it secret, back it up", err=True)
 
 
 @main.command()

@@ -10,7 +10,10 @@ A handover note is a C2SP signed note whose text is::
 
 signed by the old key (which vouches for the new one) and by the new key (which shows its
 holder has the private key). A client trusts the new key exactly when the note verifies with
-a key it already trusts and the old key named is that key.
+a key it already trusts and the old key named is that key. A key hands over once: a second
+note by the same old key naming another successor (as whoever stole a retired key's private
+file could sign) is never followed. The note's text is read exactly as its signatures cover
+it (up to the last blank line), so it cannot claim one handover and be signed over another.
 """
 
 from __future__ import annotations
@@ -45,8 +48,10 @@ def sign_handover(old: SignerKey, new: SignerKey, at: str) -> str:
 
 def parse_handover(note: str) -> Handover:
     """The handover a note claims (signatures not checked); NoteError when it is not one."""
-    text = note.split("\n\n", 1)[0] + "\n"
-    lines = text[:-1].split("\n")
+    split = note.rfind("\n\n")  # where the signatures start, as open_note splits the note
+    if split < 0:
+        raise NoteError("not a key handover note")
+    lines = note[:split].split("\n")
     if len(lines) != 4 or lines[0] != HEADING or not lines[1].startswith("old ") \
             or not lines[2].startswith("new ") or not lines[3].startswith("at "):
         raise NoteError("not a key handover note")
@@ -70,24 +75,84 @@ def open_handover(note: str, trusted: Iterable[VerifierKey]) -> Handover:
     return handover
 
 
-def follow(trusted: Iterable[VerifierKey], notes: Iterable[str]) -> list[Handover]:
-    """The handovers, in the order they are followed, that lead from ``trusted`` keys to new
-    ones through ``notes`` (each must be genuine for a key trusted by then; others are
-    ignored). Chains of rotations are followed to their end."""
+@dataclass(frozen=True)
+class Walk:
+    """Where handover notes lead from some trusted keys: the handovers followed, in order, and
+    why each note that names a key not reached was not followed (by that key's label)."""
+
+    followed: tuple[Handover, ...]
+    refused: dict[str, str]
+
+    def why(self, label: str) -> str | None:
+        """Why the note naming the key ``label`` (``name+hex key id``) was not followed; None
+        when no note names it."""
+        return self.refused.get(label)
+
+
+def walk(trusted: Iterable[VerifierKey], notes: Iterable[str], before: Iterable[Handover] = ()) -> Walk:
+    """Follow ``notes`` from the ``trusted`` keys: a note is followed once it is genuine for a
+    key trusted by then (chains of rotations are followed to their end, in any order). A key
+    hands over once: ``before`` holds the handovers followed on earlier runs, and a genuine
+    note naming another successor for a key that has one, or two genuine notes naming
+    different successors, is never followed (the old key's private key may have leaked)."""
     known = list(trusted)
-    pending = list(notes)
+    successor = {h.old: h.new for h in before}
+    pending = list(dict.fromkeys(notes))
     followed: list[Handover] = []
     progress = True
     while progress:
         progress = False
-        for note in list(pending):
-            try:
-                handover = open_handover(note, known)
-            except NoteError:
+        opened = _genuine(pending, known)
+        named: dict[VerifierKey, set[VerifierKey]] = {}
+        for handover in opened:
+            named.setdefault(handover.old, set()).add(handover.new)
+        for handover in opened:
+            rivals = named[handover.old] | ({successor[handover.old]} if handover.old in successor else set())
+            if len(rivals) > 1:
                 continue
-            pending.remove(note)
+            pending.remove(handover.note)
+            successor[handover.old] = handover.new
             if handover.new not in known:
                 known.append(handover.new)
                 followed.append(handover)
                 progress = True
-    return followed
+    refused: dict[str, str] = {}
+    for note in pending:
+        try:
+            claimed = parse_handover(note)
+        except NoteError:
+            continue
+        if claimed.new in known or claimed.new.label in refused:
+            continue
+        try:
+            open_handover(note, known)
+        except NoteError as exc:
+            refused[claimed.new.label] = str(exc)
+            continue
+        # genuine, yet not followed: its old key named another successor too
+        rivals = {h.new for h in _genuine(pending, known) if h.old == claimed.old}
+        if claimed.old in successor:
+            rivals.add(successor[claimed.old])
+        others = ", ".join(sorted(k.label for k in rivals - {claimed.new}))
+        refused[claimed.new.label] = (
+            f"the handover note retires {claimed.old.label}, which handed over to {others} too: a key hands over "
+            "once (its private key may have leaked)"
+        )
+    return Walk(tuple(followed), refused)
+
+
+def _genuine(notes: list[str], trusted: list[VerifierKey]) -> list[Handover]:
+    """The handovers of ``notes`` that are genuine for the ``trusted`` keys."""
+    genuine = []
+    for note in notes:
+        try:
+            genuine.append(open_handover(note, trusted))
+        except NoteError:
+            continue
+    return genuine
+
+
+def follow(trusted: Iterable[VerifierKey], notes: Iterable[str], before: Iterable[Handover] = ()) -> list[Handover]:
+    """The handovers, in the order they are followed, that lead from ``trusted`` keys to new
+    ones through ``notes`` (see ``walk``; notes that are not genuine are ignored)."""
+    return list(walk(trusted, notes, before).followed)

@@ -14,6 +14,7 @@ from .indexes import drop_field_index, index_field, indexed_fields
 from .keys import (
     BadKey,
     NewKey,
+    Replaced,
     Rotated,
     ensure_key,
     generate_key,
@@ -22,8 +23,10 @@ from .keys import (
     keys_json,
     read_keys,
     register_keys_json,
+    replace_lost_key,
     rotate_key,
     signing_key,
+    signing_key_file,
 )
 from .mirror import Audited, DumpVerified, Mirrored, audit, default_trust_dir, mirror, verify_dump
 from .proposals import (
@@ -160,6 +163,8 @@ __all__ = [
     "register_keys_json",
     "rotate_key",
     "Rotated",
+    "replace_lost_key",
+    "Replaced",
     "head",
     "inclusion_proof",
     "init_fixtures",
@@ -186,6 +191,7 @@ __all__ = [
     "root_at",
     "show_record",
     "signing_key",
+    "signing_key_file",
     "system_patch",
     "verify",
     "verify_dump",

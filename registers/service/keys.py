@@ -36,6 +36,7 @@ def ensure_key(engine: Engine) -> NewKey | None:
     """For ``init`` and ``create``: a new signing key when the database records none (the key
     made), else None (the recorded key must then be at hand, as for any write)."""
     with writer(engine).begin() as conn:
+        signing.lock_keys(conn)  # another 'create' at once makes the one key, or this one does
         if signing.signing_key_of(conn) is not None:
             return None
         key, path = signing.generate_key(conn)
@@ -66,11 +67,34 @@ def rotate_key(engine: Engine, name: str | None = None) -> Rotated:
         return Rotated(handover, path)
 
 
+@dataclass(frozen=True)
+class Replaced:
+    """A lost or leaked key retired with no handover note, and the key made in its place."""
+
+    old: VerifierKey
+    new: NewKey
+
+
+def replace_lost_key(engine: Engine, name: str | None = None) -> Replaced:
+    """Retire the signing key, lost or leaked, for a new one with no handover note (see
+    ``store.signing.replace_lost_key``): clients must be given the new key out of band."""
+    with writer(engine).begin() as conn:
+        old, new, path = signing.replace_lost_key(conn, name)
+        return Replaced(old, NewKey(new.verifier.text, path))
+
+
 def signing_key(engine: Engine) -> str | None:
     """The public key that signs next (None before a key is made)."""
     with engine.connect() as conn:
         key = signing.signing_key_of(conn)
     return None if key is None else key.text
+
+
+def signing_key_file(engine: Engine) -> Path | None:
+    """Where the signing key's private file is expected (None without a key or key directory)."""
+    with engine.connect() as conn:
+        key, directory = signing.signing_key_of(conn), signing.key_dir(conn)
+    return None if key is None or directory is None else signing.key_file(directory, key)
 
 
 def key_statuses(engine: Engine) -> list[signing.RecordedKey]:

@@ -25,8 +25,8 @@ from sqlalchemy import Engine
 
 from ..client import RegisterClient, RemoteError, SignedHeads
 from ..core.entries import Log, entry_json
-from ..core.errors import IntegrityError
-from ..core.handover import Handover
+from ..core.errors import IntegrityError, RegisterError
+from ..core.handover import Handover, parse_handover
 from ..core.items import hash_text
 from ..core.notes import Checkpoint, NoteError, VerifierKey, open_checkpoint
 from ..core.rsf import AddItem, AppendEntry, AssertRootHash, Command, read_rsf
@@ -71,16 +71,18 @@ def mirror(engine: Engine, url: str, keys: list[VerifierKey], client: RegisterCl
     ``keys``: the origin's verifier keys, obtained out of band (needed the first time; later
     the keys recorded with the copy are used too). A checkpoint signed by a new origin key is
     accepted only through a handover note signed by a trusted key, and the new key is then
-    recorded. Raises RemoteError (server unreachable, a signature or proof that does not
+    recorded with the note; an origin key that handed over once never hands over again.
+    Refused with RegisterError when the local register is this server's own or mirrors
+    another URL. Raises RemoteError (server unreachable, a signature or proof that does not
     verify, history rewritten) or IntegrityError (the patches do not give the signed state);
     in every case nothing is applied or recorded.
     """
     client = client or RegisterClient(url)
-    recorded = _recorded_keys(engine, client)
+    recorded, handed = _recorded_keys(engine, client)
     trusted = recorded + [k for k in keys if k not in recorded]
     if not trusted:
         raise RemoteError(f"{client.base}: mirroring it needs --key (the origin's signing key, obtained out of band)")
-    heads = client.signed_heads(trusted)
+    heads = client.signed_heads(trusted, handed)
     trust = tuple([(k, None) for k in trusted if k not in recorded] + [(h.new, h.note) for h in heads.followed])
     signed = OriginSigned(client.base, heads.user_note, heads.system_note, trust)
     before = _local_head(engine, client.name)
@@ -113,19 +115,27 @@ def mirror(engine: Engine, url: str, keys: list[VerifierKey], client: RegisterCl
     return Mirrored(client.name, before, result.head, heads)
 
 
-def _recorded_keys(engine: Engine, client: RegisterClient) -> list[VerifierKey]:
-    """The origin keys recorded with the local copy of ``client``'s register (none when there
-    is no copy yet); RegisterError when the local register is not a mirror of it."""
+def _recorded_keys(engine: Engine, client: RegisterClient) -> tuple[list[VerifierKey], tuple[Handover, ...]]:
+    """The origin keys recorded with the local copy of ``client``'s register, and the
+    handovers through which some were learnt (none when there is no copy yet); RegisterError
+    when the local register is not a mirror of it (checked again under the write lock by the
+    append)."""
     with snapshot(engine) as conn:
         reg_id = reads.register_id(conn, client.name)
         if reg_id is None:
-            return []
+            return [], ()
         url = mirrors.mirrored_from(conn, reg_id)
         if url is None:
-            return []  # the append refuses it, unless it is an empty register
+            own = reads.head(conn, reg_id)
+            if own.user_size or own.system_size:
+                raise RegisterError(
+                    f"register '{client.name}' is this server's own: it cannot become a mirror of {client.base}"
+                )
+            return [], ()  # an empty register may become a mirror
         if url != client.base:
-            raise RemoteError(f"register '{client.name}' here mirrors {url}, not {client.base}")
-        return mirrors.origin_keys(conn, reg_id)
+            raise RegisterError(f"register '{client.name}' here mirrors {url}, not {client.base}")
+        rows = mirrors.origin_key_rows(conn, reg_id)
+    return [key for key, _added, _note in rows], tuple(parse_handover(note) for _k, _a, note in rows if note)
 
 
 def _first_difference(engine: Engine, client: RegisterClient, size: int) -> str | None:

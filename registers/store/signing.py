@@ -117,8 +117,7 @@ def recorded_keys(conn: Connection) -> list[RecordedKey]:
 
 def verifier_keys(conn: Connection) -> list[VerifierKey]:
     """Every public key that has signed this server's checkpoints, oldest first."""
-    rows = conn.execute(select(signing_key.c.vkey).order_by(signing_key.c.id)).scalars()
-    return [VerifierKey.parse(text) for text in rows]
+    return [VerifierKey.parse(text) for text in conn.execute(_ALL).scalars()]
 
 
 def handovers(conn: Connection) -> list[str]:
@@ -127,37 +126,47 @@ def handovers(conn: Connection) -> list[str]:
     return list(conn.execute(select(k.handover).where(k.handover.is_not(None)).order_by(k.id)).scalars())
 
 
+_SIGNING = (  # built once: building a statement costs more than running it (each write runs it)
+    select(signing_key.c.vkey).where(signing_key.c.retired.is_(None)).order_by(signing_key.c.id.desc()).limit(1)
+)
+_ALL = select(signing_key.c.vkey).order_by(signing_key.c.id)
+
+
 def signing_key_of(conn: Connection) -> VerifierKey | None:
     """The recorded key that signs: the newest not retired (None when none is recorded)."""
-    k = signing_key.c
-    text = conn.execute(
-        select(k.vkey).where(k.retired.is_(None)).order_by(k.id.desc()).limit(1)
-    ).scalar()
+    text = conn.execute(_SIGNING).scalar()
     return None if text is None else VerifierKey.parse(text)
 
 
 def current_signer(conn: Connection) -> SignerKey:
     """The private key that signs: the recorded signing key, read from its file in the key
     directory. NoSigningKey, naming where it looked, when no key is recorded, the directory
-    is not configured or the file is missing; IntegrityError when the file holds another key."""
+    is not configured, the file is missing or holds another key, or the key is compromised.
+    Any other ``*.key`` file in the directory is logged (once) and never used."""
     key = signing_key_of(conn)
     directory = key_dir(conn)
+    _log_strays(conn, directory, key)
     if key is None:
-        _log_strays(directory, None)
-        where = f" (key directory: {directory})" if directory is not None else ""
+        where = f"key directory: {directory}" if directory is not None else "REGISTERS_KEY_DIR is not set"
         raise NoSigningKey(
             "no signing key is configured: this database records none; make one with 'registers keys "
-            f"generate' or record an existing one with 'registers keys import FILE'{where}"
+            f"generate' or record an existing one with 'registers keys import FILE' ({where})"
         )
-    directory = needed_key_dir(conn)
+    try:
+        refuse_compromised(key)
+    except CompromisedKey as exc:
+        raise NoSigningKey(f"no signing key is configured: {exc}; 'registers keys rotate --lost' replaces it") from None
+    if directory is None:
+        raise NoSigningKey(
+            f"no signing key is configured: key {key.label} signs here, but REGISTERS_KEY_DIR is not set (a "
+            "database server has no default key directory: set it to the directory holding the private key)"
+        )
     path = key_file(directory, key)
     if not path.exists():
-        _log_strays(directory, key)
         raise NoSigningKey(
             f"no signing key is configured: key {key.label} signs here, but its private key file {path} "
             "is missing (REGISTERS_KEY_DIR)"
         )
-    refuse_compromised(key)
     try:
         return _read_private(path, key)
     except IntegrityError as exc:
@@ -168,30 +177,48 @@ def can_sign(conn: Connection) -> bool:
     """Whether a write could be signed now (the signing key's private file is at hand)."""
     try:
         current_signer(conn)
-    except (NoSigningKey, CompromisedKey):
+    except NoSigningKey:
         return False
     return True
 
 
-_WARNED: set[str] = set()
+_SEEN: set[str] = set()  # key files looked at once: logged if stray, else a recorded (retired) key's
 
 
-def _log_strays(directory: Path | None, key: VerifierKey | None) -> None:
-    """Log (once each) the ``*.key`` files in ``directory`` that are not the signing key's."""
-    if directory is None or not directory.is_dir():
+def _log_strays(conn: Connection, directory: Path | None, key: VerifierKey | None) -> None:
+    """Log (once each per process) the ``*.key`` files in ``directory`` that are no recorded
+    key's: they never sign (the files of retired keys are kept on purpose, and not logged).
+    A listing of the directory per write (~10 us); the database is asked only about new files."""
+    if directory is None:
+        return
+    try:
+        names = sorted(e.name for e in os.scandir(directory) if e.name.endswith(".key"))
+    except OSError:
         return
     want = None if key is None else key_file(directory, key).name
-    for path in sorted(directory.glob("*.key")):
-        if path.name != want and str(path) not in _WARNED:
-            _WARNED.add(str(path))
+    unseen = [directory / name for name in names if name != want and str(directory / name) not in _SEEN]
+    if not unseen:
+        return
+    recorded = {key_file(directory, k).name for k in verifier_keys(conn)}
+    for path in unseen:
+        _SEEN.add(str(path))
+        if path.name not in recorded:
             log.warning("ignoring key file %s: only a key recorded in the database signs "
                         "('registers keys import' records one on purpose)", path)
+
+
+def lock_keys(conn: Connection) -> None:
+    """In a write transaction: wait until no other process is changing the recorded keys (two
+    'keys generate' at once must not both record a key). The schema lock serves: key changes
+    are as rare, and as brief."""
+    dialect_for(conn).lock_schema(conn)
 
 
 def generate_key(conn: Connection, name: str | None = None) -> tuple[SignerKey, Path]:
     """A new Ed25519 key named ``name`` (default: the origin) that signs from now on, and where
     its private key was written (mode 0600). Refused when a key signs here already (``rotate``
     replaces one, with a handover note)."""
+    lock_keys(conn)
     existing = signing_key_of(conn)
     if existing is not None:
         raise RegisterError(
@@ -214,6 +241,7 @@ def import_key(conn: Connection, source: Path) -> tuple[SignerKey, Path]:
     except (OSError, UnicodeDecodeError, NoteError) as exc:
         raise RegisterError(f"{source}: not a private key ({exc})") from None
     refuse_compromised(key.verifier)
+    lock_keys(conn)
     known = {r.key: r for r in recorded_keys(conn)}
     signing = signing_key_of(conn)
     recorded = known.get(key.verifier)
@@ -228,8 +256,12 @@ def import_key(conn: Connection, source: Path) -> tuple[SignerKey, Path]:
         )
     directory = needed_key_dir(conn)
     path = key_file(directory, key.verifier)
-    if path.exists():
-        _read_private(path, key.verifier)  # refuses a file holding another key
+    if path.exists():  # copied there already (or imported before): it must hold this key, mode 0600
+        _read_private(path, key.verifier)
+        try:
+            path.chmod(0o600)
+        except OSError as exc:
+            raise RegisterError(f"the private key file {path} cannot be made mode 0600: {exc.strerror}") from None
     else:
         write_private_key(directory, key)
     if recorded is None:
@@ -241,16 +273,46 @@ def rotate_key(conn: Connection, name: str | None = None) -> tuple[Handover, Pat
     """Retire the signing key for a new one (named ``name``, default: the origin): the new
     private key is written to the key directory, and the old key signs a handover note naming
     the new one (kept with the old key and served at /keys.json). The handover and the new
-    key's path."""
-    old = current_signer(conn)
+    key's path. NoSigningKey when the old key's private file is not at hand or the key is
+    compromised (``replace_lost_key`` is for that)."""
+    lock_keys(conn)
+    try:
+        old = current_signer(conn)
+    except NoSigningKey as exc:
+        if signing_key_of(conn) is None:
+            raise
+        raise NoSigningKey(
+            f"{exc}; a rotation needs the old key to sign the handover note: restore its file ('registers keys "
+            "import BACKUP'), or if it is lost or leaked, 'registers keys rotate --lost' replaces it without one"
+        ) from None
     new = SignerKey.generate(name or origin())
     at = now_timestamp()
     note = sign_handover(old, new, at)
+    path = _replace(conn, old.verifier, new, at, note)
+    return parse_handover(note), path
+
+
+def replace_lost_key(conn: Connection, name: str | None = None) -> tuple[VerifierKey, SignerKey, Path]:
+    """Retire the signing key, lost or leaked, for a new one with no handover note (none signed
+    by a lost or leaked key is worth trusting: clients must be given the new key out of band).
+    The retired key, the new one and its path."""
+    lock_keys(conn)
+    old = signing_key_of(conn)
+    if old is None:
+        raise RegisterError("no key signs here yet: 'registers keys generate' makes the first one")
+    new = SignerKey.generate(name or origin())
+    path = _replace(conn, old, new, now_timestamp(), None)
+    return old, new, path
+
+
+def _replace(conn: Connection, old: VerifierKey, new: SignerKey, at: str, note: str | None) -> Path:
+    """Write ``new``'s private key file, retire ``old`` at ``at`` (with handover ``note``) and
+    record ``new``; the new file's path."""
     path = write_private_key(needed_key_dir(conn), new)
     k = signing_key.c
-    conn.execute(update(signing_key).where(k.vkey == old.verifier.text).values(retired=at, handover=note))
+    conn.execute(update(signing_key).where(k.vkey == old.text).values(retired=at, handover=note))
     _record(conn, new.verifier, at)
-    return parse_handover(note), path
+    return path
 
 
 def sign(signer: SignerKey, register: str, log: Log, size: int, root: bytes) -> str:

@@ -103,6 +103,13 @@ def document() -> dict[str, Any]:
             JSON),
         "/keys": {"get": {"summary": "The verifier keys that signed checkpoints, one per line (C2SP)",
                           "responses": {"200": {"description": "Keys", "content": {NOTE: {}}}}}},
+        "/keys.json": {"get": {"summary": "Each key's status (signing, retired), dates and the handover note by "
+                                          "which a retired key named its successor",
+                               "responses": {"200": {"description": "Keys", "content": {JSON: {}}}}}},
+        "/{register}/keys": _get("The keys that verify this register's checkpoints, one per line: this server's, "
+                                 "or a mirrored register's origin's", [], NOTE),
+        "/{register}/keys.json": _get("/keys.json for the keys that verify this register (a mirror: its origin's, "
+                                      "with the handover notes it followed)", [], JSON),
         "/{register}/checkpoint": _get("The user log's latest signed checkpoint (C2SP tlog-checkpoint)", [], NOTE),
         "/{register}/system/checkpoint": _get("The system log's latest signed checkpoint", [], NOTE),
         "/{register}/system/entries": _get("System entries oldest first", [_query("start"), _query("limit")], JSON),

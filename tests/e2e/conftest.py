@@ -28,18 +28,23 @@ def _listening_socket() -> socket.socket:
 
 
 @contextmanager
-def gunicorn(db_url: str, workers: int = 2, log: Path | None = None) -> Iterator[str]:
+def gunicorn(db_url: str, workers: int = 2, log: Path | None = None, *, env: dict[str, str] | None = None,
+             cwd: Path | None = None, output: Path | None = None) -> Iterator[str]:
     """A real gunicorn serving ``db_url`` on a free loopback port, until the block ends (with
-    ``log``: its access and error logs written there)."""
+    ``log``: its access and error logs written there). ``env``: the environment it starts
+    with instead of this process's (``REGISTERS_DATABASE_URL`` is set to ``db_url`` in it);
+    ``cwd``: the working directory it starts in; ``output``: a file its stdout and stderr
+    (the app's own log lines) are written to."""
     sock = _listening_socket()
     port = int(sock.getsockname()[1])
     command = Path(sys.executable).parent / "gunicorn"
-    env = {**os.environ, "REGISTERS_DATABASE_URL": db_url}
+    environment = {**(os.environ if env is None else env), "REGISTERS_DATABASE_URL": db_url}
     logging = ["--access-logfile", str(log), "--error-logfile", str(log), "--log-level", "debug"] if log else []
+    sink = output.open("ab") if output is not None else None
     process = subprocess.Popen(
         [str(command), "--workers", str(workers), "--bind", f"fd://{sock.fileno()}", *logging,
          "registers.web:create_app()"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),),
+        env=environment, cwd=cwd, stdout=sink or subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),),
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -56,8 +61,11 @@ def gunicorn(db_url: str, workers: int = 2, log: Path | None = None) -> Iterator
         process.terminate()
         process.wait(timeout=10)
         sock.close()
-        assert process.stdout is not None
-        process.stdout.close()
+        if sink is not None:
+            sink.close()
+        else:
+            assert process.stdout is not None
+            process.stdout.close()
 
 
 @pytest.fixture

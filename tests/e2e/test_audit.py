@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from registers import service
+from registers.core.notes import SignerKey, VerifierKey
 from tests.conftest import RSF, fresh_database
 from tests.e2e.test_cli import ok, run
 
@@ -19,23 +20,36 @@ def test_mirror_and_audit_a_served_register_with_rotation_between_rounds(server:
         audited = ok(copy, "verify", f"{server}/country/", "--key", vkey)
         assert "first audit, checkpoint saved" in audited
         # the custodian rotates the key and changes data and metadata
-        new = ok(db_url, "keys", "generate").strip()
-        assert ok(db_url, "keys", "list").splitlines() == [vkey, f"{new}  (signs)"]
+        new = ok(db_url, "keys", "rotate").strip()
+        listed = ok(db_url, "keys", "list").splitlines()
+        assert [line.split()[:3] for line in listed] == [[vkey, "(retired)", "since"], [new, "(signs)", "since"]]
         ok(db_url, "add", "country", "QX", "name=Atlantis", "--as", "Jane", "--reason", "recognised")
-        keys = tmp_path / "keys.txt"
-        keys.write_text(f"{vkey}\n{new}\n")
-        second = ok(copy, "mirror", f"{server}/country/", "--key", str(keys))
-        assert "-> " in second and ok(copy, "verify", "country").startswith("country: ok: ")
+        label, old_label = VerifierKey.parse(new).label, VerifierKey.parse(vkey).label
+        trusting = f"now trusting {label}; add it to your configuration: {new} (handed over by {old_label} at "
+        # the copy and the auditor hold only the old key: both follow the handover note it signed
+        second = run(copy, "mirror", f"{server}/country/", "--key", vkey)
+        assert second.returncode == 0, second.stderr.decode()
+        assert "-> " in second.stdout.decode() and trusting in second.stderr.decode()
+        assert ok(copy, "verify", "country").startswith("country: ok: ")
         assert ok(copy, "root", "country") == ok(db_url, "root", "country")
-        assert "extends the checkpoint saved before" in ok(copy, "verify", f"{server}/country/", "--key", str(keys))
-        assert ok(copy, "mirror", f"{server}/country/", "--key", str(keys)).startswith("country: up to date at ")
-        # the old key alone cannot vouch for checkpoints signed after the rotation
-        refused = run(copy, "mirror", f"{server}/country/", "--key", vkey)
-        assert refused.returncode == 1 and refused.stderr.decode().count("\n") == 1
-        assert "FAILED" in refused.stderr.decode()
+        again = run(copy, "verify", f"{server}/country/", "--key", vkey)
+        assert again.returncode == 0, again.stderr.decode()
+        assert "extends the checkpoint saved before" in again.stdout.decode()
+        assert trusting in again.stderr.decode()
+        # the copy recorded the new key: it says so once, not on every run
+        current = run(copy, "mirror", f"{server}/country/")
+        assert current.stdout.decode().startswith("country: up to date at ") and current.stderr == b""
+        # a key never given nor handed over is refused, naming the key the checkpoint needs
+        stranger = SignerKey.generate("localhost").verifier.text
+        with fresh_database(tmp_path, "fresh") as fresh:
+            refused = run(fresh, "mirror", f"{server}/country/", "--key", stranger)
+            assert refused.returncode == 1 and refused.stderr.decode().count("\n") == 1
+            assert "FAILED" in refused.stderr.decode() and f"signed by {label}," in refused.stderr.decode()
+            assert ok(fresh, "list") == ""
 
 
 def test_verify_a_dump_against_its_signed_checkpoint(db_url: str, tmp_path: Path) -> None:
+    ok(db_url, "keys", "generate")
     ok(db_url, "load", str(RSF / "country-208.rsf"))
     vkey = ok(db_url, "keys", "list").split()[0]
     dump = tmp_path / "country.rsf"
@@ -52,6 +66,7 @@ def test_verify_a_dump_against_its_signed_checkpoint(db_url: str, tmp_path: Path
 
 
 def test_verify_only_what_came_since_an_earlier_audit(db_url: str) -> None:
+    ok(db_url, "keys", "generate")
     ok(db_url, "load", str(RSF / "country-208.rsf"))
     assert ok(db_url, "verify", "country").startswith("country: ok: 208 user and 16 system entries")
     ok(db_url, "amend", "country", "GB", "name=Great Britain", "--as", "Joe", "--reason", "shorter")

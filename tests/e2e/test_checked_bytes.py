@@ -16,6 +16,7 @@ from tests.integration.test_checked_bytes import BAD, HASH, corrupt
 
 def test_gunicorn_cuts_a_download_of_a_changed_item_short(db_url: str, tmp_path: Path) -> None:
     engine = open_engine(db_url)
+    service.generate_key(engine)
     service.load_rsf(engine, str(RSF / "country.rsf"), "country")
     corrupt(engine)
     engine.dispose()

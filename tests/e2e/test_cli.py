@@ -36,6 +36,7 @@ def ok(db_url: str, *args: str, **kwargs) -> str:
 
 
 def test_load_root_list_verify(db_url: str) -> None:
+    ok(db_url, "keys", "generate")  # as a custodian does first: a write signs with it
     out = ok(db_url, "load", str(RSF / "country-208.rsf"))
     assert out == f"country: 208 added (16 system); root 208 {COUNTRY['register_proof']['root-hash']}\n"
     assert ok(db_url, "root", "country") == f"208 {COUNTRY['register_proof']['root-hash']}\n"
@@ -45,6 +46,7 @@ def test_load_root_list_verify(db_url: str) -> None:
 
 
 def test_register_name_comes_from_option_then_dump_then_stem(db_url: str, tmp_path: Path) -> None:
+    ok(db_url, "keys", "generate")
     ok(db_url, "load", str(RSF / "school-2017.rsf"))  # its name entry says "school"
     ok(db_url, "load", str(RSF / "escaped-backslash.rsf"))  # no name entry: the file's stem
     ok(db_url, "load", str(RSF / "country-small.rsf"), "--register", "small")
@@ -53,6 +55,7 @@ def test_register_name_comes_from_option_then_dump_then_stem(db_url: str, tmp_pa
 
 
 def test_proofs_print_the_v1_json(db_url: str) -> None:
+    ok(db_url, "keys", "generate")
     ok(db_url, "load", str(RSF / "country-208.rsf"))
     entry = json.loads(ok(db_url, "proof", "inclusion", "country", "10", "200"))
     assert entry == {"proof-identifier": "merkle:sha-256", "entry-number": "10",
@@ -65,10 +68,12 @@ def test_proofs_print_the_v1_json(db_url: str) -> None:
 
 
 def test_export_round_trip_and_patch_through_stdin(db_url: str, tmp_path: Path) -> None:
+    ok(db_url, "keys", "generate")
     ok(db_url, "load", str(RSF / "industrial-classification.rsf"), "--register", "sic")
     dump = run(db_url, "export", "sic").stdout
     assert dump == (RSF / "industrial-classification.rsf").read_bytes()
     other = f"sqlite:///{tmp_path / 'copy.db'}"
+    ok(other, "keys", "generate")  # a copy signs with a key of its own
     ok(other, "load", "-", "--register", "sic", stdin=run(db_url, "export", "sic", "--to", "1000").stdout)
     assert ok(other, "root", "sic").startswith("1000 ")
     ok(other, "load", "-", "--register", "sic", stdin=run(db_url, "export", "sic", "--from", "1000").stdout)
@@ -86,6 +91,7 @@ def test_export_round_trip_and_patch_through_stdin(db_url: str, tmp_path: Path) 
     ],
 )
 def test_refused_files_give_one_line_and_exit_1(db_url: str, name: str, expected: str) -> None:
+    ok(db_url, "keys", "generate")  # so that only the file itself can be refused
     ok(db_url, "load", str(RSF / "country-small.rsf"), "--register", "country")
     before = ok(db_url, "export", "country")
     result = run(db_url, "load", str(RSF / "invalid" / name), "--register", "other")
@@ -108,6 +114,7 @@ def test_unknown_register_and_bad_names(db_url: str) -> None:
 def test_verify_names_the_first_bad_entry_and_exits_1(tmp_path: Path) -> None:
     db = tmp_path / "tampered.db"
     url = f"sqlite:///{db}"
+    ok(url, "keys", "generate")
     ok(url, "load", str(RSF / "country-small.rsf"), "--register", "country")
     import sqlite3
 
@@ -120,6 +127,8 @@ def test_verify_names_the_first_bad_entry_and_exits_1(tmp_path: Path) -> None:
 
 def test_default_database_is_registers_db_in_the_working_directory(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "REGISTERS_DATABASE_URL"}
+    subprocess.run([*_registers_command(), "keys", "generate"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True)
     subprocess.run([*_registers_command(), "load", str(RSF / "country.rsf")], cwd=tmp_path, env=env, check=True,
                    capture_output=True)
     assert (tmp_path / "registers.db").exists()
@@ -143,8 +152,10 @@ def test_a_missing_file_is_one_line(db_url: str) -> None:
 
 
 def test_who_and_why_on_rsf_patches_that_overlap_the_log(db_url: str, tmp_path: Path) -> None:
+    ok(db_url, "keys", "generate")
     ok(db_url, "load", str(RSF / "industrial-classification.rsf"), "--register", "sic")
     other = f"sqlite:///{tmp_path / 'copy.db'}"
+    ok(other, "keys", "generate")
     ok(other, "load", "-", "--register", "sic", stdin=run(db_url, "export", "sic", "--to", "150").stdout)
     ok(other, "load", "-", "--register", "sic", "--as", "bob", stdin=run(db_url, "export", "sic", "--from", "150", "--to", "180").stdout)
     out = ok(other, "load", "-", "--register", "sic", "--as", "carol",
@@ -154,6 +165,7 @@ def test_who_and_why_on_rsf_patches_that_overlap_the_log(db_url: str, tmp_path: 
 
 
 def test_check_counts_every_finding_and_lists_the_first_of_each_kind(db_url: str) -> None:
+    ok(db_url, "keys", "generate")
     ok(db_url, "load", str(RSF / "school-2017.rsf"))  # its schools link to an address register we do not have
     head, *lines, more = ok(db_url, "check", "school", "--limit", "2").splitlines()
     assert head == ("school: 1000 records (903 live); 14 duplicate, 1000 dangling-link, 0 invalid-value, "

@@ -57,6 +57,7 @@ def test_long_eight_writers_and_eight_http_readers_for_many_changes(db_url: str)
 def _race(db_url: str, batches: int) -> None:
     """8 writer processes making ``batches`` changes each while 8 readers read over HTTP."""
     engine = open_engine(db_url)
+    service.generate_key(engine)  # one key, in the key directory every writer and worker shares
     service.append_items(engine, "race", [("seed", {"name": "the first entry"})], create=True)
     keys = service.public_keys(engine)
     ctx = mp.get_context("spawn")

@@ -84,6 +84,7 @@ def _killed_loads(db_url: str, tmp_path: Path, trials: int, entries: int, since_
     random.seed(7)
     engine = service.open_database(db_url)
     try:
+        service.generate_key(engine)  # made before any load is timed or killed
         # how long one whole load on top of earlier ones takes here: kills are spread from early
         # on to well past its end, so both outcomes happen
         for timed in ("first", "timed"):

@@ -34,7 +34,7 @@ def _fails(db_url: str, receipt: Path | str, *args: str) -> str:
 
 
 def _signing_key(db_url: str) -> str:
-    (line,) = [line for line in ok(db_url, "keys", "list").splitlines() if line.endswith("(signs)")]
+    (line,) = [line for line in ok(db_url, "keys", "list").splitlines() if line.split()[1] == "(signs)"]
     return line.split()[0]
 
 

@@ -13,6 +13,7 @@ from tests.e2e.test_cli import ok, run
 
 
 def test_remote_changes_with_a_token(db_url: str, tmp_path: Path) -> None:
+    ok(db_url, "keys", "generate")  # the server's key: it signs the changes sent to it too
     ok(db_url, "load", str(RSF / "country-small.rsf"), "--register", "country")
     ok(db_url, "create", "territory", "--schema", str(ROOT / "schemas" / "territory.json"))
     secret = ok(db_url, "token", "issue", "territory", "--label", "Jane").strip()

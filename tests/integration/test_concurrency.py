@@ -27,7 +27,9 @@ def _writer(url: str, worker: int, barrier, batches: int = BATCHES) -> None:  # 
 
 
 def test_processes_appending_at_once_leave_a_gapless_verifiable_log(db_url: str) -> None:
-    open_engine(db_url).dispose()  # tables exist before the race starts
+    made = open_engine(db_url)  # tables and the signing key exist before the race starts
+    service.generate_key(made)
+    made.dispose()
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(WRITERS)
     workers = [ctx.Process(target=_writer, args=(db_url, w, barrier)) for w in range(WRITERS)]

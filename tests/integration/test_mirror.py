@@ -4,6 +4,7 @@ history, lies in its patches or signs with another key is refused with nothing a
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,14 +44,41 @@ def serving(app: WSGI) -> Iterator[str]:
         thread.join()
 
 
+class Switchable:
+    """A WSGI app that hands each request to ``app``, which a test may replace: the same
+    address then serves another database (a mirror is bound to the URL it copies)."""
+
+    def __init__(self, app: WSGI) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        return self.app(environ, start_response)
+
+
 @contextmanager
-def database(tmp_path: Path, name: str) -> Iterator[tuple[str, Engine]]:
+def database(tmp_path: Path, name: str, *, key: Path | None = None,
+             signed: bool = True) -> Iterator[tuple[str, Engine]]:
+    """A fresh database: with a signing key made on purpose (as 'registers keys generate'
+    makes it), or the private key in file ``key`` imported (another server signing with the
+    same key), or with ``signed`` false none (a mirror needs none)."""
     with fresh_database(tmp_path, name) as url:
         engine = service.open_database(url)
         try:
+            if key is not None:
+                service.import_key(engine, key)
+            elif signed:
+                service.generate_key(engine)
             yield url, engine
         finally:
             engine.dispose()
+
+
+def key_file(engine: Engine) -> Path:
+    """The private key file of the key that signs ``engine``'s checkpoints (in the test's key
+    directory)."""
+    signing = service.signing_key(engine)
+    assert signing is not None
+    return Path(os.environ["REGISTERS_KEY_DIR"]) / f"{VerifierKey.parse(signing).key_id.hex()}.key"
 
 
 @pytest.fixture
@@ -160,15 +188,17 @@ def _fork(engine: Engine, keep: int) -> None:
 def test_a_server_that_rewrote_history_is_refused_with_nothing_applied(
     tmp_path: Path, engine: Engine, make_app: Callable[[str], Any]
 ) -> None:
-    with database(tmp_path, "honest") as (honest_url, honest), database(tmp_path, "forked") as (forked_url, forked):
+    with database(tmp_path, "honest") as (honest_url, honest), \
+            database(tmp_path, "forked", key=key_file(honest)) as (forked_url, forked):
         load(honest, "country-small.rsf", "country")
-        with serving(make_app(honest_url)) as base:
+        server = Switchable(make_app(honest_url))
+        with serving(server) as base:
             service.mirror(engine, f"{base}/country/", _keys(honest))
-        _fork(forked, 4)  # signed with the same key (the tests share a key directory)
-        keys = _keys(honest)
-        assert keys == _keys(forked)[: len(keys)]
-        before = snapshot(engine)
-        with serving(make_app(forked_url)) as base:
+            _fork(forked, 4)  # signed with the same key (its holder rewrote history)
+            keys = _keys(honest)
+            assert keys == _keys(forked)[: len(keys)]
+            before = snapshot(engine)
+            server.app = make_app(forked_url)  # the same address now serves the rewrite
             with pytest.raises(service.RemoteError, match=r"history rewritten\); the first entry that differs is "
                                r"user entry 5 \(key '"):
                 service.mirror(engine, f"{base}/country/", _keys(forked))
@@ -183,18 +213,19 @@ def test_patches_that_do_not_give_the_signed_state_are_refused_with_nothing_appl
     with database(tmp_path, "honest") as (honest_url, honest), database(tmp_path, "forked") as (forked_url, forked):
         load(honest, "country-small.rsf", "country")
         load(forked, "country-small.rsf", "country")
-        with serving(make_app(honest_url)) as base:
-            service.mirror(engine, f"{base}/country/", _keys(honest))
-        service.append_items(honest, "country", [("XK", {"country": "XK", "name": "Kosovo"})])
-        service.append_items(forked, "country", [("XK", {"country": "XK", "name": "Forged"})])
         honest_app, forked_app = make_app(honest_url), make_app(forked_url)
+        server = Switchable(honest_app)
+        with serving(server) as base:
+            service.mirror(engine, f"{base}/country/", _keys(honest))
+            service.append_items(honest, "country", [("XK", {"country": "XK", "name": "Kosovo"})])
+            service.append_items(forked, "country", [("XK", {"country": "XK", "name": "Forged"})])
 
-        def lying(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-            app = forked_app if "download-rsf" in environ["PATH_INFO"] else honest_app
-            return app(environ, start_response)
+            def lying(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+                app = forked_app if "download-rsf" in environ["PATH_INFO"] else honest_app
+                return app(environ, start_response)
 
-        before = snapshot(engine)
-        with serving(lying) as base:
+            before = snapshot(engine)
+            server.app = lying
             with pytest.raises(IntegrityError, match="not the signed 8"):
                 service.mirror(engine, f"{base}/country/", _keys(honest))
         assert snapshot(engine) == before
@@ -214,7 +245,8 @@ def test_a_checkpoint_signed_by_another_key_is_refused(
 
 def test_the_auditor_saves_checkpoints_and_catches_a_rewrite(tmp_path: Path, make_app: Callable[[str], Any]) -> None:
     trust = tmp_path / "trust"
-    with database(tmp_path, "honest") as (honest_url, honest), database(tmp_path, "forked") as (forked_url, forked):
+    with database(tmp_path, "honest") as (honest_url, honest), \
+            database(tmp_path, "forked", key=key_file(honest)) as (forked_url, forked):
         load(honest, "country-small.rsf", "country")
         _fork(forked, 4)
         server = {"app": make_app(honest_url)}

@@ -12,12 +12,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
 from registers import service
-from registers.core.errors import IntegrityError
+from registers.core.errors import IntegrityError, NoSigningKey, RegisterError
+from registers.core.handover import open_handover
 from registers.core.items import hash_text
 from registers.core.notes import SignerKey, VerifierKey, open_checkpoint
 from registers.core.rsf import read_rsf
+from registers.store.engine import open_engine
 from tests.conftest import RSF
-from tests.integration.helpers import app_client, load
+from tests.integration.helpers import app_client, load, snapshot
 
 COUNTRY = "register_id = (SELECT id FROM register WHERE name = 'country')"
 
@@ -28,14 +30,16 @@ def _notes(engine: Engine) -> list[tuple[str, str]]:
         return [(r.user_note, r.system_note) for r in rows]
 
 
-def test_every_append_signs_both_logs_with_the_origin(engine: Engine, key_dir: Path,
+def test_every_append_signs_both_logs_with_the_origin(db_url: str, key_dir: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REGISTERS_ORIGIN", "registers.example.gov.uk")
+    engine = open_engine(db_url)
+    made = service.generate_key(engine)  # named by the origin
     result = load(engine, "country-208.rsf", "country")
     keys = [VerifierKey.parse(k) for k in service.public_keys(engine)]
-    assert len(keys) == 1 and keys[0].name == "registers.example.gov.uk"
+    assert len(keys) == 1 and keys[0].name == "registers.example.gov.uk" and keys[0].text == made.vkey
     private = key_dir / f"{keys[0].key_id.hex()}.key"
-    assert private.stat().st_mode & 0o777 == 0o600
+    assert made.path == private and private.stat().st_mode & 0o777 == 0o600
     assert SignerKey.parse(private.read_text().strip()).verifier == keys[0]  # the file is that key's private half
     user, system = _notes(engine)[-1]
     checkpoint, opened = open_checkpoint(user, keys)
@@ -46,13 +50,20 @@ def test_every_append_signs_both_logs_with_the_origin(engine: Engine, key_dir: P
     assert (checkpoint.origin, checkpoint.size, checkpoint.root) == (
         "registers.example.gov.uk/country/system", result.head.system_size, result.head.system_root)
     assert service.checkpoint_note(engine, "country") == user
+    engine.dispose()
 
 
-def test_a_rotated_key_signs_from_then_on_and_old_checkpoints_still_verify(engine: Engine) -> None:
+def test_a_rotated_key_signs_from_then_on_and_old_checkpoints_still_verify(engine: Engine, key_dir: Path) -> None:
     service.load_rsf(engine, _first(150), "country")
     old = service.public_keys(engine)
-    new = service.generate_key(engine, "localhost").vkey
+    with pytest.raises(RegisterError, match="signs here already: 'registers keys rotate' replaces it"):
+        service.generate_key(engine, "localhost")  # a second key is never made by 'generate'
+    assert service.public_keys(engine) == old and len(list(key_dir.iterdir())) == 1
+    rotated = service.rotate_key(engine, "localhost")
+    new = rotated.handover.new.text
+    assert rotated.path == key_dir / f"{rotated.handover.new.key_id.hex()}.key"
     assert service.signing_key(engine) == new and service.public_keys(engine) == [*old, new]
+    assert [(r.key.text, r.status) for r in service.key_statuses(engine)] == [(old[0], "retired"), (new, "signing")]
     service.load_rsf(engine, str(_rsf("country-208.rsf")), "country")
     (first_user, _), (second_user, _) = _notes(engine)
     old_key, new_key = VerifierKey.parse(old[0]), VerifierKey.parse(new)
@@ -60,19 +71,27 @@ def test_a_rotated_key_signs_from_then_on_and_old_checkpoints_still_verify(engin
     assert open_checkpoint(second_user, [new_key])[0].size == 208
     with pytest.raises(ValueError):
         open_checkpoint(second_user, [old_key])
+    assert open_handover(rotated.handover.note, [old_key]) == rotated.handover  # the old key vouches for the new
     assert service.verify(engine, "country").head.user_size == 208
 
 
-def test_a_dry_run_leaves_no_key_behind(engine: Engine, key_dir: Path) -> None:
+def test_a_dry_run_needs_no_key_and_a_write_never_makes_one(db_url: str, key_dir: Path) -> None:
+    engine = open_engine(db_url)  # no key made: the database records none
     dry = service.load_rsf(engine, str(RSF / "country-208.rsf"), "country", dry_run=True)
-    assert dry.added_user == 208  # checked and signed, then rolled back
+    assert dry.added_user == 208  # checked, signed by nobody, then rolled back
     assert not key_dir.exists() and service.public_keys(engine) == []
+    before = snapshot(engine)
+    with pytest.raises(NoSigningKey, match=f"records none; make one with 'registers keys generate'.*{key_dir}"):
+        load(engine, "country-208.rsf", "country")
+    assert snapshot(engine) == before and not key_dir.exists()  # refused whole: no entries, no key
+    made = service.generate_key(engine)
     load(engine, "country-208.rsf", "country")
     (only,) = [VerifierKey.parse(k) for k in service.public_keys(engine)]
-    assert [p.name for p in key_dir.iterdir()] == [f"{only.key_id.hex()}.key"]
+    assert only.text == made.vkey and [p.name for p in key_dir.iterdir()] == [f"{only.key_id.hex()}.key"]
     trial = service.apply_change(engine, "country", service.RecordChange("amend", "GB", {"name": "Trial"}), commit=False)
     assert trial.added_user == 1 and service.head(engine, "country").user_size == 208
     assert service.public_keys(engine) == [only.text] and len(list(key_dir.iterdir())) == 1
+    engine.dispose()
 
 
 def test_the_platform_refuses_to_sign_a_tree_inconsistent_with_its_last_checkpoint(engine: Engine) -> None:
@@ -123,14 +142,14 @@ def _rsf(name: str) -> Path:
 def _first(n: int) -> str:
     """A file holding the first ``n`` entries of country-208 as a dump (made by the platform)."""
     from registers.store.append import append
-    from registers.store.engine import open_engine
+    from registers.store.signers import UNSIGNED
     from tests.conftest import fresh_database
 
     out = Path(os.environ["REGISTERS_KEY_DIR"]).parent / f"first-{n}.rsf"
     with fresh_database(out.parent, f"scratch{n}") as url:
         scratch = open_engine(url)
-        with open(_rsf("country-208.rsf"), "rb") as source:
-            append(scratch, "country", read_rsf(source))
+        with open(_rsf("country-208.rsf"), "rb") as source:  # thrown away: signed by nobody
+            append(scratch, "country", read_rsf(source), signed=UNSIGNED)
         with open(out, "wb") as sink:
             service.export_rsf(scratch, "country", sink, 0, n)
         scratch.dispose()

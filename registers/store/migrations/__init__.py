@@ -68,6 +68,8 @@ def schema_revision(conn: Connection, tables: set[str] | None = None) -> str | N
     recorded = current_revision(conn, tables)
     if recorded is not None or "checkpoint" not in tables:
         return recorded
+    if "mirror" in tables:
+        return "0006"
     if "item_hash" in tables:
         return "0005"
     if "proposal" in tables:
