@@ -422,6 +422,8 @@ class _Batch:
             raise InvalidRSF(f"add-item {hash_text(digest)} is used by no entry in the file (an orphan item)", line)
         self.pending.close()
         staged_new_keys = self.writer.merge_staged()  # the record index is read from here on
+        if staged_new_keys is None and self.added[Log.USER]:
+            self.writer.supersede_written(self.head.user_size)  # the as-of index of a direct write
         self.checks.check_links()
         if not any(self.added.values()):
             if before_commit is not None:

@@ -39,6 +39,23 @@ _NEW_USER_KEYS = text(
     "SELECT count(*) FROM (SELECT DISTINCT key FROM entry_stage WHERE log = 0) AS s WHERE (SELECT r.entry_number "
     "FROM record r WHERE r.register_id = :register AND r.log = 0 AND r.key = s.key) IS NULL"
 )
+# The as-of index rows of the staged user entries, before the record merge: each entry supersedes
+# the key's entry before it in the batch (the stage is in key order), or for the batch's first
+# entry of a key, the entry the record index points at still (a probe in key order).
+_SUPERSEDE_STAGED = text(
+    "INSERT INTO superseded (register_id, number, by_number) SELECT :register, prev, number FROM ("
+    "SELECT s.number, coalesce(lag(s.number) OVER (PARTITION BY s.key ORDER BY s.number), (SELECT r.entry_number "
+    "FROM record r WHERE r.register_id = :register AND r.log = 0 AND r.key = s.key)) AS prev "
+    "FROM entry_stage s WHERE s.log = 0) AS t WHERE prev IS NOT NULL ORDER BY prev"
+)
+# The same for a batch written directly: each of its user entries past ``after`` supersedes the
+# key's entry before it (a probe of the key index per entry: such batches are small).
+_SUPERSEDE_WRITTEN = text(
+    "INSERT INTO superseded (register_id, number, by_number) SELECT :register, prev, number FROM ("
+    "SELECT e.number, (SELECT max(k.number) FROM entry_key k WHERE k.register_id = :register AND k.log = 0 "
+    "AND k.key = e.key AND k.number < e.number) AS prev FROM entry e "
+    "WHERE e.register_id = :register AND e.log = 0 AND e.number > :after) AS t WHERE prev IS NOT NULL ORDER BY prev"
+)
 _MERGE = {  # each table's statements in order, the same SQL on every database
     "entry_stage": (  # one sort (the index) serves both statements, which then read it in order
         text("CREATE INDEX entry_stage_order ON entry_stage (log, key, number)"),
@@ -47,6 +64,7 @@ _MERGE = {  # each table's statements in order, the same SQL on every database
             "SELECT :register, log, key, number FROM entry_stage ORDER BY log, key, number"
         ),
         _NEW_USER_KEYS,
+        _SUPERSEDE_STAGED,
         text(
             "INSERT INTO record (register_id, log, key, entry_number) "
             "SELECT :register, log, key, max(number) FROM entry_stage WHERE true GROUP BY log, key ORDER BY log, key "
@@ -129,6 +147,12 @@ class BulkWriter:
         self._stage_indexed = False
         self.staged = False
         return new_keys
+
+    def supersede_written(self, after: int) -> None:
+        """Write the as-of index rows of the user entries past ``after`` that were written
+        directly (not staged: the merge writes those). Call it once every entry is written."""
+        self.wait()
+        self.conn.execute(_SUPERSEDE_WRITTEN, {"register": self.register_id, "after": after})
 
     def staged_contents(self, digests: list[bytes]) -> dict[bytes, bytes]:
         """The bytes of those of ``digests`` this batch has staged (added in an earlier chunk and

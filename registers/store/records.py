@@ -7,14 +7,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Connection
 
 from ..core.entries import Entry, Log
 from ..core.items import canonical_json
 from . import fields, reads
 from .dialects import dialect_for
-from .schema import entry, entry_key, item, item_hash, record
+from .schema import entry, entry_key, item, item_hash, record, superseded
 
 PAGE = 1000
 
@@ -36,7 +36,8 @@ def _entries(rows: Iterable[Any], log: Log) -> list[Entry]:
     return [Entry(log, r.number, r.timestamp, r.key, reads.split_digests(bytes(r.item_hashes))) for r in rows]
 
 
-def _with_items(conn: Connection, reg_id: int, entries: list[Entry]) -> list[Record]:
+def with_items(conn: Connection, reg_id: int, entries: list[Entry]) -> list[Record]:
+    """``entries`` with their items (read in one statement), every item checked."""
     blobs = reads.item_contents(conn, reg_id, list({d for e in entries for d in e.digests}))
     return [Record(e, [json.loads(blobs[d]) for d in e.digests if d in blobs]) for e in entries]
 
@@ -74,7 +75,7 @@ def existing_keys(conn: Connection, reg_id: int, keys: list[str], log: Log = Log
 def current_records(conn: Connection, reg_id: int, keys: list[str]) -> dict[str, Record]:
     """The current record of each of ``keys`` that has one."""
     entries = current_entries(conn, reg_id, keys)
-    return {rec.entry.key: rec for rec in _with_items(conn, reg_id, list(entries.values()))}
+    return {rec.entry.key: rec for rec in with_items(conn, reg_id, list(entries.values()))}
 
 
 def key_history(conn: Connection, reg_id: int, key: str, log: Log = Log.USER) -> list[Entry]:
@@ -91,63 +92,71 @@ def key_history(conn: Connection, reg_id: int, key: str, log: Log = Log.USER) ->
 
 def history_records(conn: Connection, reg_id: int, key: str) -> list[Record]:
     """Every entry for ``key`` with its items, oldest first."""
-    return _with_items(conn, reg_id, key_history(conn, reg_id, key))
+    return with_items(conn, reg_id, key_history(conn, reg_id, key))
+
+
+# What superseded an entry (None: nothing did, the entry is current): one probe of the as-of
+# index per entry walked, in the walk's own (number) order.
+SUPERSEDED_BY = (
+    select(superseded.c.by_number)
+    .where(superseded.c.register_id == entry.c.register_id, superseded.c.number == entry.c.number)
+    .scalar_subquery()
+)
+
+
+def record_entries(
+    conn: Connection, reg_id: int, limit: int, as_of: int | None = None, before: int | None = None
+) -> list[Entry]:
+    """Up to ``limit`` records' entries, newest first: the current ones, or those as they stood
+    after entry ``as_of``; keyset-paged by entry number (``before``: after the record whose entry
+    number it is). A walk of the log backwards from there probing the as-of index: it reads the
+    page's entries and those superseded (by ``as_of``) between them, nothing else."""
+    e = entry.c
+    query = select(e.number, e.timestamp, e.key, e.item_hashes).where(e.register_id == reg_id, e.log == int(Log.USER))
+    if as_of is None:
+        query = query.where(SUPERSEDED_BY.is_(None))
+    else:
+        query = query.where(e.number <= as_of, or_(SUPERSEDED_BY.is_(None), SUPERSEDED_BY > as_of))
+    if before is not None:
+        query = query.where(e.number < before)
+    return _entries(conn.execute(query.order_by(e.number.desc()).limit(limit)), Log.USER)
 
 
 def iter_records(
     conn: Connection, reg_id: int, as_of: int | None = None, before: int | None = None
 ) -> Iterator[Record]:
-    """Every record, newest first (by its latest entry), optionally as it stood after entry ``as_of``.
-
-    Keyset-paged by entry number: ``before`` starts after a record whose entry number it is. The
-    current list walks the log backwards keeping the entries the record index points at (a
-    page reads as many entries as it takes to find a page of current ones); an ``as_of`` list
-    groups the entries up to that number by key.
-    """
-    e, k = entry.c, entry_key.c
-    columns = (e.number, e.timestamp, e.key, e.item_hashes)
-    mine = (e.register_id == reg_id, e.log == int(Log.USER))
+    """Every record, newest first (by its latest entry), optionally as it stood after entry
+    ``as_of``, a page at a time (see ``record_entries``); ``before`` starts after a record whose
+    entry number it is."""
     while True:
-        if as_of is None:  # the walk reads the page's entries themselves
-            query = select(*columns).where(*mine, reads.CURRENT)
-            if before is not None:
-                query = query.where(e.number < before)
-            page = _entries(conn.execute(query.order_by(e.number.desc()).limit(PAGE)), Log.USER)
-        else:
-            latest = (
-                select(func.max(k.number).label("number"))
-                .where(k.register_id == reg_id, k.log == int(Log.USER), k.number <= as_of)
-                .group_by(k.key)
-            )
-            if before is not None:
-                latest = latest.having(func.max(k.number) < before)
-            numbers = list(conn.execute(latest.order_by(latest.selected_columns[0].desc()).limit(PAGE)).scalars())
-            rows = conn.execute(select(*columns).where(*mine, e.number.in_(numbers)).order_by(e.number.desc()))
-            page = _entries(rows, Log.USER) if numbers else []
+        page = record_entries(conn, reg_id, PAGE, as_of, before)
         if not page:
             return
-        yield from _with_items(conn, reg_id, page)
+        yield from with_items(conn, reg_id, page)
         if len(page) < PAGE:
             return
         before = page[-1].number
 
 
-def iter_records_with_value(conn: Connection, reg_id: int, name: str, value: str) -> Iterator[Record]:
+def iter_records_with_value(
+    conn: Connection, reg_id: int, name: str, value: str, before: int | None = None, chunk: int = PAGE
+) -> Iterator[Record]:
     """Every current record whose field ``name`` holds ``value`` (equal to it, or a member of
-    its list), newest first. An indexed field is looked up in ``field_value`` (a few index
-    probes per record found); any other is found by a prefilter over the records' items."""
+    its list), newest first, from after the record whose entry number is ``before``. An indexed
+    field is looked up in ``field_value`` (a few index probes per record found, ``chunk`` rows a
+    statement); any other is found by a prefilter over the records' items (a scan: see
+    ``web.api`` for the size it is allowed at)."""
     if name in fields.indexed_fields(conn, reg_id):
-        before: int | None = None
         while True:
-            rows = fields.holders(conn, reg_id, name, value, before, PAGE)
+            rows = fields.holders(conn, reg_id, name, value, before, chunk)
             for found in _records_of_rows(conn, reg_id, rows):
                 if holds(found.item.get(name), value):
                     yield found
-            if len(rows) < PAGE:
+            if len(rows) < chunk:
                 return
             before = rows[-1].number
     needle = canonical_json({"": value})[4:-1]  # the value as it is written in a stored item
-    for found in iter_records_containing(conn, reg_id, needle):
+    for found in iter_records_containing(conn, reg_id, needle, before):
         if holds(found.item.get(name), value):
             yield found
 
@@ -167,17 +176,18 @@ def _records_of_rows(conn: Connection, reg_id: int, rows: Sequence[Any]) -> Iter
         if len(found.digests) == 1:
             yield Record(found, [json.loads(blob)])
         else:  # rare: an entry of several items
-            yield from _with_items(conn, reg_id, [found])
+            yield from with_items(conn, reg_id, [found])
 
 
-def iter_records_containing(conn: Connection, reg_id: int, needle: bytes) -> Iterator[Record]:
+def iter_records_containing(
+    conn: Connection, reg_id: int, needle: bytes, before: int | None = None
+) -> Iterator[Record]:
     """Every current record whose (first) item's canonical bytes contain ``needle``, newest
     first: a prefilter done by the database, for finding records by a field's value (the
     caller checks the field itself)."""
     e, h, i = entry.c, item_hash.c, item.c
     first_item = (h.register_id == e.register_id) & (h.hash == func.substr(e.item_hashes, 1, 32))
     holds = dialect_for(conn).item_contains(i.content, needle)
-    before: int | None = None
     while True:
         query = (
             select(e.number, e.timestamp, e.key, e.item_hashes, i.content)

@@ -13,6 +13,10 @@ ever rewritten, and both are derivable from the log; every other row is written 
 large load can stage their rows and merge them once, in their order, at its end (store/bulk.py):
 a log row is then written where it belongs once, not once per page it dirties.
 - ``record``: for each (register, log, key), the number of its latest entry.
+- ``superseded``: for each user entry that a later entry for the same key replaced, the number
+  of that later entry; written once, by the append that makes the later entry. An entry with
+  no row here is current; the records as they stood after entry N are the entries up to N not
+  superseded by N (a list walks the log by number, probing this table in the same order).
 - ``merkle_tile``: the tree of each log as tiles of stored subtree hashes (see core.tiles).
 - ``signing_key``: every public key that has signed this server's checkpoints, oldest first:
   the newest not retired signs (its private key file must be in the key directory; private
@@ -113,6 +117,15 @@ record = Table(
     Column("log", SmallInteger, primary_key=True),
     Column("key", Text, primary_key=True),
     Column("entry_number", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+superseded = Table(
+    "superseded",
+    metadata,
+    Column("register_id", Integer, ForeignKey("register.id"), primary_key=True),
+    Column("number", BigInteger, primary_key=True, autoincrement=False),  # a user entry
+    Column("by_number", BigInteger, nullable=False),  # the next user entry for the same key
     sqlite_with_rowid=False,
 )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import zipfile
 from collections.abc import Iterator
@@ -26,8 +27,9 @@ from ..loaders.rsf import export_rsf_chunks
 from ..service import NoDefinition, definition_of, is_current
 from ..store import reads, records
 from ..store.engine import snapshot
+from ..store.fields import indexed_fields
 from .answers import CORS, IMMUTABLE, conditional, link_headers, reading, register_id_of, streamed, whole_number
-from .problems import BadRequest, NotFound
+from .problems import BadRequest, NotFound, TooLarge
 from .representations import JSON_TYPE, csv_response, entries_csv, json_response, records_csv, wants_html
 from .state import state
 
@@ -154,25 +156,41 @@ def item(register: str, digest: str) -> Response:
     return conditional(Response(blob, content_type="application/json", headers=headers), f"{text}-json")
 
 
+PAGE_INDEX_DEPTH = 10_000  # the records a page-index may skip; deeper pages use the keyset cursor
+UNINDEXED_LOOKUP = 20_000  # the records a lookup by a field without an index may scan
+
+
 def _record_page(
     conn: Connection, reg_id: int, size: int, *, page: int = 1, before: int | None = None,
     current: bool = False, as_of: int | None = None,
 ) -> tuple[list[records.Record], bool]:
-    """One page of records newest first: after the keyset cursor ``before``, or by ``page`` (a
-    walk past the earlier pages, kept for old clients). Also says whether more follow."""
+    """One page of records newest first: after the keyset cursor ``before`` (a walk of that
+    page only), or by ``page`` (a walk past the earlier pages, kept for old clients while it
+    skips at most PAGE_INDEX_DEPTH records). Also says whether more follow."""
     skip = 0 if before is not None else (page - 1) * size
+    if skip > PAGE_INDEX_DEPTH:
+        raise TooLarge(
+            f"page-index={page} with page-size={size} skips {skip} records, more than {PAGE_INDEX_DEPTH}: follow "
+            "the Link: next header instead, whose before=N cursor (the entry number of the last record of a "
+            "page) reads only the page asked for"
+        )
     today = date.today().isoformat()
     out: list[records.Record] = []
-    for rec in records.iter_records(conn, reg_id, as_of, before):
-        if current and not is_current(rec.item, today):
-            continue
-        if skip:
-            skip -= 1
-            continue
-        if len(out) == size:
-            return out, True
-        out.append(rec)
-    return out, False
+    want = skip + size + 1  # the page, and one more to say whether more follow
+    while True:
+        found = records.record_entries(conn, reg_id, min(want, records.PAGE), as_of, before)
+        for rec in records.with_items(conn, reg_id, found):
+            if current and not is_current(rec.item, today):
+                continue
+            if skip:
+                skip -= 1
+                continue
+            if len(out) == size:
+                return out, True
+            out.append(rec)
+        if len(found) < min(want, records.PAGE):
+            return out, False
+        before = found[-1].number
 
 
 @blueprint.get("/records", defaults={"fmt": "json"})
@@ -226,10 +244,7 @@ def record_paths(register: str, rest: str) -> Response:
         # the definition (a few queries) is read only when the answer needs it
         definition = _definition(conn, reg_id, register) if len(parts) == 2 or fmt != "json" else None
         if definition is not None and len(parts) == 2 and parts[0] in definition.by_name:
-            field, value = parts
-            found = list(records.iter_records_with_value(conn, reg_id, field, value))
-            root = reads.head(conn, reg_id).user_root.hex()
-            return conditional(_records_answer(found, fmt, definition.field_names, CORS), f"{root}-{path}-{fmt}")
+            return _records_by_value(conn, reg_id, register, definition, parts[0], parts[1], fmt, path)
         key = path
         found = list(records.current_records(conn, reg_id, [key]).values())
         if not found:
@@ -242,6 +257,32 @@ def record_paths(register: str, rest: str) -> Response:
             )
         response = _records_answer(found, fmt, definition.field_names, CORS)
         return conditional(response, f"record-{key}-{found[0].entry.number}-{fmt}")
+
+
+def _records_by_value(
+    conn: Connection, reg_id: int, register: str, definition: Definition, field: str, value: str, fmt: str, path: str,
+) -> Response:
+    """``records/{field}/{value}``: the current records whose ``field`` holds ``value``, newest
+    first, ``page-size`` a page with ``Link: next``. A field without an index is looked up by a
+    scan, refused (422) on a register of more than UNINDEXED_LOOKUP records."""
+    settings = state().settings
+    size = whole_number(request.args.get("page-size"), "page-size", settings.page_size, 1, settings.max_page_size)
+    before = whole_number(request.args.get("before"), "before", 0, 1) or None
+    head = reads.head(conn, reg_id)
+    if field not in indexed_fields(conn, reg_id) and head.user_records > UNINDEXED_LOOKUP:
+        raise TooLarge(
+            f"register '{register}' has {head.user_records} records and its field '{field}' has no index: a lookup "
+            f"by value would read them all (more than {UNINDEXED_LOOKUP}); the custodian makes it fast with "
+            f"'registers index {register} {field}'"
+        )
+    found = list(itertools.islice(records.iter_records_with_value(conn, reg_id, field, value, before, size + 1),
+                                  size + 1))
+    pairs = []
+    if len(found) > size:
+        found = found[:size]
+        pairs.append(("next", f"?page-size={size}&before={found[-1].entry.number}"))
+    response = _records_answer(found, fmt, definition.field_names, link_headers(pairs))
+    return conditional(response, f"{head.user_root.hex()}-{path}-{request.query_string.decode()}-{fmt}")
 
 
 def _record(register: str, key: str) -> Response:
