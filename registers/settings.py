@@ -86,6 +86,8 @@ class Settings:
     read_database_url: str | None = _declare(None, URL, "a read-only replica, or a read-only role: the web app serves every read from it and only custodians' writes go to the primary")
     page_size: int = _declare(100, whole(1), "entries, records or items in a page of the API when the request names no size")
     max_page_size: int = _declare(5000, whole(1), "the largest page a request may ask for")
+    page_index_depth: int = _declare(10_000, whole(0), "the most records a `page-index` may skip; deeper pages answer 422 naming the `before=` cursor `Link: next` carries")
+    lookup_scan_max: int = _declare(10_000, whole(0), "the most records a lookup by a field without an index may scan; a larger register answers 422 naming `registers index`")
     max_upload: int = _declare(1 << 30, whole(0, "bytes"), "the largest RSF a custodian may upload", shown="1 GiB")
     proposal_rate: int = _declare(10, whole(0), "proposals one client address may make in a window (counted in the database, so every worker shares them)")
     proposal_rate_window: int = _declare(60, whole(1, "seconds"), "the window `REGISTERS_PROPOSAL_RATE` counts in")

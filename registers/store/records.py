@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from ..core.entries import Entry, Log
@@ -109,17 +109,30 @@ def record_entries(
 ) -> list[Entry]:
     """Up to ``limit`` records' entries, newest first: the current ones, or those as they stood
     after entry ``as_of``; keyset-paged by entry number (``before``: after the record whose entry
-    number it is). A walk of the log backwards from there probing the as-of index: it reads the
-    page's entries and those superseded (by ``as_of``) between them, nothing else."""
+    number it is). A walk of the log backwards from there, each entry read with what superseded
+    it (the as-of index): it reads the page's entries and those superseded (by ``as_of``)
+    between them, nothing else. The walk is plain statements of an index range and a limit,
+    filtered here, so that no planner can choose to read the range whole (PostgreSQL would,
+    misjudging how many entries a filter on the index keeps)."""
     e = entry.c
-    query = select(e.number, e.timestamp, e.key, e.item_hashes).where(e.register_id == reg_id, e.log == int(Log.USER))
-    if as_of is None:
-        query = query.where(SUPERSEDED_BY.is_(None))
-    else:
-        query = query.where(e.number <= as_of, or_(SUPERSEDED_BY.is_(None), SUPERSEDED_BY > as_of))
-    if before is not None:
-        query = query.where(e.number < before)
-    return _entries(conn.execute(query.order_by(e.number.desc()).limit(limit)), Log.USER)
+    upper = before
+    if as_of is not None:
+        upper = as_of + 1 if upper is None else min(upper, as_of + 1)
+    found: list[Entry] = []
+    while len(found) < limit:
+        query = select(e.number, e.timestamp, e.key, e.item_hashes, SUPERSEDED_BY.label("by")).where(
+            e.register_id == reg_id, e.log == int(Log.USER)
+        )
+        if upper is not None:
+            query = query.where(e.number < upper)
+        chunk = limit - len(found) + 1
+        rows = conn.execute(query.order_by(e.number.desc()).limit(chunk)).all()
+        kept = [r for r in rows if r.by is None or (as_of is not None and r.by > as_of)]
+        found += _entries(kept[: limit - len(found)], Log.USER)
+        if len(rows) < chunk:
+            break
+        upper = rows[-1].number
+    return found
 
 
 def iter_records(

@@ -156,21 +156,18 @@ def item(register: str, digest: str) -> Response:
     return conditional(Response(blob, content_type="application/json", headers=headers), f"{text}-json")
 
 
-PAGE_INDEX_DEPTH = 10_000  # the records a page-index may skip; deeper pages use the keyset cursor
-UNINDEXED_LOOKUP = 20_000  # the records a lookup by a field without an index may scan
-
-
 def _record_page(
     conn: Connection, reg_id: int, size: int, *, page: int = 1, before: int | None = None,
     current: bool = False, as_of: int | None = None,
 ) -> tuple[list[records.Record], bool]:
     """One page of records newest first: after the keyset cursor ``before`` (a walk of that
     page only), or by ``page`` (a walk past the earlier pages, kept for old clients while it
-    skips at most PAGE_INDEX_DEPTH records). Also says whether more follow."""
+    skips at most REGISTERS_PAGE_INDEX_DEPTH records). Also says whether more follow."""
     skip = 0 if before is not None else (page - 1) * size
-    if skip > PAGE_INDEX_DEPTH:
+    depth = state().settings.page_index_depth
+    if skip > depth:
         raise TooLarge(
-            f"page-index={page} with page-size={size} skips {skip} records, more than {PAGE_INDEX_DEPTH}: follow "
+            f"page-index={page} with page-size={size} skips {skip} records, more than {depth}: follow "
             "the Link: next header instead, whose before=N cursor (the entry number of the last record of a "
             "page) reads only the page asked for"
         )
@@ -264,15 +261,16 @@ def _records_by_value(
 ) -> Response:
     """``records/{field}/{value}``: the current records whose ``field`` holds ``value``, newest
     first, ``page-size`` a page with ``Link: next``. A field without an index is looked up by a
-    scan, refused (422) on a register of more than UNINDEXED_LOOKUP records."""
+    scan, refused (422) on a register of more than REGISTERS_LOOKUP_SCAN_MAX records."""
     settings = state().settings
     size = whole_number(request.args.get("page-size"), "page-size", settings.page_size, 1, settings.max_page_size)
     before = whole_number(request.args.get("before"), "before", 0, 1) or None
     head = reads.head(conn, reg_id)
-    if field not in indexed_fields(conn, reg_id) and head.user_records > UNINDEXED_LOOKUP:
+    most = settings.lookup_scan_max
+    if field not in indexed_fields(conn, reg_id) and head.user_records > most:
         raise TooLarge(
             f"register '{register}' has {head.user_records} records and its field '{field}' has no index: a lookup "
-            f"by value would read them all (more than {UNINDEXED_LOOKUP}); the custodian makes it fast with "
+            f"by value would read them all (more than {most}); the custodian makes it fast with "
             f"'registers index {register} {field}'"
         )
     found = list(itertools.islice(records.iter_records_with_value(conn, reg_id, field, value, before, size + 1),
