@@ -8,7 +8,7 @@ current (``service.mirror``) and auditing a remote register (``service.audit``) 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -101,24 +101,28 @@ class RegisterClient:
         """The latest signed checkpoint notes of the user and system logs, unverified."""
         return self.get("checkpoint").text, self.get("system/checkpoint").text
 
-    def signed_heads(self, keys: list[VerifierKey], before: tuple[Handover, ...] = ()) -> SignedHeads:
+    def signed_heads(self, keys: list[VerifierKey], before: tuple[Handover, ...] = (),
+                     superseded: Mapping[VerifierKey, str] | None = None) -> SignedHeads:
         """Both logs' latest checkpoints, each verified with ``keys`` and naming this register.
 
         When a checkpoint is signed by none of ``keys`` (the server rotated its key), the
         handover notes it serves are followed from ``keys``: a new key is trusted only through
         a note its predecessor signed (``followed`` lists them), and a key that handed over
         already (``before``: the handovers followed on earlier runs) never hands over to another.
-        RemoteError naming the key the checkpoint would need, and why no note leads to it,
-        otherwise."""
+        ``superseded``: keys the caller held once but trusts no more for new checkpoints, each
+        with what to add to the refusal naming it (they never sign, hand over or are reached
+        again). RemoteError naming the key the checkpoint would need, and why no note leads to
+        it, otherwise."""
         user_note, system_note = self.notes()
         trusted = list(keys)
+        retired = dict(superseded or {})
         walked = Walk((), {})
         if not self._verifies(user_note, trusted) or not self._verifies(system_note, trusted):
-            walked = walk(trusted, self.handover_notes(), before)
+            walked = walk(trusted, self.handover_notes(), before, retired)
             trusted += [h.new for h in walked.followed]
         return SignedHeads(
-            self.open_note(user_note, trusted, Log.USER, walked),
-            self.open_note(system_note, trusted, Log.SYSTEM, walked),
+            self.open_note(user_note, trusted, Log.USER, walked, retired),
+            self.open_note(system_note, trusted, Log.SYSTEM, walked, retired),
             user_note, system_note, walked.followed,
         )
 
@@ -145,10 +149,12 @@ class RegisterClient:
                 return [k["handover"] for k in listed if isinstance(k, dict) and isinstance(k.get("handover"), str)]
         return []
 
-    def open_note(self, note: str, keys: list[VerifierKey], log: Log, walked: Walk | None = None) -> Checkpoint:
+    def open_note(self, note: str, keys: list[VerifierKey], log: Log, walked: Walk | None = None,
+                  superseded: Mapping[VerifierKey, str] | None = None) -> Checkpoint:
         """The checkpoint in ``note`` once its signature verifies and its origin names this
         register's ``log``; RemoteError otherwise, naming the key the note would need and why
-        the handover notes served (``walked``) do not lead to it."""
+        the handover notes served (``walked``) do not lead to it, or why a key that signed it
+        is ``superseded``."""
         try:
             checkpoint, _opened = open_checkpoint(note, keys)
         except NoteError as exc:
@@ -157,6 +163,15 @@ class RegisterClient:
             ids = signer_ids(note)
             signers = ", ".join(ids) or "no key"
             trusted = ", ".join(k.label for k in keys) or "none"
+            retired = [(k, extra) for k, extra in (superseded or {}).items()
+                       if k.label in ids and self._verifies(note, [k])]
+            if retired:
+                key, extra = retired[0]
+                raise RemoteError(
+                    f"{self.base}: the {log.label} checkpoint: {exc}: it is signed by {key.label}, a key superseded "
+                    f"here{extra}: a superseded key still verifies the checkpoints it signed before, but never "
+                    f"signs a new one (trusted: {trusted})"
+                ) from None
             why = next(filter(None, (walked.why(label) for label in ids)), None) if walked else None
             handed = f"the handover note naming it is refused: {why}" if why else \
                 "no handover note signed by a trusted key names it"

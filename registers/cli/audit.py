@@ -26,7 +26,12 @@ def _say_followed(followed: tuple[Any, ...]) -> None:
 
 
 def _fail(target: str, exc: Exception) -> None:
-    click.echo(f"{target}: FAILED: {exc}", err=True)
+    message = str(exc)
+    if target.startswith(("http://", "https://")):  # a URL said once: its fault names it again
+        base = target.rstrip("/")
+        if message.startswith(f"{base}: "):
+            message = message[len(base) + 2:]
+    click.echo(f"{target}: FAILED: {message}", err=True)
     sys.exit(1)
 
 
@@ -46,8 +51,11 @@ def verify(ctx: click.Context, target: str, checkpoint_file: str | None, since: 
     consistency of consecutive checkpoints; with --since, only what came after an earlier
     audit's checkpoint), an RSF file (recomputed; with --checkpoint and
     --key, matched against a signed checkpoint), or a register's URL (downloaded and
-    recomputed, its checkpoints' signatures checked with --key, and shown to extend the
-    checkpoint saved by the last audit, which it then replaces; see $REGISTERS_TRUST_DIR).
+    recomputed, its checkpoints' signatures checked with --key the first time, then with the
+    origin keys the last audit saved, and shown to extend the checkpoint saved by the last
+    audit, which it then replaces; see $REGISTERS_TRUST_DIR). A key that signed before but was
+    superseded by a later one never signs a new checkpoint; a new key is trusted through a
+    handover note, or given with --key (after 'keys rotate --lost').
     Exits 0 when everything holds; otherwise names the first fault and exits 1.
 
     \b
@@ -62,9 +70,7 @@ def verify(ctx: click.Context, target: str, checkpoint_file: str | None, since: 
             raise RegisterError("--since is for a register in the local database")
         verifiers = service.read_keys(list(keys))
         if target.startswith(("http://", "https://")):
-            if not verifiers:
-                raise RegisterError("auditing a URL needs --key (the server's signing key, obtained out of band)")
-            audited = service.audit(target, verifiers)
+            audited = service.audit(target, verifiers)  # RegisterError with no key given nor saved
             _say_followed(audited.followed)
             saved = f"; extends the checkpoint saved before at {audited.previous.size}" if audited.previous else \
                 "; first audit, checkpoint saved"
@@ -79,12 +85,15 @@ def verify(ctx: click.Context, target: str, checkpoint_file: str | None, since: 
             click.echo(f"{target}: ok: {dump.register}: {dump.head.user_size} entries; "
                        f"root {hash_text(dump.head.user_root)}{matched}")
         else:
-            result = service.verify(_engine(ctx), target, since)
+            result = service.verify(_engine(ctx), target, since, keys=verifiers)
+            _say_followed(result.followed)
             h = result.head
             after = f" after the checkpoint at {since} (verified before)" if result.since else ""
+            given = f" (the latest checked with the given key{'s' if len(result.given) > 1 else ''})" \
+                if result.given else ""
             click.echo(
                 f"{target}: ok: {result.entries[Log.USER]} user and {result.entries[Log.SYSTEM]} system entries"
-                f"{after}, {result.items} items, every checkpoint signature; root {h.user_size} "
+                f"{after}, {result.items} items, every checkpoint signature{given}; root {h.user_size} "
                 f"{hash_text(h.user_root)}"
             )
     except (IntegrityError, service.RemoteError, LineError) as exc:  # the target is at fault
@@ -106,8 +115,10 @@ def mirror(ctx: click.Context, url: str, keys: tuple[str, ...]) -> None:
     and system patches, recomputes every hash and applies them only if the result is exactly
     what was signed. The copy keeps the origin's signed checkpoints as they are (it signs
     nothing and needs no private key) and is read-only here. When the origin rotates its key,
-    the new key is trusted only through a handover note a trusted key signed. Safe from cron:
-    one summary line, exit status 0 when current, 1 on any failure (nothing applied).
+    the new key is trusted only through a handover note the current key signed, or given with
+    --key (after 'keys rotate --lost'); a key superseded by a later one never signs a new
+    checkpoint. Safe from cron: one summary line, exit status 0 when current, 1 on any failure
+    (nothing applied).
 
     \b
     Example:

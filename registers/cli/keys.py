@@ -8,6 +8,7 @@ import click
 
 from .. import service
 from ..core.notes import VerifierKey
+from ..service.keys import mirrored_keys
 from .group import _engine, _friendly, main
 
 
@@ -15,9 +16,9 @@ from .group import _engine, _friendly, main
 def keys() -> None:
     """The keys that sign every checkpoint (private keys stay in files, mode 0600).
 
-    A key is made only by 'keys generate' (or 'init'/'create' on a database with none),
-    recorded from a file only by 'keys import', replaced only by 'keys rotate'. Any other
-    *.key file in the key directory is ignored.
+    A key is made only by 'keys generate' (or 'init'/'create' on a fresh database: one with
+    no key and no mirrored register), recorded from a file only by 'keys import', replaced
+    only by 'keys rotate'. Any other *.key file in the key directory is ignored.
     """
 
 
@@ -55,9 +56,17 @@ def import_(ctx: click.Context, file: Path) -> None:
     Example:
       REGISTERS_KEY_DIR=/etc/registers/keys registers keys import backup/1a2b3c4d.key
     """
+    try:
+        mode = file.stat().st_mode & 0o777  # as it was: the import may be making this very file 0600
+    except OSError:
+        mode = 0
     made = service.import_key(_engine(ctx), file)
     click.echo(made.vkey)
     click.echo(f"private key installed at {made.path} (mode 0600)", err=True)
+    if mode & 0o044:
+        click.echo(f"warning: {file} was readable by others (mode {mode:04o}): whoever could read it may hold the "
+                   "private key (the copy in the key directory is mode 0600); if it may have leaked, "
+                   "'registers keys rotate --lost' replaces it", err=True)
 
 
 @keys.command()
@@ -87,6 +96,9 @@ def rotate(ctx: click.Context, name: str | None, lost: bool) -> None:
         click.echo(f"{replaced.old.label} retired with no handover note; {new.label} signs from now on (private "
                    f"key written to {replaced.new.path}, mode 0600): give consumers the new key out of band",
                    err=True)
+        if replaced.old_file is not None:
+            click.echo(f"the retired key's private file {replaced.old_file} is still there: destroy it (a lost or "
+                       "leaked key must never sign again)", err=True)
         return
     rotated = service.rotate_key(_engine(ctx), name)
     click.echo(rotated.handover.new.text)
@@ -98,8 +110,21 @@ def rotate(ctx: click.Context, name: str | None, lost: bool) -> None:
 @click.pass_context
 @_friendly
 def list_(ctx: click.Context) -> None:
-    """Every public key that has signed here, oldest first, with its status."""
-    for recorded in service.key_statuses(_engine(ctx)):
+    """Every public key that has signed here, oldest first, with its status; then, for each
+    mirrored register, the URL it copies and the origin keys it trusts: current (they may sign
+    its next checkpoints) or superseded (they verify only those signed before).
+
+    The output may be saved and given to --key: what follows a key on its line, and lines
+    starting with '#', are ignored there.
+    """
+    engine = _engine(ctx)
+    for recorded in service.key_statuses(engine):
         dates = f"since {recorded.created}" + (f", retired {recorded.retired}" if recorded.retired else "")
-        marker = "(signs)" if recorded.status == "signing" else "(retired)"
+        marker = "(signs)" if recorded.status == "signing" else f"({recorded.status})"
         click.echo(f"{recorded.key.text}  {marker} {dates}")
+    for mirrored in mirrored_keys(engine):
+        click.echo(f"# {mirrored.register} mirrors {mirrored.url}")
+        for origin_key in mirrored.keys:
+            handed = origin_key.handed_over
+            after = f", handed over to {handed.new.label} at {handed.at}" if handed else ""
+            click.echo(f"{origin_key.key.text}  (origin key, {origin_key.status}) learnt {origin_key.learnt}{after}")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import click
 
 from .. import service
-from ..core.errors import RegisterError
+from ..core.errors import NoSigningKey, RegisterError
 from ..core.items import hash_text
 from .group import RECEIPT, REMOTE, _engine, _friendly, _remote, _remote_done, _write_receipt, main
 
@@ -39,14 +41,31 @@ def create(ctx: click.Context, name: str, schema_file: str, custodian: str | Non
       registers create country --schema schemas/country.json --custodian "Jane Doe"
     """
     definition = service.read_schema(schema_file)
-    _first_key(ctx)
-    result = service.create_register(_engine(ctx), name, definition, custodian=custodian, by=by, reason=reason)
+    engine = _engine(ctx)
+    result = _keyed(ctx, [name], lambda: service.create_register(engine, name, definition, custodian=custodian,
+                                                                  by=by, reason=reason))
     click.echo(f"{name}: {result.added_system} system entries added ({len(definition.fields)} fields)")
 
 
-def _first_key(ctx: click.Context) -> None:
-    """On a database that records no signing key, make one and say where it went."""
-    made = service.ensure_key(_engine(ctx))
+T = TypeVar("T")
+
+
+def _keyed(ctx: click.Context, writes: Iterable[str], run: Callable[[], T]) -> T:
+    """``run`` (a write that is all or nothing), making the first signing key only when it is
+    refused for want of one on a fresh database. A write checks everything before it signs, so
+    one refused for any other reason (a mirrored register, a bad definition) makes no key."""
+    try:
+        return run()
+    except NoSigningKey:
+        _first_key(ctx, writes)  # a fresh database: the key made; else NoSigningKey naming what is missing
+    return run()
+
+
+def _first_key(ctx: click.Context, writes: Iterable[str] = ()) -> None:
+    """On a fresh database (no key recorded, no mirrored register), make the signing key and
+    say where it went; refused first if one of ``writes`` is a mirrored register, or if the
+    database is not fresh and no key can sign (see ``service.ensure_key``)."""
+    made = service.ensure_key(_engine(ctx), writes)
     if made is not None:
         click.echo(f"signing key made: {made.vkey}", err=True)
         click.echo(f"its private key is in {made.path} (mode 0600): keep it secret, back it up", err=True)
@@ -178,8 +197,9 @@ def records_(ctx: click.Context, name: str, field: str | None, value: str | None
 def init(ctx: click.Context, with_fixtures: bool, project: str | None, by: str | None) -> None:
     """Create every shipped register in link order and load its real data (again: adds 0)."""
     total = 0
-    service.find_fixtures(project)  # a wrong --project is refused before a key is made
-    _first_key(ctx)
+    fixtures, _schemas = service.find_fixtures(project)  # a wrong --project is refused before a key is made
+    shipped = [spec["register"] for spec in json.loads((fixtures / "fixtures.json").read_text())["registers"]]
+    _first_key(ctx, shipped)  # a mirrored one among them is refused before anything is made
     for load in service.init_fixtures(_engine(ctx), project, by=by):
         total += load.added
         findings = f"; {load.findings} findings reported: {load.note}" if load.findings else ""

@@ -12,8 +12,10 @@ signed by the old key (which vouches for the new one) and by the new key (which 
 holder has the private key). A client trusts the new key exactly when the note verifies with
 a key it already trusts and the old key named is that key. A key hands over once: a second
 note by the same old key naming another successor (as whoever stole a retired key's private
-file could sign) is never followed. The note's text is read exactly as its signatures cover
-it (up to the last blank line), so it cannot claim one handover and be signed over another.
+file could sign) is never followed. A key the client holds as superseded (it signed earlier
+checkpoints, but a later one was signed by another key) never hands over, and is never
+reached again. The note's text is read exactly as its signatures cover it (up to the last
+blank line), so it cannot claim one handover and be signed over another.
 """
 
 from __future__ import annotations
@@ -89,13 +91,17 @@ class Walk:
         return self.refused.get(label)
 
 
-def walk(trusted: Iterable[VerifierKey], notes: Iterable[str], before: Iterable[Handover] = ()) -> Walk:
+def walk(trusted: Iterable[VerifierKey], notes: Iterable[str], before: Iterable[Handover] = (),
+         superseded: Iterable[VerifierKey] = ()) -> Walk:
     """Follow ``notes`` from the ``trusted`` keys: a note is followed once it is genuine for a
     key trusted by then (chains of rotations are followed to their end, in any order). A key
     hands over once: ``before`` holds the handovers followed on earlier runs, and a genuine
     note naming another successor for a key that has one, or two genuine notes naming
-    different successors, is never followed (the old key's private key may have leaked)."""
+    different successors, is never followed (the old key's private key may have leaked).
+    ``superseded``: keys the client no longer trusts for anything new; a note retiring one
+    leads nowhere (it is not trusted), and a note naming one is never followed."""
     known = list(trusted)
+    retired = [k for k in superseded if k not in known]
     successor = {h.old: h.new for h in before}
     pending = list(dict.fromkeys(notes))
     followed: list[Handover] = []
@@ -108,7 +114,7 @@ def walk(trusted: Iterable[VerifierKey], notes: Iterable[str], before: Iterable[
             named.setdefault(handover.old, set()).add(handover.new)
         for handover in opened:
             rivals = named[handover.old] | ({successor[handover.old]} if handover.old in successor else set())
-            if len(rivals) > 1:
+            if len(rivals) > 1 or handover.new in retired:
                 continue
             pending.remove(handover.note)
             successor[handover.old] = handover.new
@@ -127,7 +133,16 @@ def walk(trusted: Iterable[VerifierKey], notes: Iterable[str], before: Iterable[
         try:
             open_handover(note, known)
         except NoteError as exc:
-            refused[claimed.new.label] = str(exc)
+            refused[claimed.new.label] = (
+                f"the handover note retires {claimed.old.label}, a key superseded here: a superseded key never "
+                "hands over (its private key may have leaked)" if claimed.old in retired else str(exc)
+            )
+            continue
+        if claimed.new in retired:
+            refused[claimed.new.label] = (
+                f"the handover note names {claimed.new.label}, a key superseded here: a superseded key is never "
+                "trusted again"
+            )
             continue
         # genuine, yet not followed: its old key named another successor too
         rivals = {h.new for h in _genuine(pending, known) if h.old == claimed.old}
@@ -152,7 +167,8 @@ def _genuine(notes: list[str], trusted: list[VerifierKey]) -> list[Handover]:
     return genuine
 
 
-def follow(trusted: Iterable[VerifierKey], notes: Iterable[str], before: Iterable[Handover] = ()) -> list[Handover]:
+def follow(trusted: Iterable[VerifierKey], notes: Iterable[str], before: Iterable[Handover] = (),
+           superseded: Iterable[VerifierKey] = ()) -> list[Handover]:
     """The handovers, in the order they are followed, that lead from ``trusted`` keys to new
     ones through ``notes`` (see ``walk``; notes that are not genuine are ignored)."""
-    return list(walk(trusted, notes, before).followed)
+    return list(walk(trusted, notes, before, superseded).followed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ..core.errors import RegisterError
-from ..core.handover import Handover, parse_handover
+from ..core.handover import Handover
 from ..core.notes import NoteError, VerifierKey
-from ..store import mirrors, signing
+from ..store import mirrors, reads, signing
 from ..store.engine import snapshot, writer
 from .registers import register_id_of
 
@@ -32,15 +33,25 @@ def generate_key(engine: Engine, name: str | None = None) -> NewKey:
         return NewKey(key.verifier.text, path)
 
 
-def ensure_key(engine: Engine) -> NewKey | None:
-    """For ``init`` and ``create``: a new signing key when the database records none (the key
-    made), else None (the recorded key must then be at hand, as for any write)."""
+def ensure_key(engine: Engine, writes: Iterable[str] = ()) -> NewKey | None:
+    """For ``init`` and ``create``, before they write to the registers named ``writes``: a new
+    signing key on a fresh database (one that records no key and holds no mirrored register:
+    the key made), else None once the recorded key is shown at hand.
+
+    Refused before any key is made: ReadOnlyMirror when one of ``writes`` is a mirrored register
+    (a write there is refused anyway), NoSigningKey when the database is not fresh and no key
+    can sign (a database holding mirrors gets a key only from 'registers keys generate')."""
     with writer(engine).begin() as conn:
         signing.lock_keys(conn)  # another 'create' at once makes the one key, or this one does
-        if signing.signing_key_of(conn) is not None:
-            return None
-        key, path = signing.generate_key(conn)
-        return NewKey(key.verifier.text, path)
+        for name in writes:
+            reg_id = reads.register_id(conn, name)
+            if reg_id is not None:
+                mirrors.refuse_write(conn, reg_id)
+        if signing.signing_key_of(conn) is None and not signing.holds_mirrors(conn):
+            key, path = signing.generate_key(conn)
+            return NewKey(key.verifier.text, path)
+        signing.current_signer(conn)  # NoSigningKey, naming what is missing, before anything is written
+        return None
 
 
 def import_key(engine: Engine, source: Path) -> NewKey:
@@ -69,10 +80,13 @@ def rotate_key(engine: Engine, name: str | None = None) -> Rotated:
 
 @dataclass(frozen=True)
 class Replaced:
-    """A lost or leaked key retired with no handover note, and the key made in its place."""
+    """A lost or leaked key retired with no handover note, and the key made in its place;
+    ``old_file``: the retired key's private file when it is still in the key directory (it
+    should be destroyed: a leaked key must never sign again)."""
 
     old: VerifierKey
     new: NewKey
+    old_file: Path | None = None
 
 
 def replace_lost_key(engine: Engine, name: str | None = None) -> Replaced:
@@ -80,7 +94,8 @@ def replace_lost_key(engine: Engine, name: str | None = None) -> Replaced:
     ``store.signing.replace_lost_key``): clients must be given the new key out of band."""
     with writer(engine).begin() as conn:
         old, new, path = signing.replace_lost_key(conn, name)
-        return Replaced(old, NewKey(new.verifier.text, path))
+    left = signing.key_file(path.parent, old)
+    return Replaced(old, NewKey(new.verifier.text, path), left if left.exists() else None)
 
 
 def signing_key(engine: Engine) -> str | None:
@@ -111,24 +126,46 @@ def keys_json(engine: Engine) -> list[dict[str, Any]]:
 
 def register_keys_json(engine: Engine, name: str) -> list[dict[str, Any]]:
     """``keys_json`` for the keys that verify register ``name``: this server's own, or for a
-    mirrored register its origin's, each retired one with the handover note (learnt by the
-    mirror) that names its successor. RegisterNotFound when there is no such register."""
+    mirrored register its origin's (see ``_origin_key_json``), each retired one with the
+    handover note (learnt by the mirror) that names its successor. RegisterNotFound when there
+    is no such register."""
     with snapshot(engine) as conn:
         reg_id = register_id_of(conn, name)
         if mirrors.mirrored_from(conn, reg_id) is None:
             own = signing.recorded_keys(conn)
             return [_key_json(r.key, r.status, r.created, r.retired, r.handover) for r in own]
-        rows = mirrors.origin_key_rows(conn, reg_id)
-    retiring = {}
-    for _key, _added, note in rows:
-        if note is not None:
-            handover = parse_handover(note)
-            retiring[handover.old] = handover
-    return [
-        _key_json(key, "retired" if key in retiring else "signing", added,
-                  retiring[key].at if key in retiring else None, retiring[key].note if key in retiring else None)
-        for key, added, _note in rows
-    ]
+        rows = mirrors.origin_key_status(conn, reg_id)
+    return [_origin_key_json(row) for row in rows]
+
+
+def _origin_key_json(row: mirrors.OriginKey) -> dict[str, Any]:
+    """A mirrored register's origin key as ``/<register>/keys.json`` gives it: the origin's
+    facts where the mirror knows them (``created``: when the handover note naming it as the
+    successor was signed; ``retired``: when the one it signed naming its successor was; null
+    when unknown, as for a key given on purpose or retired with no note), ``learnt``: when the
+    mirror recorded it; ``signing`` for the current key, ``retired`` for one superseded (or
+    that handed over)."""
+    handed = row.handed_over
+    return {"key": row.key.text, "id": row.key.label,
+            "status": "signing" if row.current and handed is None else "retired",
+            "created": row.learnt_from.at if row.learnt_from else None, "retired": handed.at if handed else None,
+            "handover": handed.note if handed else None, "learnt": row.learnt}
+
+
+@dataclass(frozen=True)
+class MirroredKeys:
+    """A mirrored register, the URL it copies and the origin keys recorded with it."""
+
+    register: str
+    url: str
+    keys: list[mirrors.OriginKey]
+
+
+def mirrored_keys(engine: Engine) -> list[MirroredKeys]:
+    """Every mirrored register here, by name, with its origin keys, current or superseded."""
+    with snapshot(engine) as conn:
+        return [MirroredKeys(name, url, mirrors.origin_key_status(conn, reg_id))
+                for name, url, reg_id in mirrors.mirrored_registers(conn)]
 
 
 def _key_json(key: VerifierKey, status: str, created: str, retired: str | None, handover: str | None) -> dict[str, Any]:

@@ -12,12 +12,22 @@ Both read the signed checkpoints first and trust nothing else until it verifies:
 - ``audit``: mirror the whole register into a scratch database (so every hash is recomputed),
   and, when a checkpoint of it was saved before in the trust store, check that the new one
   extends it (root recomputed at the old size, and the server's consistency proof); then save
-  the new checkpoint.
+  the new checkpoint, and beside it the origin keys trusted with their status.
+
+Both trust the origin's keys alike. For a new checkpoint only these are trusted: the *current*
+keys (those that verify the latest checkpoint accepted before, and those they handed over to),
+keys reached from them through genuine handover notes (a key hands over once), and keys given
+with ``--key`` that are new to the consumer (trust given out of band, as after ``keys rotate
+--lost``). Every other key held is *superseded*: it verifies the checkpoints accepted before,
+but never signs a new one, never hands over, and is not trusted again when given once more.
+A key given that signs nothing accepted is not kept: it is trusted on the runs it is given.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +36,9 @@ from sqlalchemy import Engine
 from ..client import RegisterClient, RemoteError, SignedHeads
 from ..core.entries import Log, entry_json
 from ..core.errors import IntegrityError, RegisterError
-from ..core.handover import Handover, parse_handover
+from ..core.handover import Handover
 from ..core.items import hash_text
-from ..core.notes import Checkpoint, NoteError, VerifierKey, open_checkpoint
+from ..core.notes import Checkpoint, NoteError, VerifierKey, open_checkpoint, signer_ids
 from ..core.rsf import AddItem, AppendEntry, AssertRootHash, Command, read_rsf
 from ..settings import current
 from ..store import mirrors, reads
@@ -40,6 +50,26 @@ from .registers import root_at, verify
 
 
 @dataclass(frozen=True)
+class Known:
+    """The origin keys a consumer holds, oldest first: the ``current`` ones may sign new
+    checkpoints (and hand over), the others are superseded (they only verify checkpoints
+    accepted before); ``handovers``: those followed so far (a key hands over once)."""
+
+    keys: tuple[VerifierKey, ...] = ()
+    current: tuple[VerifierKey, ...] = ()
+    handovers: tuple[Handover, ...] = ()
+
+    @property
+    def superseded(self) -> tuple[VerifierKey, ...]:
+        """The keys held that are not current."""
+        return tuple(k for k in self.keys if k not in self.current)
+
+    def status(self, key: VerifierKey) -> str:
+        """``current`` or ``superseded``."""
+        return "current" if key in self.current else "superseded"
+
+
+@dataclass(frozen=True)
 class Mirrored:
     """What a mirror run did: the local heads before and after."""
 
@@ -47,6 +77,7 @@ class Mirrored:
     before: reads.Head
     after: reads.Head
     signed: SignedHeads  # the checkpoints the copy now matches
+    known: Known = Known()  # the origin keys held once the signed checkpoints are accepted
 
     @property
     def followed(self) -> tuple[Handover, ...]:
@@ -65,26 +96,35 @@ class Mirrored:
         )
 
 
-def mirror(engine: Engine, url: str, keys: list[VerifierKey], client: RegisterClient | None = None) -> Mirrored:
+def mirror(engine: Engine, url: str, keys: list[VerifierKey], client: RegisterClient | None = None,
+           known: Known | None = None) -> Mirrored:
     """Bring the local copy of the register at ``url`` up to its latest signed checkpoints.
 
     ``keys``: the origin's verifier keys, obtained out of band (needed the first time; later
-    the keys recorded with the copy are used too). A checkpoint signed by a new origin key is
-    accepted only through a handover note signed by a trusted key, and the new key is then
-    recorded with the note; an origin key that handed over once never hands over again.
-    Refused with RegisterError when the local register is this server's own or mirrors
-    another URL. Raises RemoteError (server unreachable, a signature or proof that does not
-    verify, history rewritten) or IntegrityError (the patches do not give the signed state);
-    in every case nothing is applied or recorded.
+    the keys recorded with the copy are used). ``known``: the keys held, when not those
+    recorded with the copy (an audit's scratch copy). A new checkpoint is accepted only when a
+    current key, a key it handed over to, or a key given that is new here signs it (see the
+    module's doc): a checkpoint signed by a new origin key is accepted only through a handover
+    note, the new key then recorded with it; a superseded key is refused, naming it. A key
+    given is recorded once it signs the checkpoints accepted. Refused with RegisterError when
+    the local register is this server's own or mirrors another URL. Raises RemoteError
+    (server unreachable, a signature or proof that does not verify, history rewritten) or
+    IntegrityError (the patches do not give the signed state); in every case nothing is
+    applied or recorded.
     """
     client = client or RegisterClient(url)
-    recorded, handed = _recorded_keys(engine, client)
-    trusted = recorded + [k for k in keys if k not in recorded]
+    held = known if known is not None else _recorded_keys(engine, client)
+    given = [k for k in dict.fromkeys(keys) if k not in held.keys]  # new here: trusted out of band
+    trusted = [*held.current, *given]
     if not trusted:
         raise RemoteError(f"{client.base}: mirroring it needs --key (the origin's signing key, obtained out of band)")
-    heads = client.signed_heads(trusted, handed)
-    trust = tuple([(k, None) for k in trusted if k not in recorded] + [(h.new, h.note) for h in heads.followed])
-    signed = OriginSigned(client.base, heads.user_note, heads.system_note, trust)
+    again = " (given with --key, but recorded here as superseded: it is not trusted again)"
+    superseded = {k: again if k in keys else "" for k in held.superseded}
+    heads = client.signed_heads(trusted, held.handovers, superseded)
+    notes = [heads.user_note, heads.system_note]
+    used = [k for k in given if _signs_any(notes, k) or any(h.old == k for h in heads.followed)]
+    learnt: list[tuple[VerifierKey, str | None]] = [(h.new, h.note) for h in heads.followed]
+    after = _known_after(held, used, heads)
     before = _local_head(engine, client.name)
     for log in Log:
         try:
@@ -96,9 +136,14 @@ def mirror(engine: Engine, url: str, keys: list[VerifierKey], client: RegisterCl
                     raise RemoteError(f"{exc}; {differs}") from None
             raise
     if all(before.size(log) == heads.of(log).size for log in Log):
-        if trust:  # keys learnt (or given) while the copy was current: recorded all the same
+        if learnt:  # keys learnt while the copy was current: recorded all the same
+            signed = OriginSigned(client.base, heads.user_note, heads.system_note, tuple(learnt))
             append(engine, client.name, [], extend=True, change=Change(strict=False), signed=signed)
-        return Mirrored(client.name, before, before, heads)
+        return Mirrored(client.name, before, before, heads, after)
+    # the keys that sign what is accepted (already recorded, but not in an audit's scratch copy)
+    signing: list[tuple[VerifierKey, str | None]] = [(k, None) for k in held.current if _signs_any(notes, k)]
+    signing += [(k, None) for k in used]
+    signed = OriginSigned(client.base, heads.user_note, heads.system_note, tuple(signing + learnt))
     commands = _patch_commands(client, before, heads)
 
     def exactly_signed(new: reads.Head) -> None:
@@ -112,18 +157,32 @@ def mirror(engine: Engine, url: str, keys: list[VerifierKey], client: RegisterCl
 
     result = append(engine, client.name, commands, extend=True, change=Change(strict=False),
                     before_commit=exactly_signed, signed=signed)
-    return Mirrored(client.name, before, result.head, heads)
+    return Mirrored(client.name, before, result.head, heads, after)
 
 
-def _recorded_keys(engine: Engine, client: RegisterClient) -> tuple[list[VerifierKey], tuple[Handover, ...]]:
-    """The origin keys recorded with the local copy of ``client``'s register, and the
-    handovers through which some were learnt (none when there is no copy yet); RegisterError
-    when the local register is not a mirror of it (checked again under the write lock by the
-    append)."""
+def _signs_any(notes: Iterable[str], key: VerifierKey) -> bool:
+    """Whether ``key`` signed one of ``notes``."""
+    return any(mirrors.signs(note, key) for note in notes)
+
+
+def _known_after(held: Known, used: list[VerifierKey], heads: SignedHeads) -> Known:
+    """The keys held once ``heads`` are accepted: those held before, the given ``used`` and
+    those followed; current the ones that verify ``heads`` and those they handed over to."""
+    keys = list(dict.fromkeys([*held.keys, *used, *(h.new for h in heads.followed)]))
+    handovers = (*held.handovers, *heads.followed)
+    current = mirrors.current_keys(keys, [heads.user_note, heads.system_note], handovers)
+    return Known(tuple(keys), tuple(current), handovers)
+
+
+def _recorded_keys(engine: Engine, client: RegisterClient) -> Known:
+    """The origin keys recorded with the local copy of ``client``'s register, current or
+    superseded, and the handovers through which some were learnt (none when there is no copy
+    yet); RegisterError when the local register is not a mirror of it (checked again under the
+    write lock by the append)."""
     with snapshot(engine) as conn:
         reg_id = reads.register_id(conn, client.name)
         if reg_id is None:
-            return [], ()
+            return Known()
         url = mirrors.mirrored_from(conn, reg_id)
         if url is None:
             own = reads.head(conn, reg_id)
@@ -131,11 +190,12 @@ def _recorded_keys(engine: Engine, client: RegisterClient) -> tuple[list[Verifie
                 raise RegisterError(
                     f"register '{client.name}' is this server's own: it cannot become a mirror of {client.base}"
                 )
-            return [], ()  # an empty register may become a mirror
+            return Known()  # an empty register may become a mirror
         if url != client.base:
             raise RegisterError(f"register '{client.name}' here mirrors {url}, not {client.base}")
-        rows = mirrors.origin_key_rows(conn, reg_id)
-    return [key for key, _added, _note in rows], tuple(parse_handover(note) for _k, _a, note in rows if note)
+        rows = mirrors.origin_key_status(conn, reg_id)
+    return Known(tuple(r.key for r in rows), tuple(r.key for r in rows if r.current),
+                 tuple(r.learnt_from for r in rows if r.learnt_from is not None))
 
 
 def _first_difference(engine: Engine, client: RegisterClient, size: int) -> str | None:
@@ -200,24 +260,92 @@ class Audited:
 def audit(url: str, keys: list[VerifierKey], trust_dir: Path | None = None) -> Audited:
     """Download the register at ``url`` into a scratch database (every hash recomputed and
     checked against the signed checkpoints), check it extends the checkpoint saved before in
-    the trust store, and save the new one. Raises RemoteError or IntegrityError naming what
+    the trust store, and save the new one, and beside it (``.keys``) the origin keys trusted
+    with their status. ``keys`` are needed the first time only: later audits trust the keys
+    saved as a mirror trusts those recorded with its copy (see the module's doc). Raises
+    RegisterError when there is no key at all, RemoteError or IntegrityError naming what
     fails."""
     client = RegisterClient(url)
     store = trust_dir or default_trust_dir()
-    saved_file = store / (client.base.split("://", 1)[1].replace("/", "_") + ".checkpoint")
+    stem = client.base.split("://", 1)[1].replace("/", "_")
+    saved_file, keys_file = store / f"{stem}.checkpoint", store / f"{stem}.keys"
+    held = _saved_keys(keys_file)
+    if not keys and not held.keys:
+        raise RegisterError(
+            f"auditing a URL needs --key the first time (the server's signing key, obtained out of band); later "
+            f"audits trust the keys saved in {keys_file}"
+        )
     with tempfile.TemporaryDirectory(prefix="registers-audit-") as scratch:
         engine = open_engine(f"sqlite:///{Path(scratch) / 'audit.db'}")
         try:
-            done = mirror(engine, url, keys, client)
+            done = mirror(engine, url, keys, client, known=held)
             heads = done.signed
-            previous = _saved(saved_file, keys + [h.new for h in heads.followed])
+            previous = _saved(saved_file, [*held.keys, *keys, *(h.new for h in heads.followed)])
             if previous is not None:
                 _check_extends(engine, client, previous, done.after)
         finally:
             engine.dispose()
     store.mkdir(parents=True, exist_ok=True)
-    saved_file.write_text(heads.user_note, encoding="utf-8")
+    _write_atomically(keys_file, _keys_text(client.base, done.known))
+    _write_atomically(saved_file, heads.user_note)
     return Audited(client.name, heads.user, heads.system, previous, heads.followed)
+
+
+def _keys_text(base: str, known: Known) -> str:
+    """The ``.keys`` file of an audit: one origin key a line with its status (and, for one that
+    handed over, to which key and when), in a form ``--key FILE`` reads too."""
+    handed = {h.old: h for h in known.handovers}
+    lines = [f"# the origin keys 'registers verify {base}/' trusts: current ones may sign its next checkpoints, "
+             "superseded ones only verify those saved before\n"]
+    for key in known.keys:
+        after = f", handed over to {handed[key].new.text} at {handed[key].at}" if key in handed else ""
+        lines.append(f"{key.text} {known.status(key)}{after}\n")
+    return "".join(lines)
+
+
+def _saved_keys(path: Path) -> Known:
+    """The origin keys an audit saved in ``path`` (none when there is no such file);
+    IntegrityError naming the line that is not as saved."""
+    if not path.exists():
+        return Known()
+    keys: list[VerifierKey] = []
+    current: list[VerifierKey] = []
+    handovers: list[Handover] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        words = line.replace(",", " ").split()
+        if not words or words[0].startswith("#"):
+            continue
+        try:
+            key = VerifierKey.parse(words[0])
+            status = words[1]
+            if status not in ("current", "superseded"):
+                raise NoteError(f"'{status}' is no status")
+            keys.append(key)
+            if status == "current":
+                current.append(key)
+            if words[2:5] == ["handed", "over", "to"] and words[6:7] == ["at"]:
+                handovers.append(Handover(key, VerifierKey.parse(words[5]), words[7], ""))
+            elif words[2:]:
+                raise NoteError("not a handover")
+        except (NoteError, IndexError) as exc:
+            raise IntegrityError(f"{path}:{number}: not an origin key and its status as an audit saves them ({exc})") \
+                from None
+    return Known(tuple(keys), tuple(current), tuple(handovers))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it and a rename, so that
+    ``path`` holds either what it held or all of ``text``."""
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def default_trust_dir() -> Path:
@@ -274,7 +402,14 @@ def verify_dump(path: str, note: str | None = None, keys: list[VerifierKey] | No
         try:
             signed = open_checkpoint(note, keys or [])[0]
         except NoteError as exc:
-            raise IntegrityError(f"the checkpoint: {exc}") from None
+            if str(exc) != "note has no verifiable signatures":
+                raise IntegrityError(f"the checkpoint: {exc}") from None
+            signers = ", ".join(signer_ids(note)) or "no key"
+            given = ", ".join(k.label for k in keys or []) or "none"
+            raise IntegrityError(
+                f"the checkpoint: {exc}: it is signed by {signers}, not by a key given (given: {given}); after a key "
+                "rotation, give the key that signed it"
+            ) from None
         if not signed.origin.endswith(f"/{name}"):
             raise IntegrityError(f"the checkpoint is for '{signed.origin}', not register '{name}'")
     with tempfile.TemporaryDirectory(prefix="registers-verify-") as scratch:

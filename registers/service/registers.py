@@ -7,7 +7,7 @@ values; user mistakes are raised as ``RegisterError`` subclasses with one-line m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from ..core.entries import Log, now_timestamp
 from ..core.errors import InvalidRSF, LineError, RegisterNotFound
 from ..core.items import canonical_json, hash_text, item_digest
+from ..core.notes import VerifierKey
 from ..core.rsf import AddItem, AppendEntry, Command, read_rsf
 from ..loaders.rsf import export_rsf_chunks, export_system_chunks, open_rsf, register_name_in
 from ..store import reads, signing
@@ -185,17 +186,20 @@ def consistency_proof(engine: Engine, name: str, old_size: int, size: int, log: 
     return {"proof-identifier": PROOF_ID, "merkle-consistency-nodes": [hash_text(h) for h in nodes]}
 
 
-def verify(engine: Engine, name: str, since: int = 0, *, signed: bool = True) -> Verified:
+def verify(engine: Engine, name: str, since: int = 0, *, signed: bool = True,
+           keys: Sequence[VerifierKey] = ()) -> Verified:
     """Recompute register ``name`` from its log; raises IntegrityError at the first fault.
     With ``since``, the user-log size of a checkpoint an earlier verification covered, only what
     came after that checkpoint is recomputed (see ``store.verify.verify_register``).
     The planner's statistics are refreshed first where the database keeps them and allows it
     (verify's queries read whole tables; with stale statistics a planner may pick quadratic plans).
     A mirrored register's checkpoints are checked with its origin's keys; ``signed`` false skips
-    signatures (scratch databases nobody signed)."""
+    signatures (scratch databases nobody signed). With ``keys`` (obtained out of band), its
+    latest checkpoints must also be signed by one of them or a key they hand over to through
+    the handover notes recorded here."""
     dialect_for(engine).refresh_statistics(engine)
     with snapshot(engine) as conn:
-        return verify_register(conn, register_id_of(conn, name), since, signed=signed)
+        return verify_register(conn, register_id_of(conn, name), since, signed=signed, given=keys)
 
 
 def checkpoint_note(engine: Engine, name: str, log: Log = Log.USER) -> str:

@@ -5,16 +5,26 @@ verify its checkpoints (``mirror_key``): the keys given on purpose when it was f
 and those learnt since through handover notes the origin's old keys signed. Its checkpoints
 are the origin's signed notes, stored and served exactly as signed; this server signs nothing
 for it and needs no private key.
+
+Which origin keys are *current* is derived from the stored checkpoints, not recorded: the keys
+that verify the latest stored checkpoint notes, and those they handed over to through the
+handover notes recorded. Every other recorded key is *superseded*: it still verifies the
+stored checkpoints it signed, but never signs a new checkpoint nor hands over again.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from ..core.entries import now_timestamp
 from ..core.errors import ReadOnlyMirror
-from ..core.notes import VerifierKey
+from ..core.handover import Handover, parse_handover
+from ..core.notes import NoteError, VerifierKey, open_checkpoint
+from . import reads
 from .schema import mirror, mirror_key, register
 from .signing import refuse_compromised, verifier_keys
 
@@ -51,6 +61,67 @@ def origin_key_rows(conn: Connection, reg_id: int) -> list[tuple[VerifierKey, st
     m = mirror_key.c
     rows = conn.execute(select(m.vkey, m.added, m.handover).where(m.register_id == reg_id).order_by(m.id))
     return [(VerifierKey.parse(r.vkey), r.added, r.handover) for r in rows]
+
+
+@dataclass(frozen=True)
+class OriginKey:
+    """An origin key recorded with a mirrored register: when this mirror learnt it, the
+    handover it was learnt through (None: given on purpose), the handover by which it retired
+    (None: none known), and whether it is current (see the module's doc)."""
+
+    key: VerifierKey
+    learnt: str
+    learnt_from: Handover | None
+    handed_over: Handover | None
+    current: bool
+
+    @property
+    def status(self) -> str:
+        """``current`` or ``superseded``."""
+        return "current" if self.current else "superseded"
+
+
+def origin_key_status(conn: Connection, reg_id: int) -> list[OriginKey]:
+    """Each origin key of mirrored register ``reg_id``, oldest first, with its status."""
+    rows = origin_key_rows(conn, reg_id)
+    learnt = {key: parse_handover(note) for key, _added, note in rows if note}
+    notes = reads.latest_notes(conn, reg_id)
+    signed = [note for note in (notes or {}).values() if note]
+    current = current_keys([key for key, _a, _n in rows], signed, learnt.values())
+    handed = {h.old: h for h in learnt.values()}
+    return [OriginKey(key, added, learnt.get(key), handed.get(key), key in current) for key, added, _note in rows]
+
+
+def current_keys(keys: list[VerifierKey], notes: list[str], handovers: Iterable[Handover]) -> list[VerifierKey]:
+    """Of ``keys``, those that verify one of the latest checkpoint ``notes``, and those they
+    handed over to (through ``handovers``, a key handing over once), in the order of ``keys``."""
+    signers = {key for key in keys if any(signs(note, key) for note in notes)}
+    successor = {h.old: h.new for h in handovers}
+    reached, todo = set(signers), list(signers)
+    while todo:
+        new = successor.get(todo.pop())
+        if new is not None and new not in reached and new in keys:
+            reached.add(new)
+            todo.append(new)
+    return [key for key in keys if key in reached]
+
+
+def signs(note: str, key: VerifierKey) -> bool:
+    """Whether ``key`` signed the checkpoint ``note``."""
+    try:
+        open_checkpoint(note, [key])
+    except NoteError:
+        return False
+    return True
+
+
+def mirrored_registers(conn: Connection) -> list[tuple[str, str, int]]:
+    """Every mirrored register here: its name, the URL it mirrors and its id, by name."""
+    rows = conn.execute(
+        select(register.c.name, mirror.c.url, register.c.id).join(mirror, mirror.c.register_id == register.c.id)
+        .order_by(register.c.name)
+    )
+    return [(r.name, r.url, r.id) for r in rows]
 
 
 def trust_origin_key(conn: Connection, reg_id: int, key: VerifierKey, handover: str | None = None) -> bool:

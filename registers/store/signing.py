@@ -1,14 +1,15 @@
 """Signing keys and signed checkpoints: which key signs, where private keys live, origins.
 
 Keys are made only on purpose (``registers keys generate``, ``keys import``, ``keys rotate``,
-and ``init``/``create`` on a database with no key): nothing here makes or adopts a key as a
-side effect of a write. The database records every public key that has signed
-(``signing_key``), so checkpoints signed before a rotation still verify; the newest key not
-retired signs, and its private key must be a file (mode 0600) in the key directory:
-``$REGISTERS_KEY_DIR``, else, for a SQLite database file, ``keys/`` beside it. A PostgreSQL
-database has no default key directory: several servers share it, and each must find the same
-key. Any other ``*.key`` file in the directory is ignored (and logged). With no signing key
-at hand a write is refused (NoSigningKey) and reads go on.
+and ``init``/``create`` on a fresh database: one recording no key and holding no mirrored
+register): nothing here makes or adopts a key as a side effect of a write. The database
+records every public key that has signed (``signing_key``), so checkpoints signed before a
+rotation still verify; the newest key not retired signs, and its private key must be a file
+(mode 0600) in the key directory: ``$REGISTERS_KEY_DIR``, else, for a SQLite database file,
+``keys/`` beside it. A PostgreSQL database has no default key directory: several servers
+share it, and each must find the same key. Any other ``*.key`` file in the directory is
+ignored (and logged). With no signing key at hand a write is refused (NoSigningKey) and
+reads go on.
 
 Checkpoints are C2SP signed notes (core.notes) with origin ``<REGISTERS_ORIGIN>/<register>``
 for the user log and ``<REGISTERS_ORIGIN>/<register>/system`` for the system log. A mirrored
@@ -31,7 +32,7 @@ from ..core.handover import Handover, parse_handover, sign_handover
 from ..core.notes import Checkpoint, NoteError, SignerKey, VerifierKey, open_checkpoint, sign_checkpoint
 from ..settings import current
 from .dialects import dialect_for
-from .schema import signing_key
+from .schema import mirror, signing_key
 
 log = logging.getLogger("registers.signing")
 
@@ -66,10 +67,12 @@ def log_origin(register: str, log: Log) -> str:
 
 def key_dir(conn: Connection) -> Path | None:
     """Where private keys live for the database ``conn`` is connected to: the configured
-    directory, else ``keys/`` beside a SQLite database file, else None (not configured)."""
+    directory (a relative one taken from the working directory, and reported and used as the
+    absolute path it names), else ``keys/`` beside a SQLite database file, else None (not
+    configured)."""
     explicit = current().key_dir
     if explicit:
-        return explicit
+        return Path(os.path.abspath(explicit))
     database = dialect_for(conn).database_file(conn.engine.url)
     if database is not None:
         return database.resolve().parent / "keys"
@@ -77,12 +80,14 @@ def key_dir(conn: Connection) -> Path | None:
 
 
 def needed_key_dir(conn: Connection) -> Path:
-    """The key directory; NoSigningKey when none is configured (a database server)."""
+    """The key directory, for a command that writes a private key there (generate, import,
+    rotate, a migration's first key); NoSigningKey when none is configured (a database server
+    has no default)."""
     directory = key_dir(conn)
     if directory is None:
         raise NoSigningKey(
-            "no signing key is configured: REGISTERS_KEY_DIR is not set (a database server has no default "
-            "key directory: set it to the directory holding the private key)"
+            "REGISTERS_KEY_DIR is not set: it must be set to the directory where private keys are kept (a database "
+            "server has no default key directory)"
         )
     return directory
 
@@ -104,7 +109,10 @@ class RecordedKey:
 
     @property
     def status(self) -> str:
-        """``signing`` or ``retired``."""
+        """``compromised`` (its private key is known to be public: it never signs, whatever the
+        database says), else ``retired`` or ``signing``."""
+        if self.key.public_key in COMPROMISED:
+            return "compromised"
         return "retired" if self.retired else "signing"
 
 
@@ -132,6 +140,12 @@ _SIGNING = (  # built once: building a statement costs more than running it (eac
 _ALL = select(signing_key.c.vkey).order_by(signing_key.c.id)
 
 
+def holds_mirrors(conn: Connection) -> bool:
+    """Whether the database holds any mirrored register (it is then no fresh database: init and
+    create make no key there)."""
+    return conn.execute(select(mirror.c.register_id).limit(1)).first() is not None
+
+
 def signing_key_of(conn: Connection) -> VerifierKey | None:
     """The recorded key that signs: the newest not retired (None when none is recorded)."""
     text = conn.execute(_SIGNING).scalar()
@@ -148,8 +162,10 @@ def current_signer(conn: Connection) -> SignerKey:
     _log_strays(conn, directory, key)
     if key is None:
         where = f"key directory: {directory}" if directory is not None else "REGISTERS_KEY_DIR is not set"
+        mirrored = " (it holds mirrored registers, so 'init' and 'create' make none here)" if holds_mirrors(conn) \
+            else ""
         raise NoSigningKey(
-            "no signing key is configured: this database records none; make one with 'registers keys "
+            f"no signing key is configured: this database records none{mirrored}; make one with 'registers keys "
             f"generate' or record an existing one with 'registers keys import FILE' ({where})"
         )
     try:
@@ -276,6 +292,8 @@ def rotate_key(conn: Connection, name: str | None = None) -> tuple[Handover, Pat
     key's path. NoSigningKey when the old key's private file is not at hand or the key is
     compromised (``replace_lost_key`` is for that)."""
     lock_keys(conn)
+    if signing_key_of(conn) is not None:
+        needed_key_dir(conn)  # the new key must go somewhere: say so first (not that the old one is missing)
     try:
         old = current_signer(conn)
     except NoSigningKey as exc:
@@ -300,6 +318,7 @@ def replace_lost_key(conn: Connection, name: str | None = None) -> tuple[Verifie
     old = signing_key_of(conn)
     if old is None:
         raise RegisterError("no key signs here yet: 'registers keys generate' makes the first one")
+    needed_key_dir(conn)
     new = SignerKey.generate(name or origin())
     path = _replace(conn, old, new, now_timestamp(), None)
     return old, new, path

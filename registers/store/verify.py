@@ -9,10 +9,16 @@ thing that does not hold is raised as an IntegrityError naming the entry (or til
 An auditor who verified the register before can verify only what came since: from a
 checkpoint of that earlier state, the stored tiles must still give its signed roots, and
 everything after it is checked as above (the entries before it are taken as found then).
+
+The keys are checked too: every checkpoint must be signed by a recorded key, and every
+recorded handover note must be genuine (signed by the key it retires, for a key recorded
+before the one it names). Given keys obtained out of band, the latest checkpoints must be
+signed by one of them or by a key they hand over to through the recorded notes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
@@ -20,8 +26,10 @@ from sqlalchemy.engine import Connection
 
 from ..core.entries import Entry, Log, key_problem, timestamp_problem
 from ..core.errors import IntegrityError, InvalidRange
+from ..core.handover import Handover, open_handover, walk
 from ..core.items import InvalidItem, hash_text, item_digest, parse_canonical
 from ..core.merkle import leaf_hash
+from ..core.notes import NoteError, VerifierKey, open_checkpoint, signer_ids
 from ..core.tiles import HASH_SIZE, TILE_WIDTH, Tile, TileBuilder, bottom_row
 from . import mirrors, reads, records, signing
 from .schema import checkpoint, entry, entry_key, item, item_hash, merkle_tile, record
@@ -36,9 +44,12 @@ class Verified:
     items: int  # items recomputed
     entries: dict[Log, int]  # entries recomputed, per log
     since: reads.Head | None = None  # the earlier state taken as verified (None: from the start)
+    given: tuple[VerifierKey, ...] = ()  # the keys the latest checkpoints were checked with (none given: ())
+    followed: tuple[Handover, ...] = ()  # the handover notes followed from them to the key that signed
 
 
-def verify_register(conn: Connection, reg_id: int, since: int = 0, *, signed: bool = True) -> Verified:
+def verify_register(conn: Connection, reg_id: int, since: int = 0, *, signed: bool = True,
+                    given: Sequence[VerifierKey] = ()) -> Verified:
     """Check register ``reg_id`` end to end; raises IntegrityError at the first fault.
 
     With ``since`` (the user-log size of a checkpoint that an earlier verification covered)
@@ -47,10 +58,16 @@ def verify_register(conn: Connection, reg_id: int, since: int = 0, *, signed: bo
     entries, their items, the tiles and the records after it are checked as in a full
     verification. Raises InvalidRange when no checkpoint has that user size. With ``signed``
     false (a scratch database, whose checkpoints nobody signed) signatures are not checked.
+    With ``given`` keys (obtained out of band), the latest user and system checkpoints must also
+    be signed by one of them or by a key reached from them through the recorded handover notes.
     """
     head = reads.head(conn, reg_id)
+    followed: tuple[Handover, ...] = ()
     if signed:
+        _verify_key_history(conn, reg_id)
         _verify_signatures(conn, reg_id)  # first: the other checks trust the checkpoints' roots
+    if given:
+        followed = _verify_given_keys(conn, reg_id, given)
     start = _checkpoint_at(conn, reg_id, since) if since else None
     items = _verify_items(conn, reg_id) if start is None else 0
     counts = {}
@@ -62,7 +79,7 @@ def verify_register(conn: Connection, reg_id: int, since: int = 0, *, signed: bo
     held = records.count_records(conn, reg_id)
     if held != head.user_records:
         raise IntegrityError(f"the user log has {held} records, but its latest checkpoint records {head.user_records}")
-    return Verified(head, items, counts, start)
+    return Verified(head, items, counts, start, tuple(given), followed)
 
 
 def _checkpoint_at(conn: Connection, reg_id: int, user_size: int) -> reads.Head:
@@ -71,6 +88,74 @@ def _checkpoint_at(conn: Connection, reg_id: int, user_size: int) -> reads.Head:
     if found is None:
         raise InvalidRange(f"no checkpoint of this register has {user_size} user entries to verify from")
     return found
+
+
+def _verify_key_history(conn: Connection, reg_id: int) -> None:
+    """Every recorded handover note is genuine: for this server's keys, each note is signed by
+    the key it is kept with (and by the new key) and names exactly the key recorded next; for a
+    mirrored register, each origin key learnt from a note was named by a note genuine for a key
+    recorded before it. A key retired with no note (a lost key) is no fault; a key hands over
+    once. (Keys are few: two signature checks a note.)"""
+    if mirrors.mirrored_from(conn, reg_id) is not None:
+        rows = mirrors.origin_key_rows(conn, reg_id)
+        successor: dict[VerifierKey, VerifierKey] = {}
+        for number, (key, _added, note) in enumerate(rows):
+            if note is None:
+                continue
+            what = f"origin key {key.label}"
+            try:
+                handover = open_handover(note, [k for k, _a, _n in rows[:number]])
+            except NoteError as exc:
+                raise IntegrityError(f"{what}: the handover note it was learnt from is not genuine: {exc}") from None
+            if handover.new != key:
+                raise IntegrityError(f"{what}: it was learnt from a handover note naming {handover.new.label}")
+            if successor.setdefault(handover.old, key) != key:
+                raise IntegrityError(
+                    f"{what}: {handover.old.label} handed over to {successor[handover.old].label} too (a key hands "
+                    "over once)"
+                )
+        return
+    recorded = signing.recorded_keys(conn)
+    for number, row in enumerate(recorded):
+        if row.handover is None:
+            continue
+        what = f"key {row.key.label}"
+        try:
+            handover = open_handover(row.handover, [row.key])
+        except NoteError as exc:
+            raise IntegrityError(f"{what}: its handover note is not genuine: {exc}") from None
+        after = recorded[number + 1].key if number + 1 < len(recorded) else None
+        if handover.new != after:
+            recorded_next = f"the key recorded after it is {after.label}" if after else "no key is recorded after it"
+            raise IntegrityError(f"{what}: its handover note names {handover.new.label}, but {recorded_next}")
+
+
+def _verify_given_keys(conn: Connection, reg_id: int, given: Sequence[VerifierKey]) -> tuple[Handover, ...]:
+    """The latest user and system checkpoints verify with a ``given`` key or one reached from
+    them through the handover notes recorded here (this server's, or a mirror's origin's); the
+    handovers followed. IntegrityError naming the key that signed and the keys given."""
+    if mirrors.mirrored_from(conn, reg_id) is not None:
+        notes = [note for _key, _added, note in mirrors.origin_key_rows(conn, reg_id) if note is not None]
+    else:
+        notes = signing.handovers(conn)
+    walked = walk(given, notes)
+    reached = [*given, *(h.new for h in walked.followed)]
+    latest = reads.latest_notes(conn, reg_id)
+    named = ", ".join(k.label for k in given)
+    if latest is None:
+        raise IntegrityError(f"the register has no signed checkpoint to check with the key(s) given ({named})")
+    for log, note in latest.items():
+        try:
+            open_checkpoint(note, reached)
+        except NoteError:
+            signers = signer_ids(note)
+            why = next((f"; the handover note naming it is refused: {walked.why(s)}" for s in signers
+                        if walked.why(s)), "")
+            raise IntegrityError(
+                f"the latest {log.label} checkpoint is signed by {', '.join(signers) or 'no key'}, not by the key(s) "
+                f"given ({named}) or a key they hand over to through the handover notes recorded here{why}"
+            ) from None
+    return walked.followed
 
 
 def _verify_signatures(conn: Connection, reg_id: int) -> None:

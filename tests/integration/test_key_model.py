@@ -51,6 +51,17 @@ def refused(db_url: str, *args: str, env: dict[str, str | None] | None = None) -
     return done.stderr[len("error: "):-1]
 
 
+NO_KEY_DIR = ("REGISTERS_KEY_DIR is not set: it must be set to the directory where private keys are kept (a database "
+              "server has no default key directory)")
+
+
+def _readable(source: Path, mode: int) -> str:
+    """The warning 'keys import' gives for a source file others could read."""
+    return (f"warning: {source} was readable by others (mode {mode:04o}): whoever could read it may hold the private "
+            "key (the copy in the key directory is mode 0600); if it may have leaked, 'registers keys rotate --lost' "
+            "replaces it\n")
+
+
 def key_file(directory: Path, vkey: str) -> Path:
     return directory / f"{VerifierKey.parse(vkey).key_id.hex()}.key"
 
@@ -174,11 +185,11 @@ def test_a_stray_key_file_is_never_used_and_is_logged(db_url: str, key_dir: Path
 def test_import_records_an_existing_key_on_purpose_and_refuses_any_other(db_url: str, key_dir: Path,
                                                                          tmp_path: Path) -> None:
     backup, key = private_file(tmp_path / "backup" / "signing.key", "registers.example.gov.uk")
-    backup.chmod(0o644)
+    backup.chmod(0o640)
     done = ok(db_url, "keys", "import", str(backup))
     installed = key_dir / f"{key.key_id.hex()}.key"
     assert done.stdout == key.verifier.text + "\n"
-    assert done.stderr == f"private key installed at {installed} (mode 0600)\n"
+    assert done.stderr == f"private key installed at {installed} (mode 0600)\n" + _readable(backup, 0o640)
     assert installed.read_text() == key.text + "\n" and installed.stat().st_mode & 0o777 == 0o600
     assert statuses(db_url) == [(key.verifier.text, "(signs)")]
     ok(db_url, "load", SMALL, "--register", "country")
@@ -193,7 +204,7 @@ def test_import_records_an_existing_key_on_purpose_and_refuses_any_other(db_url:
     third.write_text(backup.read_text())
     third.chmod(0o644)
     assert ok(db_url, "keys", "import", str(third), env={"REGISTERS_KEY_DIR": str(third.parent)}).stderr == \
-        f"private key installed at {third} (mode 0600)\n"
+        f"private key installed at {third} (mode 0600)\n" + _readable(third, 0o644)
     assert third.stat().st_mode & 0o777 == 0o600
     ok(db_url, "amend", "country", "GB", "name=Albion", env=second)
     engine = open_engine(db_url)
@@ -250,7 +261,7 @@ def test_the_key_committed_to_the_repository_is_refused_everywhere(db_url: str, 
         replaced = service.replace_lost_key(engine)
         assert replaced.old.text == COMPROMISED_PUBLIC and service.signing_key(engine) == replaced.new.vkey
         [leaked_json, _] = service.keys_json(engine)
-        assert (leaked_json["status"], leaked_json["handover"]) == ("retired", None)
+        assert (leaked_json["status"], leaked_json["handover"]) == ("compromised", None)
         load(engine, "country-small.rsf", "country")
         engine.dispose()
 
@@ -267,9 +278,10 @@ def test_without_a_key_directory_postgresql_refuses_and_sqlite_keeps_keys_beside
         ok(db_url, "load", SMALL, "--register", "country", env=unset)
         return
     said = refused(db_url, "keys", "generate", env=unset)
-    assert said == ("no signing key is configured: REGISTERS_KEY_DIR is not set (a database server has no default "
-                    "key directory: set it to the directory holding the private key)")
+    assert said == NO_KEY_DIR
     assert refused(db_url, "create", "territory", "--schema", TERRITORY, env=unset) == said
+    backup, _key = private_file(tmp_path / "backup.key")
+    assert refused(db_url, "keys", "import", str(backup), env=unset) == said
     assert refused(db_url, "load", SMALL, "--register", "country", env=unset) == (
         "no signing key is configured: this database records none; make one with 'registers keys generate' or "
         "record an existing one with 'registers keys import FILE' (REGISTERS_KEY_DIR is not set)")
@@ -281,6 +293,9 @@ def test_without_a_key_directory_postgresql_refuses_and_sqlite_keeps_keys_beside
                     "REGISTERS_KEY_DIR is not set (a database server has no default key directory: set it to the "
                     "directory holding the private key)")
     assert ok(db_url, "verify", "country", env=unset).stdout.startswith("country: ok: ")  # reads go on
+    assert refused(db_url, "keys", "rotate", env=unset) == NO_KEY_DIR  # not that the old key's file is missing
+    assert refused(db_url, "keys", "rotate", "--lost", env=unset) == NO_KEY_DIR
+    assert statuses(db_url) == [(vkey, "(signs)")]
 
 
 # -- keys rotate and keys list ---------------------------------------------------------------

@@ -182,3 +182,23 @@ def test_a_key_hands_over_once() -> None:
         assert f"which handed over to {ATTACKER.verifier.label} too" in (both.why(K2.verifier.label) or "")
     # the same note twice is one handover
     assert [h.new for h in follow([K1.verifier], [genuine, genuine])] == [K2.verifier]
+
+
+def test_a_superseded_key_never_hands_over_and_is_never_reached_again() -> None:
+    """K1 handed over to K2, which a client then saw superseded (a later checkpoint was signed by
+    K3, given out of band after K2 was lost): whoever holds K2's leaked private key cannot hand
+    over to a key of their own, and the current key cannot hand back to a superseded one."""
+    leaked = sign_handover(K2, ATTACKER, AT)
+    assert [h.new for h in follow([K2.verifier], [leaked])] == [ATTACKER.verifier]  # trusted, it would lead on
+    refused = walk([K3.verifier], [leaked], superseded=[K1.verifier, K2.verifier])
+    assert refused.followed == ()
+    assert refused.why(ATTACKER.verifier.label) == (
+        f"the handover note retires {K2.verifier.label}, a key superseded here: a superseded key never hands over "
+        "(its private key may have leaked)")
+    back = sign_handover(K3, K1, AT)
+    walked = walk([K3.verifier], [back], superseded=[K1.verifier, K2.verifier])
+    assert walked.followed == ()
+    assert walked.why(K1.verifier.label) == (
+        f"the handover note names {K1.verifier.label}, a key superseded here: a superseded key is never trusted again")
+    # a superseded key that is trusted after all (given again) is not superseded
+    assert [h.new for h in follow([K2.verifier], [leaked], superseded=[K2.verifier])] == [ATTACKER.verifier]
