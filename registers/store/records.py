@@ -152,14 +152,16 @@ def iter_records(
 
 
 def iter_records_with_value(
-    conn: Connection, reg_id: int, name: str, value: str, before: int | None = None, chunk: int = PAGE
+    conn: Connection, reg_id: int, name: str, value: str, before: int | None = None, chunk: int = PAGE,
+    indexed: bool | None = None,
 ) -> Iterator[Record]:
     """Every current record whose field ``name`` holds ``value`` (equal to it, or a member of
     its list), newest first, from after the record whose entry number is ``before``. An indexed
     field is looked up in ``field_value`` (a few index probes per record found, ``chunk`` rows a
     statement); any other is found by a prefilter over the records' items (a scan: see
-    ``web.api`` for the size it is allowed at)."""
-    if name in fields.indexed_fields(conn, reg_id):
+    ``web.api`` for the size it is allowed at). ``indexed``: whether the field is indexed, when
+    the caller knows."""
+    if indexed if indexed is not None else name in fields.indexed_fields(conn, reg_id):
         while True:
             rows = fields.holders(conn, reg_id, name, value, before, chunk)
             for found in _records_of_rows(conn, reg_id, rows):

@@ -32,7 +32,7 @@ from ..core.merkle import leaf_hash
 from ..core.notes import NoteError, VerifierKey, open_checkpoint, signer_ids
 from ..core.tiles import HASH_SIZE, TILE_WIDTH, Tile, TileBuilder, bottom_row
 from . import mirrors, reads, records, signing
-from .schema import checkpoint, entry, entry_key, item, item_hash, merkle_tile, record
+from .schema import checkpoint, entry, entry_key, item, item_hash, merkle_tile, record, superseded
 from .tree import StoredTree
 
 
@@ -76,6 +76,7 @@ def verify_register(conn: Connection, reg_id: int, since: int = 0, *, signed: bo
         counts[log], recomputed = _verify_log(conn, reg_id, log, head, start)
         items += recomputed
         _verify_records(conn, reg_id, log, first)
+    _verify_superseded(conn, reg_id, start.user_size if start is not None else 0)
     held = records.count_records(conn, reg_id)
     if held != head.user_records:
         raise IntegrityError(f"the user log has {held} records, but its latest checkpoint records {head.user_records}")
@@ -449,4 +450,49 @@ def _verify_records(conn: Connection, reg_id: int, log: Log, after: int = 0) -> 
     if missing is not None:
         raise IntegrityError(
             f"{log.label} record '{missing.key}' is missing from the record index (entry {missing.number} has it)"
+        )
+
+
+def _verify_superseded(conn: Connection, reg_id: int, after: int = 0) -> None:
+    """The as-of index holds, for every user entry a later entry for the same key replaced,
+    exactly that later entry's number, and nothing else (with ``after``: the rows written by
+    the entries after entry ``after``). Index probes per row, in the tables' own orders."""
+    k, s, e = entry_key.c, superseded.c, entry.c
+    later = (
+        select(func.min(k.number))
+        .where(k.register_id == e.register_id, k.log == e.log, k.key == e.key, k.number > e.number)
+        .scalar_subquery()
+    )
+    wrong = conn.execute(
+        select(s.number, s.by_number, later.label("later"))
+        .join_from(superseded, entry, (e.register_id == s.register_id) & (e.log == int(Log.USER))
+                   & (e.number == s.number), isouter=True)
+        .where(s.register_id == reg_id, s.by_number > after, s.by_number.is_distinct_from(later))
+        .limit(1)
+    ).first()
+    if wrong is not None:
+        raise IntegrityError(
+            f"the as-of index says user entry {wrong.number} was superseded by entry {wrong.by_number}, but "
+            + (f"the next entry for its key is {wrong.later}" if wrong.later else "no later entry has its key")
+        )
+    previous = (
+        select(func.max(k.number))
+        .where(k.register_id == e.register_id, k.log == e.log, k.key == e.key, k.number < e.number)
+        .scalar_subquery()
+    )
+    walked = (
+        select(e.number, previous.label("previous"))
+        .where(e.register_id == reg_id, e.log == int(Log.USER), e.number > after)
+        .subquery()
+    )
+    missing = conn.execute(
+        select(walked.c.number, walked.c.previous)
+        .join_from(walked, superseded, (s.register_id == reg_id) & (s.number == walked.c.previous), isouter=True)
+        .where(walked.c.previous.is_not(None), s.by_number.is_distinct_from(walked.c.number))
+        .limit(1)
+    ).first()
+    if missing is not None:
+        raise IntegrityError(
+            f"the as-of index does not say that user entry {missing.previous} was superseded by entry "
+            f"{missing.number} (the next entry for its key)"
         )

@@ -92,3 +92,37 @@ def test_a_missing_row_changes_the_as_of_records(engine: Engine) -> None:
     assert number in [n for n, _k in walked(engine, reg_id, by, 7)]
     assert walked(engine, reg_id, by, 7) != replay(engine, reg_id, by)
     assert walked(engine, reg_id, size, 7) != replay(engine, reg_id, size)
+
+
+def test_verify_checks_the_as_of_index_row_by_row(engine: Engine) -> None:
+    import pytest
+    from sqlalchemy import insert, update
+
+    from registers.core.errors import IntegrityError
+
+    build(engine)
+    size = service.verify(engine, "country").head.user_size
+    rows = superseded_rows(engine)
+    reg_id, number, by = rows[0]
+    s = schema.superseded.c
+    tampered = [
+        (update(schema.superseded).where(s.number == number).values(by_number=by + 1),
+         f"says user entry {number} was superseded by entry {by + 1}, but the next entry for its key is {by}"),
+        (delete(schema.superseded).where(s.number == number),
+         f"does not say that user entry {number} was superseded by entry {by}"),
+        (insert(schema.superseded).values(register_id=reg_id, number=size, by_number=size + 5),
+         f"says user entry {size} was superseded by entry {size + 5}, but no later entry has its key"),
+    ]
+    for change, message in tampered:
+        with engine.begin() as conn:
+            before = [tuple(r) for r in conn.execute(select(schema.superseded).order_by(s.number))]
+            conn.execute(change)
+        with pytest.raises(IntegrityError) as refused:
+            service.verify(engine, "country")
+        if message:
+            assert message in str(refused.value)
+        with engine.begin() as conn:
+            conn.execute(delete(schema.superseded))
+            conn.execute(insert(schema.superseded), [dict(zip(("register_id", "number", "by_number"), r))
+                                                      for r in before])
+        service.verify(engine, "country")
