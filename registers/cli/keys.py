@@ -115,16 +115,21 @@ def list_(ctx: click.Context) -> None:
     its next checkpoints) or superseded (they verify only those signed before).
 
     The output may be saved and given to --key: what follows a key on its line, and lines
-    starting with '#', are ignored there.
+    starting with '#', are ignored there. A key that signs nothing more (retired, compromised,
+    superseded) is listed after '# ', so such a file hands out only the keys that sign now
+    (remove the '# ' to verify old checkpoints with one).
     """
     engine = _engine(ctx)
     for recorded in service.key_statuses(engine):
         dates = f"since {recorded.created}" + (f", retired {recorded.retired}" if recorded.retired else "")
-        marker = "(signs)" if recorded.status == "signing" else f"({recorded.status})"
-        click.echo(f"{recorded.key.text}  {marker} {dates}")
+        signs = recorded.status == "signing"
+        marker = "(signs)" if signs else f"({recorded.status})"
+        click.echo(f"{'' if signs else '# '}{recorded.key.text}  {marker} {dates}")
     for mirrored in mirrored_keys(engine):
         click.echo(f"# {mirrored.register} mirrors {mirrored.url}")
         for origin_key in mirrored.keys:
             handed = origin_key.handed_over
             after = f", handed over to {handed.new.label} at {handed.at}" if handed else ""
-            click.echo(f"{origin_key.key.text}  (origin key, {origin_key.status}) learnt {origin_key.learnt}{after}")
+            hide = "" if origin_key.current else "# "
+            click.echo(f"{hide}{origin_key.key.text}  (origin key, {origin_key.status}) learnt {origin_key.learnt}"
+                       f"{after}")

@@ -20,7 +20,11 @@ keys reached from them through genuine handover notes (a key hands over once), a
 with ``--key`` that are new to the consumer (trust given out of band, as after ``keys rotate
 --lost``). Every other key held is *superseded*: it verifies the checkpoints accepted before,
 but never signs a new one, never hands over, and is not trusted again when given once more.
-A key given that signs nothing accepted is not kept: it is trusted on the runs it is given.
+A key given that signs nothing accepted is not kept: it is trusted on the runs it is given (so a
+key given before the origin starts signing with it, after ``keys rotate --lost``, is not locked
+out), unless a key given after it (keys are given oldest first, as ``keys list`` prints them)
+signs: it is then recorded, before that key, as superseded (a list of keys handed out with a
+retired one in it cannot bring it back).
 """
 
 from __future__ import annotations
@@ -123,8 +127,12 @@ def mirror(engine: Engine, url: str, keys: list[VerifierKey], client: RegisterCl
     heads = client.signed_heads(trusted, held.handovers, superseded)
     notes = [heads.user_note, heads.system_note]
     used = [k for k in given if _signs_any(notes, k) or any(h.old == k for h in heads.followed)]
+    # given before a key given that signs (keys are given oldest first, as 'keys list' prints
+    # them): older (say, retired as lost), so recorded, before it, as superseded
+    last_used = max((given.index(k) for k in used), default=-1)
+    beside = [k for k in given[:last_used] if k not in used]
     learnt: list[tuple[VerifierKey, str | None]] = [(h.new, h.note) for h in heads.followed]
-    after = _known_after(held, used, heads)
+    after = _known_after(held, [*beside, *used], heads)
     before = _local_head(engine, client.name)
     for log in Log:
         try:
@@ -136,13 +144,14 @@ def mirror(engine: Engine, url: str, keys: list[VerifierKey], client: RegisterCl
                     raise RemoteError(f"{exc}; {differs}") from None
             raise
     if all(before.size(log) == heads.of(log).size for log in Log):
-        if learnt:  # keys learnt while the copy was current: recorded all the same
-            signed = OriginSigned(client.base, heads.user_note, heads.system_note, tuple(learnt))
+        kept = [(k, None) for k in [*beside, *used]] + learnt
+        if kept:  # keys given or learnt while the copy was current: recorded all the same
+            signed = OriginSigned(client.base, heads.user_note, heads.system_note, tuple(kept))
             append(engine, client.name, [], extend=True, change=Change(strict=False), signed=signed)
         return Mirrored(client.name, before, before, heads, after)
     # the keys that sign what is accepted (already recorded, but not in an audit's scratch copy)
     signing: list[tuple[VerifierKey, str | None]] = [(k, None) for k in held.current if _signs_any(notes, k)]
-    signing += [(k, None) for k in used]
+    signing = [(k, None) for k in beside] + signing + [(k, None) for k in used]
     signed = OriginSigned(client.base, heads.user_note, heads.system_note, tuple(signing + learnt))
     commands = _patch_commands(client, before, heads)
 

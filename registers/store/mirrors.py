@@ -6,9 +6,9 @@ and those learnt since through handover notes the origin's old keys signed. Its 
 are the origin's signed notes, stored and served exactly as signed; this server signs nothing
 for it and needs no private key.
 
-Which origin keys are *current* is derived from the stored checkpoints, not recorded: the keys
-that verify the latest stored checkpoint notes, and those they handed over to through the
-handover notes recorded. Every other recorded key is *superseded*: it still verifies the
+Which origin keys are *current* is derived from the stored checkpoints, not recorded: the
+newest recorded key that verifies the latest stored checkpoint notes, and those it handed over
+to through the handover notes recorded. Every other recorded key is *superseded*: it still verifies the
 stored checkpoints it signed, but never signs a new checkpoint nor hands over again.
 """
 
@@ -93,9 +93,13 @@ def origin_key_status(conn: Connection, reg_id: int) -> list[OriginKey]:
 
 
 def current_keys(keys: list[VerifierKey], notes: list[str], handovers: Iterable[Handover]) -> list[VerifierKey]:
-    """Of ``keys``, those that verify one of the latest checkpoint ``notes``, and those they
-    handed over to (through ``handovers``, a key handing over once), in the order of ``keys``."""
-    signers = {key for key in keys if any(signs(note, key) for note in notes)}
+    """Of ``keys`` (oldest first), the newest that verifies one of the latest checkpoint
+    ``notes``, and those it handed over to (through ``handovers``, a key handing over once), in
+    the order of ``keys``. Only the newest signer counts: an older key's signature beside it
+    (a co-signature by a superseded key, as whoever stole its private file could add) makes
+    that key current again never."""
+    newest = next((key for key in reversed(keys) if any(signs(note, key) for note in notes)), None)
+    signers = {newest} if newest is not None else set()
     successor = {h.old: h.new for h in handovers}
     reached, todo = set(signers), list(signers)
     while todo:

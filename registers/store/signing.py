@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from ..core.entries import Log, now_timestamp
 from ..core.errors import CompromisedKey, IntegrityError, NoSigningKey, RegisterError
 from ..core.handover import Handover, parse_handover, sign_handover
-from ..core.notes import Checkpoint, NoteError, SignerKey, VerifierKey, open_checkpoint, sign_checkpoint
+from ..core.notes import Checkpoint, NoteError, Signature, SignerKey, VerifierKey, open_checkpoint, sign_checkpoint
 from ..settings import current
 from .dialects import dialect_for
 from .schema import mirror, signing_key
@@ -347,6 +347,15 @@ def open_stored(note: str, keys: list[VerifierKey], what: str) -> Checkpoint:
     except NoteError as exc:
         raise IntegrityError(f"{what}: {exc}") from None
     return checkpoint
+
+
+def open_stored_by(note: str, keys: list[VerifierKey], what: str) -> tuple[Checkpoint, tuple[Signature, ...]]:
+    """``open_stored``, and the signatures of ``keys`` that verified (at least one)."""
+    try:
+        checkpoint, opened = open_checkpoint(note, keys)
+    except NoteError as exc:
+        raise IntegrityError(f"{what}: {exc}") from None
+    return checkpoint, opened.verified
 
 
 def _record(conn: Connection, key: VerifierKey, at: str | None = None) -> None:

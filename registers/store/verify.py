@@ -126,6 +126,10 @@ def _verify_key_history(conn: Connection, reg_id: int) -> None:
         except NoteError as exc:
             raise IntegrityError(f"{what}: its handover note is not genuine: {exc}") from None
         after = recorded[number + 1].key if number + 1 < len(recorded) else None
+        if handover.at != row.retired:
+            raise IntegrityError(
+                f"{what}: its handover note is dated {handover.at}, but it was retired at {row.retired}"
+            )
         if handover.new != after:
             recorded_next = f"the key recorded after it is {after.label}" if after else "no key is recorded after it"
             raise IntegrityError(f"{what}: its handover note names {handover.new.label}, but {recorded_next}")
@@ -161,8 +165,12 @@ def _verify_given_keys(conn: Connection, reg_id: int, given: Sequence[VerifierKe
 
 def _verify_signatures(conn: Connection, reg_id: int) -> None:
     """Every checkpoint's two notes verify with a known key and sign exactly the sizes and roots
-    the checkpoint records; sizes never shrink."""
+    the checkpoint records; sizes never shrink; and keys sign in the order they were recorded:
+    once a key has signed, no key recorded before it signs again (a retired key's signature on
+    a later checkpoint, even beside the right one, is a fault)."""
     keys = mirrors.register_keys(conn, reg_id)
+    place = {(k.name, k.key_id): i for i, k in enumerate(keys)}
+    newest = -1  # the place of the newest key that has signed so far
     c = checkpoint.c
     rows = conn.execute(
         select(c.user_size, c.user_root, c.system_size, c.system_root, c.user_note, c.system_note)
@@ -176,7 +184,14 @@ def _verify_signatures(conn: Connection, reg_id: int) -> None:
             (Log.SYSTEM, row.system_note, row.system_size, bytes(row.system_root)),
         ):
             what = f"checkpoint {number} ({log.label} log)"
-            signed = signing.open_stored(note, keys, what)
+            signed, signers = signing.open_stored_by(note, keys, what)
+            places = sorted(place[(sig.name, sig.key_id)] for sig in signers)
+            if places[0] < newest:
+                raise IntegrityError(
+                    f"{what} is signed by {keys[places[0]].label}, but {keys[newest].label}, recorded after it, "
+                    "signed an earlier checkpoint: a key that was replaced signs nothing more"
+                )
+            newest = places[-1]
             if (signed.size, signed.root) != (size, root):
                 raise IntegrityError(
                     f"{what} records size {size} root {hash_text(root)}, but its signed note says "

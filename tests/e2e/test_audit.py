@@ -22,7 +22,7 @@ def test_mirror_and_audit_a_served_register_with_rotation_between_rounds(server:
         # the custodian rotates the key and changes data and metadata
         new = ok(db_url, "keys", "rotate").strip()
         listed = ok(db_url, "keys", "list").splitlines()
-        assert [line.split()[:3] for line in listed] == [[vkey, "(retired)", "since"], [new, "(signs)", "since"]]
+        assert [line.split()[:3] for line in listed] == [["#", vkey, "(retired)"], [new, "(signs)", "since"]]
         ok(db_url, "add", "country", "QX", "name=Atlantis", "--as", "Jane", "--reason", "recognised")
         label, old_label = VerifierKey.parse(new).label, VerifierKey.parse(vkey).label
         trusting = f"now trusting {label}; add it to your configuration: {new} (handed over by {old_label} at "

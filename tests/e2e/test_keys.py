@@ -165,6 +165,6 @@ def test_a_rotation_is_served_with_its_handover_note(engine: Engine, db_url: str
     handover = open_handover(listed[0]["handover"], [old])  # verifies with the old key alone
     assert (handover.old, handover.new, handover.at) == (old, new, listed[0]["retired"])
     listing = ok(db_url, "keys", "list").stdout.splitlines()
-    assert [line.split()[:2] for line in listing] == [[old.text, "(retired)"], [new.text, "(signs)"]]
+    assert [line.split()[:3] for line in listing] == [["#", old.text, "(retired)"], [new.text, "(signs)", "since"]]
     assert ok(db_url, "verify", "country").stdout.startswith("country: ok: ")  # old and new checkpoints
     assert f"ignoring key file {stray}" in output.read_text()  # dropped while the new key signs: unused

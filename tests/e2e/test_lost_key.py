@@ -88,12 +88,12 @@ def test_after_a_lost_key_the_new_key_is_given_once_and_the_retired_one_never_si
         lines = listed.splitlines()
         assert lines[0] == f"# country mirrors {served}/country"
         assert [line.split(" learnt ")[0] for line in lines[1:]] == [
-            f"{k1.text}  (origin key, superseded)", f"{k2.text}  (origin key, superseded)",
+            f"# {k1.text}  (origin key, superseded)", f"# {k2.text}  (origin key, superseded)",
             f"{k4.text}  (origin key, current)"]
         assert re.search(rf", handed over to {re.escape(k2.label)} at \S+Z$", lines[1]), lines[1]
         saved = tmp_path / "trusted.txt"
         saved.write_text(listed)
-        assert service.read_keys([str(saved)]) == [k1, k2, k4]
+        assert service.read_keys([str(saved)]) == [k4]  # superseded keys listed after '# ': not handed out
     assert not keys.exists()
 
 
@@ -128,7 +128,7 @@ def test_keys_list_shows_each_mirrored_register_and_the_origin_keys_it_trusts(
         mirror_ok(copy, keys, "mirror", f"{served}/country/")
         listed = mirror_ok(copy, keys, "keys", "list").splitlines()
         assert listed[0] == f"# country mirrors {served}/country"
-        assert re.fullmatch(re.escape(f"{old.text}  (origin key, superseded) learnt ") + r"\S+Z, handed over to "
+        assert re.fullmatch(re.escape(f"# {old.text}  (origin key, superseded) learnt ") + r"\S+Z, handed over to "
                             + re.escape(new.label) + r" at \S+Z", listed[1]), listed[1]
         assert re.fullmatch(re.escape(f"{new.text}  (origin key, current) learnt ") + r"\S+Z", listed[2]), listed[2]
     assert not keys.exists()

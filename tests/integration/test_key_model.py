@@ -84,8 +84,16 @@ def dropped(directory: Path) -> tuple[Path, SignerKey]:
 
 
 def statuses(db_url: str, env: dict[str, str | None] | None = None) -> list[tuple[str, str]]:
-    """'registers keys list' as (key, marker) pairs."""
-    return [(line.split()[0], line.split()[1]) for line in ok(db_url, "keys", "list", env=env).stdout.splitlines()]
+    """'registers keys list' as (key, marker) pairs (a key that signs nothing more is listed
+    after '# ', so that the output given to --key hands out only the signing key)."""
+    pairs = []
+    for line in ok(db_url, "keys", "list", env=env).stdout.splitlines():
+        words = line.split()
+        if words[0] == "#":
+            assert words[2] != "(signs)", line
+            words = words[1:]
+        pairs.append((words[0], words[1]))
+    return pairs
 
 
 # -- a write with no key at hand ------------------------------------------------------------
@@ -315,7 +323,7 @@ def test_rotate_hands_over_to_a_new_key_and_list_shows_statuses(db_url: str, key
     [first, second] = service.keys_json(engine)
     assert (first["key"], first["status"], second["key"], second["status"]) == (old, "retired", new, "signing")
     assert ok(db_url, "keys", "list").stdout == (
-        f"{old}  (retired) since {first['created']}, retired {first['retired']}\n"
+        f"# {old}  (retired) since {first['created']}, retired {first['retired']}\n"
         f"{new}  (signs) since {second['created']}\n")
     assert first["retired"] == second["created"] and second["retired"] is None and second["handover"] is None
     handover = open_handover(first["handover"], [old_key])

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, insert, update
 
 from registers import service
-from registers.core.errors import RegisterError
+from registers.core.errors import IntegrityError, RegisterError
 from registers.core.handover import sign_handover
 from registers.core.notes import SignerKey, VerifierKey, signer_ids
 from registers.store import schema
@@ -285,3 +285,96 @@ def test_a_mirrors_keys_json_gives_the_origins_dates_and_when_it_learnt_each_key
             assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", key["learnt"])
             assert key["created"] is None or key["retired"] is None or key["created"] <= key["retired"]
             assert key["id"] == VerifierKey.parse(key["key"]).label
+
+
+def _cosign_latest(origin: Engine, *signers: SignerKey) -> None:
+    """Replace the latest checkpoint's two notes by the same text signed by ``signers`` (the
+    right key and a thief's leaked one: the note still verifies with the right key)."""
+    from registers.core.notes import sign_note
+
+    c = schema.checkpoint.c
+    with origin.begin() as conn:
+        row = conn.execute(schema.checkpoint.select().order_by(c.id.desc()).limit(1)).one()
+        notes = {}
+        for column in ("user_note", "system_note"):
+            note = getattr(row, column)
+            notes[column] = sign_note(note[: note.rfind("\n\n") + 1], *signers)
+        conn.execute(update(schema.checkpoint).where(c.id == row.id).values(**notes))
+
+
+@pytest.mark.parametrize("audits", [False, True], ids=["mirror", "mirror-and-auditor"])
+def test_a_superseded_keys_cosignature_never_makes_it_current_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key_dir: Path, audits: bool
+) -> None:
+    """The thief holding k3's file (retired as lost) adds k3's signature beside k4's on the
+    origin's next checkpoint. The mirror and the auditor accept the checkpoint (k4 signed it)
+    but k3 stays superseded: a checkpoint k3 alone signs next is refused. The origin's own
+    verify names the co-signed checkpoint."""
+    with rotated(tmp_path, monkeypatch, audits) as r:
+        service.append_items(r.origin, "country", [("QA", {"country": "QA", "name": "Qatar"})])
+        leaked = _leaked(key_dir, r.k3)
+        _cosign_latest(r.origin, _leaked(key_dir, r.k4), leaked)
+        with on_mirror(monkeypatch, tmp_path / "mirror-keys"):
+            assert " -> 11 user entries" in service.mirror(r.copy, r.url, []).summary
+            if audits:
+                service.audit(r.url, [], r.trust)
+        statuses = {k["key"]: k["status"] for k in service.register_keys_json(r.copy, "country")}
+        assert (statuses[r.k3.text], statuses[r.k4.text]) == ("retired", "signing")
+        with pytest.raises(IntegrityError, match=re.escape(f"is signed by {r.k3.label}, but {r.k4.label}, recorded "
+                                                           "after it, signed an earlier checkpoint")):
+            service.verify(r.origin, "country")
+        _sign_with(r.origin, key_dir, leaked)
+        service.append_items(r.origin, "country", [("QB", {"country": "QB", "name": "Thief"})])
+        before = snapshot(r.copy)
+        with on_mirror(monkeypatch, tmp_path / "mirror-keys"):
+            with pytest.raises(service.RemoteError, match=re.escape(f"signed by {r.k3.label}, a key superseded here")):
+                service.mirror(r.copy, r.url, [])
+            if audits:
+                with pytest.raises(service.RemoteError, match=re.escape(f"signed by {r.k3.label}, a key superseded")):
+                    service.audit(r.url, [], r.trust)
+        assert snapshot(r.copy) == before
+
+
+def test_keys_given_oldest_first_with_a_retired_one_never_bring_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key_dir: Path
+) -> None:
+    """A new consumer is given k3 (retired as lost) and k4, oldest first, on every run. k4 signs:
+    k3 is recorded as superseded, so when the thief signs with k3 alone, giving it again does
+    not bring it back (a key given after the one that signs stays trusted: see above)."""
+    with rotated(tmp_path, monkeypatch, audits=False) as r, database(tmp_path, "fresh", signed=False) as (_u, fresh):
+        trust = tmp_path / "fresh-audits"
+        with on_mirror(monkeypatch, tmp_path / "mirror-keys"):
+            service.mirror(fresh, r.url, [r.k3, r.k4])
+            service.audit(r.url, [r.k3, r.k4], trust)
+        statuses = {k["key"]: k["status"] for k in service.register_keys_json(fresh, "country")}
+        assert statuses == {r.k3.text: "retired", r.k4.text: "signing"}
+        _sign_with(r.origin, key_dir, _leaked(key_dir, r.k3))
+        service.append_items(r.origin, "country", [("QB", {"country": "QB", "name": "Thief"})])
+        before = snapshot(fresh)
+        with on_mirror(monkeypatch, tmp_path / "mirror-keys"):
+            for run in (lambda: service.mirror(fresh, r.url, [r.k3, r.k4]),
+                        lambda: service.audit(r.url, [r.k3, r.k4], trust)):
+                with pytest.raises(service.RemoteError, match=re.escape(f"signed by {r.k3.label}, a key superseded")):
+                    run()
+        assert snapshot(fresh) == before
+
+
+def test_the_origins_verify_refuses_a_retired_key_signing_again_and_a_redated_handover(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key_dir: Path
+) -> None:
+    with rotated(tmp_path, monkeypatch, audits=False) as r:
+        assert service.verify(r.origin, "country").head.user_size == 10
+        k = schema.signing_key.c
+        with r.origin.begin() as conn:
+            retired = conn.execute(schema.signing_key.select().where(k.vkey == r.k1.text)).one().retired
+            conn.execute(update(schema.signing_key).where(k.vkey == r.k1.text).values(retired=LATER))
+        with pytest.raises(IntegrityError, match=re.escape(f"key {r.k1.label}: its handover note is dated ")):
+            service.verify(r.origin, "country")
+        with r.origin.begin() as conn:
+            conn.execute(update(schema.signing_key).where(k.vkey == r.k1.text).values(retired=retired))
+        service.verify(r.origin, "country")
+        _sign_with(r.origin, key_dir, _leaked(key_dir, r.k3))
+        service.append_items(r.origin, "country", [("QB", {"country": "QB", "name": "Thief"})])
+        with pytest.raises(IntegrityError, match=re.escape(f"is signed by {r.k3.label}, but {r.k4.label}, recorded "
+                                                           "after it, signed an earlier checkpoint")):
+            service.verify(r.origin, "country")
