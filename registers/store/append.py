@@ -25,11 +25,12 @@ from ..core.items import canonical_json, hash_text, item_digest
 from ..core.merkle import EMPTY_ROOT, leaf_hash, verify_consistency
 from ..core.rsf import AddItem, AppendEntry, AssertRootHash, Command
 from ..core.tiles import TileBuilder
-from . import reads, signing
+from . import reads, search, signing
 from .bulk import BulkWriter, Chunk
 from .checker import CheckerProcess
 from .checks import Change, EntryChecks, LoadFindings
 from .dialects import dialect_for
+from .dialects.base import violates_integrity
 from .engine import writer
 from .pending import PendingItems
 from .schema import checkpoint, entry, entry_key, register
@@ -141,6 +142,15 @@ def append(
             except Exception:  # noqa: BLE001 - the refusal in hand stands
                 pass
             raise
+        except Exception as exc:
+            if not violates_integrity(exc):
+                raise
+            # a row the checkpoint says is not there yet: the store was changed behind its back
+            raise IntegrityError(
+                f"register '{name}': the store does not match its latest checkpoint (a row to be written exists "
+                f"already: {str(exc).splitlines()[0]}); run 'registers verify {name}', and restore from a "
+                "backup if it fails"
+            ) from None
         finally:
             batch.checks.close()
             batch.writer.close(failed)
@@ -210,6 +220,7 @@ class _Batch:
         self.stored_size = {log: head.size(log) for log in Log}
         self.dry_run = dry_run  # checked and rolled back: signed by nobody, so it needs no key
         self.signed = signed
+        self.search_fields = search.searched_fields(conn, reg_id)  # each new user entry's words are indexed
 
     def _builder(self, log: Log) -> TileBuilder:
         size = self.head.size(log)
@@ -387,6 +398,7 @@ class _Batch:
                 records=[(log, key, n) for (log, key), n in self.record_rows.items()],
                 tiles=[(log.value, lvl, idx, data) for log in Log for lvl, idx, data in self.trees[log].take_tiles()],
                 fields=self.checks.take_field_rows(),
+                search=search.entry_rows(self.entry_rows, self.chunk_items, self._contents, self.search_fields),
                 # past the entries the register holds, a file's items are new (but for a few)
                 probe_items=any(self.pos[log] < self.stored_size[log] for log in Log),
             )

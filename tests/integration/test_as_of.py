@@ -126,3 +126,26 @@ def test_verify_checks_the_as_of_index_row_by_row(engine: Engine) -> None:
             conn.execute(insert(schema.superseded), [dict(zip(("register_id", "number", "by_number"), r))
                                                       for r in before])
         service.verify(engine, "country")
+
+
+def test_a_write_over_a_store_behind_its_entries_is_refused_in_one_line(engine: Engine) -> None:
+    """Whoever deletes the latest checkpoint row leaves entries the head does not count: the
+    next write would write an entry that exists. It is refused in one line saying what to do,
+    and the store is as it was."""
+    import pytest
+
+    from registers.core.errors import IntegrityError
+    from tests.integration.helpers import snapshot as table_snapshot
+
+    build(engine)
+    c = schema.checkpoint.c
+    with engine.begin() as conn:
+        latest = conn.execute(select(c.id).order_by(c.id.desc()).limit(1)).scalar_one()
+        conn.execute(delete(schema.checkpoint).where(c.id == latest))
+    before = table_snapshot(engine)
+    with pytest.raises(IntegrityError) as refused:
+        service.add_record(engine, "country", "QQ", {"name": "Nowhere"}, by="Jane")
+    assert "\n" not in str(refused.value)
+    assert str(refused.value).startswith("register 'country': the store does not match its latest checkpoint")
+    assert "run 'registers verify country'" in str(refused.value)
+    assert table_snapshot(engine) == before

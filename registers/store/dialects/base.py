@@ -19,6 +19,13 @@ Write = Callable[[Any], None]
 EntryRow = tuple[int, int, str, str, bytes]  # log, number, key, timestamp, packed item digests
 KeyRow = tuple[int, str, int]  # log, key, entry number (of entry_key and of record)
 TileRow = tuple[int, int, int, bytes]  # log, level, index, hashes
+# rank (store/search.py), the record's words in normal form, separated by ASCII characters other
+# than letters and digits (each database splits them there; a row of no words is not stored)
+SearchRow = tuple[int, str]
+
+
+def nothing(_cursor: Any) -> None:
+    """A write with no rows: sends nothing."""
 
 
 @dataclass(frozen=True)
@@ -56,3 +63,11 @@ def run_writes(conn: Connection, writes: Sequence[Write]) -> None:
             write(cursor)
     finally:
         cursor.close()
+
+
+def violates_integrity(exc: BaseException) -> bool:
+    """Whether ``exc`` is a database's refusal of a row that breaks a key or constraint: the
+    DB-API ``IntegrityError`` of any driver (raised by raw cursors), or SQLAlchemy's wrapping
+    of it. (Every driver names the class so, as PEP 249 asks; they share no base class.)"""
+    return any(kind.__name__ == "IntegrityError" and not kind.__module__.startswith("registers.")
+               for kind in type(exc).__mro__)
