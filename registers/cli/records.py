@@ -171,21 +171,33 @@ def show(ctx: click.Context, name: str, key: str, history: bool) -> None:
 @click.option("--value", metavar="VALUE")
 @click.option("--current", is_flag=True, help="Only records without an end-date in the past.")
 @click.option("--as-of", type=click.IntRange(min=0), metavar="N", help="The records as they stood after entry N.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help="At most N records; if more follow, the --before that lists them is said on stderr.")
+@click.option("--before", type=click.IntRange(min=1), metavar="ENTRY",
+              help="Start after the record whose entry number is ENTRY (the cursor --limit gives).")
 @click.pass_context
 @_friendly
 def records_(ctx: click.Context, name: str, field: str | None, value: str | None, current: bool,
-             as_of: int | None) -> None:
-    """List records as JSON lines, newest first.
+             as_of: int | None, limit: int | None, before: int | None) -> None:
+    """List records as JSON lines, newest first (every one, streamed; or a page with --limit).
 
     \b
     Examples:
       registers records local-authority-eng --field local-authority-type --value MD --current
       registers records country --as-of 100
+      registers records address --field postcode --value "SW1A 1AA" --limit 100
     """
     if (field is None) != (value is None):
         raise RegisterError("--field and --value go together")
-    for rec in service.list_records(_engine(ctx), name, field=field, value=value, current=current, as_of=as_of):
+    listed = service.list_records(_engine(ctx), name, field=field, value=value, current=current, as_of=as_of,
+                                  before=before)
+    last = 0
+    for count, rec in enumerate(listed):
+        if limit is not None and count == limit:
+            click.echo(f"more follow: add --before {last}", err=True)
+            break
         click.echo(json.dumps(service.record_json(rec.entry, rec.items), ensure_ascii=False))
+        last = rec.entry.number
 
 
 @main.command()

@@ -98,15 +98,17 @@ def list_records(
     value: str | None = None,
     current: bool = False,
     as_of: int | None = None,
+    before: int | None = None,
 ) -> Iterator[records.Record]:
     """Records newest first: all, those whose ``field`` holds ``value``, only ``current`` ones
-    (no past end-date), or as they stood after entry ``as_of``. Streams in one read transaction."""
+    (no past end-date), or as they stood after entry ``as_of``; from after the record whose
+    entry number is ``before`` (a keyset cursor). Streams in one read transaction."""
     with snapshot(engine) as conn:
         reg_id = register_id_of(conn, name)
         today = date.today().isoformat()
         by_value = field is not None and value is not None and as_of is None
-        found = records.iter_records_with_value(conn, reg_id, field or "", value or "") if by_value \
-            else records.iter_records(conn, reg_id, as_of)
+        found = records.iter_records_with_value(conn, reg_id, field or "", value or "", before) if by_value \
+            else records.iter_records(conn, reg_id, as_of, before)
         for rec in found:
             item = rec.item
             if field is not None and not by_value and not records.holds(item.get(field), value or ""):
