@@ -123,7 +123,7 @@ def test_verify_checks_the_as_of_index_row_by_row(engine: Engine) -> None:
             assert message in str(refused.value)
         with engine.begin() as conn:
             conn.execute(delete(schema.superseded))
-            conn.execute(insert(schema.superseded), [dict(zip(("register_id", "number", "by_number"), r))
+            conn.execute(insert(schema.superseded), [dict(zip(("register_id", "number", "by_number"), r, strict=True))
                                                       for r in before])
         service.verify(engine, "country")
 
