@@ -52,6 +52,8 @@ def build(url: str, workdir: Path, size: int) -> float:
 
     engine = service.open_database(url)
     try:
+        if service.signing_key(engine) is None:  # a fresh database: its key made on purpose
+            service.generate_key(engine)
         for _ in service.init_fixtures(engine):
             pass
         service.create_register(engine, REGISTER, service.read_schema(str(SCHEMA)), custodian="bench/quality.py")

@@ -211,6 +211,8 @@ def load_all(url: str, workdir: Path, ends: list[int], at: list[int], seconds: i
     from registers import service
 
     engine = service.open_database(url)
+    if service.signing_key(engine) is None:  # a fresh database: its key made on purpose
+        service.generate_key(engine)
     for _ in service.init_fixtures(engine):  # the registers addresses link to (local-authority-eng)
         pass
     service.create_register(engine, REGISTER, service.read_schema(str(SCHEMA)), custodian="bench/scale.py")

@@ -145,7 +145,10 @@ def main() -> None:
     rsf = work / "address.rsf"
     write_address_rsf(rsf, args.n)
     url = f"sqlite:///{work / 'registers.db'}"
-    service.load_rsf(service.open_database(url), str(rsf), "address")
+    engine = service.open_database(url)
+    if service.signing_key(engine) is None:  # a fresh database: its key made on purpose
+        service.generate_key(engine)
+    service.load_rsf(engine, str(rsf), "address")
     keys = [key for key, _ts, _blob, _d in address_entries(min(args.n, 2000))]
     random.seed(1)
     gunicorn = str(Path(sys.executable).parent / "gunicorn")

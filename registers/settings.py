@@ -92,7 +92,6 @@ class Settings:
     proposal_rate: int = _declare(10, whole(0), "proposals one client address may make in a window (counted in the database, so every worker shares them)")
     proposal_rate_window: int = _declare(60, whole(1, "seconds"), "the window `REGISTERS_PROPOSAL_RATE` counts in")
     proposal_max_bytes: int = _declare(16 * 1024, whole(0, "bytes"), "the largest proposal body", shown="16 KiB")
-    quality_max_records: int = _declare(250_000, whole(0), "the most records a quality report made on request may read; a larger one is made with `registers check`")
     sqlite_cache_mib: int = _declare(16, whole(1, "MiB"), "the page cache each SQLite connection keeps, the CLI's too; the OS caches the rest of the file")
     origin: str = _declare("localhost", ORIGIN, "the origin checkpoints are signed for (`<origin>/<register>`, `<origin>/<register>/system`) and new keys' name")
     key_dir: Path | None = _declare(None, DIRECTORY, "where the private signing key lives (a file of mode 0600, never in the database); only a key the database records signs, and with none at hand writes are refused", shown="`keys/` beside a SQLite database file; none for PostgreSQL (required to write)")

@@ -154,29 +154,34 @@ def recheck(ctx: click.Context, name: str, ident: int) -> None:
 @click.option("--propose", "file_fixes", is_flag=True, help="File each listed finding's fix as a proposal to review.")
 @click.option("--limit", default=20, show_default=True, help="Findings listed per kind (all are counted).")
 @click.option("--all", "every", is_flag=True, help="List every finding (memory grows with their number).")
+@click.option("--no-store", "dry", is_flag=True, help="Print the report only; keep serving the last one stored.")
 @click.pass_context
 @_friendly
-def check(ctx: click.Context, name: str, as_json: bool, file_fixes: bool, limit: int, every: bool) -> None:
+def check(ctx: click.Context, name: str, as_json: bool, file_fixes: bool, limit: int, every: bool, dry: bool) -> None:
     """Report what looks wrong in register NAME: likely duplicates, dangling links, values that
     break today's datatype rules, ended records still linked from live ones, and fields left
     empty where most records fill them. Every finding is counted; the first --limit of each kind
-    are listed (and, with --propose, filed). Memory stays flat whatever the register's size (a
-    scratch file in the temporary folder holds what must be grouped). Exit status 0 either way
-    (it is a report).
+    are listed (and, with --propose, filed). The report, every finding of it, is stored in place
+    of the last one: /NAME/quality serves it (a report is never made on request, as it reads the
+    whole register). Run it from cron to keep the served report current. Memory stays flat
+    whatever the register's size (a scratch file in the temporary folder holds what must be
+    grouped, and the findings until they are stored). Exit status 0 either way (it is a report).
 
     \b
     Examples:
       registers check school
       registers check school --propose --all
       registers check address --json --limit 100 > address-quality.json
+      registers check address --limit 0        # from cron: the counts; the report stored
     """
     engine = _engine(ctx)
+    make = quality.check if dry else quality.make_report
     size = service.head(engine, name).user_records
     if size < PROGRESS_FROM:
-        report = quality.check(engine, name, listed=None if every else max(limit, 0))
+        report = make(engine, name, listed=None if every else max(limit, 0))
     else:  # minutes for a register of millions: say how far it has read
         with click.progressbar(length=size, label="reading records", file=sys.stderr) as bar:
-            report = quality.check(engine, name, listed=None if every else max(limit, 0), progress=bar.update)
+            report = make(engine, name, listed=None if every else max(limit, 0), progress=bar.update)
     if as_json:
         click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=1))
     else:
@@ -189,6 +194,8 @@ def check(ctx: click.Context, name: str, as_json: bool, file_fixes: bool, limit:
         unlisted = sum(counts.values()) - len(report.findings)
         if unlisted:
             click.echo(f"({unlisted} more not listed: --limit N or --all lists them)")
+    if not dry:
+        click.echo(f"report stored ({report.size} entries, {report.made}): served at /{name}/quality", err=True)
     if file_fixes:
         filed = quality.propose_fixes(engine, report)
         click.echo(f"{len(filed.filed)} proposals filed ({', '.join(map(str, filed.filed)) or 'none'}), "

@@ -192,13 +192,20 @@ def _change(row: Any) -> RecordChange:
     return RecordChange(row.action, row.key, json.loads(row.fields))
 
 
-def _view(conn: Connection, name: str, row: Any, definition: Definition | None = None) -> Proposal:
+_UNREAD: Any = object()  # the record a proposal is about, not read yet
+
+
+def _view(
+    conn: Connection, name: str, row: Any, definition: Definition | None = None, current: Any = _UNREAD
+) -> Proposal:
     """The public view of a stored proposal. Its diff comes from the one change it holds: for
     an open or rejected proposal, the item ``new_item`` makes of the record as it is now (no
     diff when the change cannot apply to it now); for an approved one, the item its entry
-    appended against the record just before it."""
+    appended against the record just before it. ``current``: that record, when the caller read
+    it already (None: there is none)."""
     change = _change(row)
-    current = store_records.current_records(conn, row.register_id, [row.key]).get(row.key)
+    if current is _UNREAD:
+        current = store_records.current_records(conn, row.register_id, [row.key]).get(row.key)
     now_entry = current.entry.number if current is not None else None
     if row.entry_number is not None:
         history = [r for r in store_records.history_records(conn, row.register_id, row.key)
@@ -242,28 +249,62 @@ def _row(conn: Connection, reg_id: int, proposal_id: int) -> Any:
     return row
 
 
-def list_proposals(engine: Engine, name: str, status: str | None = "open", limit: int = 1000) -> list[Proposal]:
-    """The register's proposals with ``status`` (None: all), newest first."""
+def list_proposals(engine: Engine, name: str, status: str | None = "open", limit: int = 1000,
+                   before: int | None = None) -> list[Proposal]:
+    """The register's proposals with ``status`` (None: all), newest first: the first ``limit``,
+    or with ``before``, the first ``limit`` numbered below it (the keyset cursor of a page).
+    Each status is a walk of the index by (register, status, id) from the cursor, so a page
+    costs ``limit`` rows per status and the records they are about, at any depth."""
     if status is not None and status not in STATUSES:
         raise RegisterError(f"status must be one of {', '.join(STATUSES)}")
     p = proposal.c
     with snapshot(engine) as conn:
         reg_id = register_id_of(conn, name)
-        query = select(proposal).where(p.register_id == reg_id).order_by(p.id.desc()).limit(limit)
-        if status is not None:
-            query = query.where(p.status == status)
-        rows = conn.execute(query).all()
-        definition = definition_of(conn, reg_id, name) if rows else None
-        return [_view(conn, name, row, definition) for row in rows]
+        rows: list[Any] = []
+        for wanted in [status] if status is not None else STATUSES:
+            query = select(proposal).where(p.register_id == reg_id, p.status == wanted)
+            if before is not None:
+                query = query.where(p.id < before)
+            rows += conn.execute(query.order_by(p.id.desc()).limit(limit)).all()
+        rows = sorted(rows, key=lambda row: int(row.id), reverse=True)[:limit]
+        if not rows:
+            return []
+        definition = definition_of(conn, reg_id, name)
+        current = store_records.current_records(conn, reg_id, sorted({row.key for row in rows}))
+        return [_view(conn, name, row, definition, current.get(row.key)) for row in rows]
 
 
-def count_proposals(engine: Engine, name: str) -> dict[str, int]:
-    """How many proposals the register has in each status."""
+def open_changes(engine: Engine, name: str) -> list[RecordChange]:
+    """The change every open proposal of the register asks for (without their diffs)."""
     p = proposal.c
+    found: list[RecordChange] = []
     with snapshot(engine) as conn:
         reg_id = register_id_of(conn, name)
-        rows = conn.execute(select(p.status, func.count()).where(p.register_id == reg_id).group_by(p.status))
-        return {status: 0 for status in STATUSES} | {row[0]: int(row[1]) for row in rows}
+        after = 0
+        while rows := conn.execute(
+            select(p.id, p.action, p.key, p.fields).where(p.register_id == reg_id, p.status == "open", p.id > after)
+            .order_by(p.id).limit(1000)
+        ).all():
+            found += (_change(row) for row in rows)
+            after = int(rows[-1].id)
+    return found
+
+
+def count_proposals(engine: Engine, name: str, cap: int | None = None) -> dict[str, int]:
+    """How many proposals the register has in each status; with ``cap``, counted no further
+    than ``cap + 1`` (more than ``cap``), so that counting costs no more as proposals pile up."""
+    p = proposal.c
+    counts: dict[str, int] = {}
+    with snapshot(engine) as conn:
+        reg_id = register_id_of(conn, name)
+        for status in STATUSES:
+            if cap is None:
+                counts[status] = int(conn.execute(
+                    select(func.count()).where(p.register_id == reg_id, p.status == status)).scalar_one())
+            else:  # the ids themselves, few: an index walk that stops at cap + 1
+                counts[status] = len(conn.execute(
+                    select(p.id).where(p.register_id == reg_id, p.status == status).limit(cap + 1)).all())
+    return counts
 
 
 def recheck(engine: Engine, name: str, proposal_id: int) -> Proposal:

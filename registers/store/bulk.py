@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from ..core.field_values import FieldRow
 from .dialects import Write, dialect_for
-from .dialects.base import EntryRow, Execute, KeyRow, TileRow
+from .dialects.base import EntryRow, Execute, KeyRow, SearchRow, TileRow
 
 # A large batch (a streamed file) stages the rows of its random-order indexes (item digests,
 # entry keys, the record index, indexed field values) in temporary tables and merges them at
@@ -105,6 +105,9 @@ class Chunk:
     records: list[KeyRow] = field(default_factory=list)  # log, key, entry number
     tiles: list[TileRow] = field(default_factory=list)  # log, level, index, hashes
     fields: list[FieldRow] = field(default_factory=list)  # indexed field, value hash, entry number
+    # the user entries' words (store/search.py), in rank order: written directly even when the
+    # batch is staged (FTS5 and GIN each buffer and merge their own writes)
+    search: list[SearchRow] = field(default_factory=list)
     # whether the items may be ones the register holds (False lets a staged batch skip the probe)
     probe_items: bool = True
 
@@ -212,6 +215,8 @@ class BulkWriter:
             out += self._stage("field_stage", chunk.fields)
         elif chunk.fields:
             out.append(dialect.insert_field_values(reg, chunk.fields))
+        if chunk.search:
+            out.append(dialect.insert_search(reg, chunk.search))
         return out
 
     def _stage_created(self, table: str) -> list[Write]:

@@ -30,10 +30,21 @@ a log row is then written where it belongs once, not once per page it dirties.
 - ``field_value``: for each indexed field, a 64-bit hash of every value an entry gave it, with
   the entry's number; written once, like the log. Joined to ``record`` it finds the current
   records holding a value in a few index probes, whatever the register's size.
+- ``search_field``: the fields of a register its custodian marked for word search (beside the key
+  and ``name``, which every register's search reads).
+- ``search_text``: each user entry's words (store/search.py), under its rank, in each database's own
+  full-text index: an FTS5 table on SQLite, a ``tsvector`` column with a GIN index on PostgreSQL
+  (made by the DDL below, not as a Table: their shapes differ). Written once, like the log; an
+  entry whose record moved on stops matching, as a search keeps only current records.
 - ``proposal``: changes anyone proposed, outside the log (not authoritative) until the custodian
   approves one through the one write path; the proposer's contact is kept but never served.
 - ``rate_window``: how many requests each client (a hash of its address) made in the current
   window of time, for limits shared by every server process.
+- ``quality_report``: the last data-quality report made of each register (by ``registers
+  check``): when, at which size of the user log, its record counts and how many findings of each
+  kind. Derived from the log, like proposals, and never signed: a report replaces the one before.
+- ``quality_finding``: a report's findings, numbered from 1 within each kind in the order the
+  report found them, so that a page of one kind is a walk of the primary key from a cursor.
 - ``checkpoint``: the sizes and roots of both logs after every committed change, and how many
   records the user log then had (so totals never need a ``count(*)``), with both logs' signed
   checkpoints.
@@ -42,6 +53,7 @@ a log row is then written where it belongs once, not once per page it dirties.
 from __future__ import annotations
 
 from sqlalchemy import (
+    DDL,
     BigInteger,
     Column,
     ForeignKey,
@@ -54,6 +66,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
 )
 
 metadata = MetaData()
@@ -158,6 +171,34 @@ field_value = Table(
     sqlite_with_rowid=False,
 )
 
+search_field = Table(
+    "search_field",
+    metadata,
+    Column("register_id", Integer, ForeignKey("register.id"), primary_key=True),
+    Column("field", String(100), primary_key=True),
+    Column("created", String(20), nullable=False),
+)
+
+# search_text, per database (migration 0008 makes the same): SQLite's is contentless (the index
+# alone), without positions (no phrase queries) and with prefix indexes for words of up to three
+# letters, its rowid the register's id times 2**41 plus the rank; PostgreSQL's holds the words
+# as a tsvector under a GIN index (the planner walks the primary key instead for common words)
+SEARCH_TEXT_DDL = {
+    "sqlite": (
+        "CREATE VIRTUAL TABLE search_text USING fts5(words, content='', detail=none, columnsize=0, "
+        "prefix='1 2 3', tokenize='unicode61 remove_diacritics 2')",
+    ),
+    "postgresql": (
+        "CREATE TABLE search_text (register_id integer NOT NULL REFERENCES register (id), rank bigint NOT NULL, "
+        "words tsvector NOT NULL, PRIMARY KEY (register_id, rank))",
+        # a short pending list: every search reads it whole (rows are merged in 1 MB at a time)
+        "CREATE INDEX search_text_words ON search_text USING gin (words) WITH (gin_pending_list_limit = 1024)",
+    ),
+}
+for _dialect, _statements in SEARCH_TEXT_DDL.items():
+    for _statement in _statements:
+        event.listen(metadata, "after_create", DDL(_statement).execute_if(dialect=_dialect))  # type: ignore[no-untyped-call]
+
 proposal = Table(
     "proposal",
     metadata,
@@ -189,6 +230,29 @@ rate_window = Table(
     Column("scope", String(40), primary_key=True),
     Column("bucket", BigInteger, primary_key=True, autoincrement=False),  # seconds since 1970 // window
     Column("hits", Integer, nullable=False),
+)
+
+quality_report = Table(
+    "quality_report",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("register_id", Integer, ForeignKey("register.id"), nullable=False),
+    Column("made", String(20), nullable=False),  # when its snapshot was taken (an entry timestamp's form)
+    Column("user_size", BigInteger, nullable=False),  # the user entries the register then had
+    Column("records", BigInteger, nullable=False),
+    Column("live", BigInteger, nullable=False),  # records not ended
+    Column("counts", Text, nullable=False),  # JSON: findings per kind, every kind named
+    Index("quality_report_by_register", "register_id", "id"),
+)
+
+quality_finding = Table(
+    "quality_finding",
+    metadata,
+    Column("report_id", BigInteger, ForeignKey("quality_report.id"), primary_key=True),
+    Column("kind", String(20), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),  # 1, 2, ... within the kind
+    Column("body", Text, nullable=False),  # JSON: register, key, field, message, fix
+    sqlite_with_rowid=False,
 )
 
 checkpoint = Table(

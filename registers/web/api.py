@@ -10,10 +10,10 @@ import csv
 import io
 import itertools
 import json
-import zipfile
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, redirect, render_template, request
 from sqlalchemy.engine import Connection
@@ -24,8 +24,9 @@ from ..core.entries import Log, entry_json, record_json, record_json_bytes
 from ..core.items import hash_text, parse_hash
 from ..core.rsf import MEDIA_TYPE as RSF_TYPE
 from ..loaders.rsf import export_rsf_chunks
+from ..loaders.v1zip import register_zip_chunks
 from ..service import NoDefinition, definition_of, is_current
-from ..store import reads, records
+from ..store import reads, records, search
 from ..store.engine import snapshot
 from ..store.fields import indexed_fields
 from .answers import CORS, IMMUTABLE, conditional, link_headers, reading, register_id_of, streamed, whole_number
@@ -57,22 +58,35 @@ def _split_format(path: str) -> tuple[str, str]:
 
 @blueprint.get("/")
 def register_page(register: str) -> Response | str:
-    """The register's HTML page: what it is, its newest records (``?q=`` finds by key or name)."""
+    """The register's HTML page: what it is, its newest records. ``?q=`` finds records by the
+    words of their key, name and the fields marked for search (store/search.py), 100 a page,
+    with a link to the next (``before``, the keyset cursor)."""
     query = request.args.get("q", "").strip()
+    more = ""
     with reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
         definition = _definition(conn, reg_id, register)
         if query:
-            exact = list(records.current_records(conn, reg_id, [query]).values())
-            wanted = query.lower()
-            named = [r for r in records.iter_records(conn, reg_id) if wanted in str(r.item.get("name", "")).lower()]
-            found = (exact + [r for r in named if r not in exact])[:100]
+            before = whole_number(request.args.get("before"), "before", 0, 1) or None
+            hits = search.find(conn, reg_id, _query_words(query), 100, before)
+            found = hits.records
+            if hits.more:
+                more = "?" + urlencode({"q": query, "before": hits.ranks[-1]})
         else:
             found, _more = _record_page(conn, reg_id, 100)
     return render_template(
         "register.html", register=register, title=definition.title or register, text=definition.text,
         total=head.user_size, root=hash_text(head.user_root), fields=definition.field_names, records=found, query=query,
+        more=more,
     )
+
+
+def _query_words(query: str) -> list[str]:
+    """The words a search ``q`` must match (store/search.py); 400 for one of too many words."""
+    try:
+        return search.query_words(query)
+    except search.QueryTooLong as exc:
+        raise BadRequest(str(exc)) from None
 
 
 @blueprint.get("/register")
@@ -195,7 +209,8 @@ def _record_page(
 def record_list(register: str, fmt: str) -> Response:
     """Records newest first, ``page-size`` (default 100, at most 5000) a page; ``page-index``
     (from 1) or the keyset cursor ``before`` that ``Link: next`` carries; ``current=true`` leaves
-    out ended records; ``as-of=N`` gives the records as they stood after entry N."""
+    out ended records; ``as-of=N`` gives the records as they stood after entry N; ``q`` finds
+    records by word instead (``_search_list``)."""
     args = request.args
     settings = state().settings
     size = whole_number(args.get("page-size"), "page-size", settings.page_size, 1, settings.max_page_size)
@@ -203,6 +218,8 @@ def record_list(register: str, fmt: str) -> Response:
     before = whole_number(args.get("before"), "before", 0, 1) or None
     as_of = whole_number(args.get("as-of"), "as-of", 0, 1) or None
     current = args.get("current", "false") == "true"
+    if args.get("q", "").strip():
+        return _search_list(register, fmt, args["q"], size, page, before, current, as_of)
     with reading(register) as (conn, reg_id):
         found, more = _record_page(conn, reg_id, size, page=page, before=before, current=current, as_of=as_of)
         fields = _definition(conn, reg_id, register).field_names if fmt == "csv" else []
@@ -215,6 +232,41 @@ def record_list(register: str, fmt: str) -> Response:
         pairs.append(("previous", f"?page-index={page - 1}&page-size={size}{keep}"))
     response = _records_answer(found, fmt, fields, link_headers(pairs))
     return conditional(response, f"{root}-{request.query_string.decode()}-{fmt}")
+
+
+def _search_list(
+    register: str, fmt: str, query: str, size: int, page: int, before: int | None, current: bool, as_of: int | None,
+) -> Response:
+    """``records?q=``: the current records matching every word of ``q`` (store/search.py), those
+    without an end-date first, then ended ones, each newest first; ``before`` is the rank
+    ``Link: next`` carries (``page-index`` walks up to REGISTERS_PAGE_INDEX_DEPTH records)."""
+    if as_of is not None:
+        raise BadRequest("a search (q) finds current records: it cannot be combined with as-of")
+    words = _query_words(query)
+    skip = 0 if before is not None else (page - 1) * size
+    depth = state().settings.page_index_depth
+    if skip > depth:
+        raise TooLarge(
+            f"page-index={page} with page-size={size} skips {skip} records, more than {depth}: follow the "
+            "Link: next header instead, whose before=N cursor (the rank of the last record of a page) reads only "
+            "the page asked for"
+        )
+    today = date.today().isoformat()
+    keep = (lambda rec: is_current(rec.item, today)) if current else None
+    with reading(register) as (conn, reg_id):
+        hits = search.find(conn, reg_id, words, skip + size, before, keep)
+        fields = _definition(conn, reg_id, register).field_names if fmt == "csv" else []
+        root = reads.head(conn, reg_id).user_root.hex()
+        searched = ",".join(search.marked_fields(conn, reg_id))  # marking a field changes the answers
+    found, ranks = hits.records[skip:], hits.ranks[skip:]
+    keep_args = "&current=true" if current else ""
+    pairs = []
+    if hits.more and ranks:
+        pairs.append(("next", f"?{urlencode({'q': query})}&page-size={size}&before={ranks[-1]}{keep_args}"))
+    if before is None and page > 1:
+        pairs.append(("previous", f"?{urlencode({'q': query})}&page-index={page - 1}&page-size={size}{keep_args}"))
+    response = _records_answer(found, fmt, fields, link_headers(pairs))
+    return conditional(response, f"{root}-{searched}-{request.query_string.decode()}-{fmt}")
 
 
 def _records_answer(found: list[records.Record], fmt: str, fields: list[str], headers: dict[str, str]) -> Response:
@@ -267,14 +319,15 @@ def _records_by_value(
     before = whole_number(request.args.get("before"), "before", 0, 1) or None
     head = reads.head(conn, reg_id)
     most = settings.lookup_scan_max
-    if field not in indexed_fields(conn, reg_id) and head.user_records > most:
+    indexed = field in indexed_fields(conn, reg_id)
+    if not indexed and head.user_records > most:
         raise TooLarge(
             f"register '{register}' has {head.user_records} records and its field '{field}' has no index: a lookup "
             f"by value would read them all (more than {most}); the custodian makes it fast with "
             f"'registers index {register} {field}'"
         )
-    found = list(itertools.islice(records.iter_records_with_value(conn, reg_id, field, value, before, size + 1),
-                                  size + 1))
+    holders = records.iter_records_with_value(conn, reg_id, field, value, before, size + 1, indexed)
+    found = list(itertools.islice(holders, size + 1))
     pairs = []
     if len(found) > size:
         found = found[:size]
@@ -322,7 +375,8 @@ def download_rsf(register: str, start: int | None, end: int | None) -> Response:
 
 @blueprint.get("/download-register")
 def download_register(register: str) -> Response:
-    """The v1 zip: ``register.json``, ``item/<hex>.json`` and ``entry/<n>.json``, streamed."""
+    """The v1 zip: ``register.json``, ``item/<hex>.json`` and ``entry/<n>.json``, streamed as it
+    is made, in memory that does not grow with the register (loaders.v1zip; ZIP64 when large)."""
     engine = state().engine
     with reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
@@ -330,45 +384,11 @@ def download_register(register: str) -> Response:
                 "register-record": _definition(conn, reg_id, register).register_item()}
 
     def generate() -> Iterator[bytes]:
-        sink = _Sink()
-        with snapshot(engine) as conn, zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr("register.json", json.dumps(info))
-            for digest, blob in reads.iter_items(conn, reg_id):
-                archive.writestr(f"item/{digest.hex()}.json", blob)
-                yield sink.take()
-            for e in reads.iter_entries(conn, reg_id, Log.USER, 1, head.user_size):
-                archive.writestr(f"entry/{e.number}.json", json.dumps(entry_json(e)))
-                yield sink.take()
-        yield sink.take()
+        with snapshot(engine) as conn:  # one snapshot for the whole zip; the log only grew since
+            yield from register_zip_chunks(conn, reg_id, head, info)
 
     headers = {**CORS, "Content-Disposition": f'attachment; filename="{register}.zip"'}
     return Response(streamed(generate(), start=True), content_type="application/zip", headers=headers)
-
-
-class _Sink:
-    """A write-only stream a zip archive can be written to while it is sent."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.written = 0
-
-    def write(self, data: bytes) -> int:
-        self.parts.append(bytes(data))
-        self.written += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self.written
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def take(self) -> bytes:
-        data, self.parts = b"".join(self.parts), []
-        return data
 
 
 @blueprint.get("/download-records.<any(csv,jsonl):fmt>")

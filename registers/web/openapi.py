@@ -61,6 +61,10 @@ NOTE, RSF = "text/plain; charset=utf-8", "application/uk-gov-rsf"
 PAGE = [_query("page-index", text="Page from 1 (old clients)"), _query("page-size", text="At most 5000"),
         _query("before", text="Keyset cursor from Link: next"), _query("current", "boolean", "Leave out ended records"),
         _query("as-of", text="The records as they stood after this entry")]
+# word search (store/search.py): the grammar as the README gives it
+SEARCH = _query("q", "string", "Word search: each word matches a word of the record's key, name or a field marked for "
+                "search that begins with it (any case or accents), every word required; current records only, those "
+                "without an end-date first; before= is then the cursor Link: next carries; not with as-of")
 
 
 def document() -> dict[str, Any]:
@@ -75,12 +79,13 @@ def document() -> dict[str, Any]:
         "/readyz": {"get": {"summary": "Readiness (the database answers)",
                             "responses": {"200": {"description": "Ready"}}}},
         "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
-        "/{register}/": _get("The register's page", [_query("q", "string", "Find by key or name")], HTML),
+        "/{register}/": _get("The register's page", [SEARCH, _query("before", text="With q: the next page's cursor")],
+                             HTML),
         "/{register}/register": _get("Totals, last update and definition", [], JSON),
         "/{register}/entries": _get("Entries oldest first", [_query("start"), _query("limit")], JSON, CSV),
         "/{register}/entries/{n}": _get("One entry (a one-element list)", [_path_param("n", "integer")], JSON, CSV),
         "/{register}/items/{hash}": _get("One item", [_path_param("hash", text="sha-256:<hex>")], JSON, CSV),
-        "/{register}/records": _get("Records newest first", PAGE, JSON, CSV),
+        "/{register}/records": _get("Records newest first, or found by word (q)", [*PAGE, SEARCH], JSON, CSV),
         "/{register}/records/{key}": _get("One record", [key], JSON, CSV, HTML),
         "/{register}/records/{key}/entries": _get("A record's entries, oldest first", [key], JSON, CSV),
         "/{register}/records/{field}/{value}": _get(
@@ -130,8 +135,10 @@ def document() -> dict[str, Any]:
             "Add, amend or end one record: {action, key, fields, date, reason}; a custodian token is needed", JSON, [],
             schema=json_schema(CHANGE)),
         "/{register}/proposals": {
-            **_get("Proposed changes, newest first, each with its diff against the record now",
-                   [_query("status", "string", "open (default), approved, rejected or all")], JSON, HTML),
+            **_get("Proposed changes, newest first, each with its diff against the record now, a page at a time",
+                   [_query("status", "string", "open (default), approved, rejected or all"),
+                    _query("page-size", text="At most 5000"),
+                    _query("before", text="Keyset cursor from Link: next (a proposal id)")], JSON, HTML),
             "post": {
                 "summary": "Anyone proposes a change: {key, fields, reason, contact?, action?}; checked like the "
                            "real change; the contact is never shown",
@@ -149,7 +156,12 @@ def document() -> dict[str, Any]:
             JSON, [_path_param("id", "integer"), {**_path_param("decision"), "schema": {
                 "type": "string", "enum": ["approve", "reject", "recheck"]}}],
             {"409": "Decided already, or stale: the record changed since it was checked"}),
-        "/{register}/quality": _get("Data-quality findings, record by record, with proposed fixes", [], JSON, HTML),
+        "/{register}/quality": _get(
+            "The last data-quality report 'registers check' stored (when, at which size): findings, record by record, "
+            "with proposed fixes; the first page of every kind, or of one kind (404 when none is stored)",
+            [_query("kind", "string", "duplicate, dangling-link, invalid-value, ended-but-linked or missing-value"),
+             _query("page-size", text="At most 5000"),
+             _query("after", text="With kind: keyset cursor from Link: next")], JSON, HTML),
     }
     return {
         "openapi": "3.0.3",

@@ -6,16 +6,22 @@
   reason if it could never apply; 413 past ``PROPOSAL_MAX_BYTES``; 429 (with Retry-After) past
   ``PROPOSAL_RATE`` requests in ``PROPOSAL_RATE_WINDOW`` seconds (default 10 a minute) from one
   client. 201 with the proposal and its Location.
-- ``GET /<register>/proposals`` (``?status=open|approved|rejected|all``) and
+- ``GET /<register>/proposals`` (``?status=open|approved|rejected|all``, newest first, a page of
+  ``page-size`` at a time; ``Link: next`` carries the keyset cursor ``before=<id>``) and
   ``/<register>/proposals/<id>``: HTML or JSON, each with its diff against the current record,
   whether it is stale, and the custodian's decision and reason (and, approved, the entry it
   made and the change's receipt). Contact details never appear.
 - ``POST /<register>/proposals/<id>/approve|reject|recheck``: the custodian, with the register's
   bearer token; JSON ``{"reason"}``. Approval answers with the change's receipt.
-- ``GET /<register>/quality``: the data-quality report (HTML or JSON).
+- ``GET /<register>/quality``: the last data-quality report ``registers check`` stored (HTML or
+  JSON): when and at which size it was made, its counts, and its findings a page of one kind at
+  a time (``?kind=K&after=N&page-size=M``; ``Link: next``), or the first page of every kind. It
+  is never made on request; with none stored, a 404 says how to make one.
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict
 
 from flask import Blueprint, Response, render_template, request
 from sqlalchemy import Engine
@@ -23,8 +29,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import service
 from ..service import quality
+from .answers import conditional, link_headers, whole_number
 from .bodies import PROPOSAL, load_body, read_json
-from .problems import BadRequest, NotFound, TooLarge
+from .problems import BadRequest, NotFound
 from .representations import json_response, wants_html
 from .state import state
 from .writes import bearer_token
@@ -65,13 +72,23 @@ def propose(register: str) -> Response:
 @blueprint.get("/proposals", defaults={"suffix": ""})
 @blueprint.get("/proposals.json", defaults={"suffix": "json"})
 def proposals(register: str, suffix: str) -> Response | str:
-    """The register's proposals (open ones unless ``?status=`` says otherwise)."""
+    """The register's proposals (open ones unless ``?status=`` says otherwise), newest first, a
+    page at a time: ``Link: next`` names the next page by the keyset cursor ``before=<id>``."""
     status = request.args.get("status", "open")
-    listed = service.list_proposals(_read_engine(), register, None if status == "all" else status)
+    size = _page_size()
+    before = whole_number(request.args.get("before"), "before", 0)
+    listed = service.list_proposals(_read_engine(), register, None if status == "all" else status, limit=size + 1,
+                                    before=before or None)
+    following = f"?status={status}&page-size={size}&before={listed[size - 1].id}" if len(listed) > size else None
+    listed = listed[:size]
+    headers = {**NO_STORE, **link_headers([("next", following)] if following else [])}
     if _format(suffix) == "html":
-        counts = service.count_proposals(_read_engine(), register)
-        return render_template("proposals.html", register=register, proposals=listed, status=status, counts=counts)
-    return json_response([p.public() for p in listed], NO_STORE)
+        # counted up to a page each ("more than 100 open"): the page costs no more as they pile up
+        counts = service.count_proposals(_read_engine(), register, cap=size)
+        page = render_template("proposals.html", register=register, proposals=listed, status=status, counts=counts,
+                               counted_to=size, following=following, first=not before)
+        return Response(page, headers=headers, content_type="text/html; charset=utf-8")
+    return json_response([p.public() for p in listed], headers)
 
 
 @blueprint.get("/proposals/<ident>")
@@ -83,7 +100,7 @@ def proposal(register: str, ident: str) -> Response | str:
     found = service.get_proposal(_read_engine(), register, int(bare))
     if _format(suffix) == "html":
         return render_template("proposals.html", register=register, proposals=[found], status=found.status,
-                               counts=None)
+                               counts=None, following=None, first=True)
     answer = found.public()
     if found.status == "approved":  # the change's receipt: entries and signed checkpoints, public anyway
         answer["receipt"] = service.receipt_of(_read_engine(), register, found.id)
@@ -111,18 +128,40 @@ def decide(register: str, ident: int, decision: str) -> Response:
 
 @blueprint.get("/quality", defaults={"suffix": ""})
 @blueprint.get("/quality.json", defaults={"suffix": "json"})
-def quality_report(register: str, suffix: str) -> Response | str:
-    """What in the register looks wrong, record by record, with the fixes it proposes. Made on
-    request only when it reads at most ``QUALITY_MAX_RECORDS`` records (the register's own, and
-    those of registers it must read through for links to its ended records)."""
-    limit = state().settings.quality_max_records
+def quality_report(register: str, suffix: str) -> Response:
+    """The last quality report stored by ``registers check``: what in the register looked wrong,
+    record by record, with the fixes it proposes. A page of one kind (``kind``, from the cursor
+    ``after``) or the first page of every kind; it costs a page of rows at any depth."""
+    fmt = _format(suffix)
+    kind = request.args.get("kind") or None
+    size = _page_size()
+    after = whole_number(request.args.get("after"), "after", 0, 0)
+    if after and kind is None:
+        raise BadRequest("'after' is the cursor of one kind's findings: give 'kind' too")
     try:
-        report = quality.check(_read_engine(), register, budget=limit)
-    except quality.ReportTooLarge as exc:
-        raise TooLarge(str(exc)) from None
-    if _format(suffix) == "html":
-        return render_template("quality.html", register=register, report=report, counts=report.counts())
-    return json_response(report.as_json(), {"Access-Control-Allow-Origin": "*"})
+        page = quality.report_page(_read_engine(), register, kind, after, size)
+    except quality.NoReport as exc:
+        if fmt == "json":
+            raise NotFound(str(exc)) from None
+        missing = render_template("quality.html", register=register, page=None, command=f"registers check {register}")
+        return Response(missing, status=404, content_type="text/html; charset=utf-8", headers=NO_STORE)
+    path = f"/{register}/quality{'.json' if suffix else ''}"
+    following = {k: f"{path}?kind={k}&after={seq}&page-size={size}" for k, seq in page.more.items()}
+    headers = link_headers([("next", following[kind])] if kind in following else [])
+    if fmt == "html":
+        answer = Response(render_template("quality.html", register=register, page=page, kind=kind, size=size,
+                                          following=following, first=not after),
+                          headers=headers, content_type="text/html; charset=utf-8")
+    else:
+        answer = json_response({**page.report.as_json(), "total-entries-now": page.entries_now, "kind": kind,
+                                "page-size": size, "findings": [asdict(f) for f in page.findings],
+                                "next": following}, headers)
+    return conditional(answer, f"quality-{page.report.id}-{page.entries_now}-{request.query_string.decode()}-{fmt}")
+
+
+def _page_size() -> int:
+    settings = state().settings
+    return whole_number(request.args.get("page-size"), "page-size", settings.page_size, 1, settings.max_page_size)
 
 
 def _format(suffix: str) -> str:

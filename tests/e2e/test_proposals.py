@@ -1,6 +1,7 @@
 """Proposals through a real gunicorn: an anonymous proposal, the custodian's approval with a
 token, the proposer reading the outcome; a flood held back across both worker processes; the
-contact in no answer and no log line; the quality report served."""
+contact in no answer and no log line; the quality report 'registers check' stored, served a page at
+a time."""
 
 from __future__ import annotations
 
@@ -51,8 +52,22 @@ def test_propose_review_and_flood_over_real_http(db_url: str, tmp_path: Path) ->
             assert set(codes) == {201, 429} and codes.count(201) <= 19
             pages = [requests.get(f"{base}/local-authority-eng/proposals{suffix}", timeout=30,
                                   headers={"Accept": "text/html"}).text for suffix in ("", ".json", "?status=all")]
-            quality = requests.get(f"{base}/local-authority-eng/quality.json", timeout=30)
+            # a report is served only once 'registers check' (cron, say) has stored one
+            missing = requests.get(f"{base}/local-authority-eng/quality.json", timeout=30)
+            assert missing.status_code == 404 and "registers check local-authority-eng" in missing.json()["detail"]
+            ok(db_url, "check", "local-authority-eng", "--limit", "0")
+            quality = requests.get(f"{base}/local-authority-eng/quality.json?page-size=2", timeout=30)
             assert quality.status_code == 200 and set(quality.json()["counts"]) >= {"duplicate", "dangling-link"}
+            assert quality.json()["total-entries"] == service.head(engine, "local-authority-eng").user_size
+            counts = quality.json()["counts"]
+            for kind, n in counts.items():  # every finding of every kind, a page at a time
+                url, seen = f"{base}/local-authority-eng/quality.json?kind={kind}&page-size=2", 0
+                while url:
+                    page = requests.get(url, timeout=30)
+                    seen += len(page.json()["findings"])
+                    url = page.links.get("next", {}).get("url", "")
+                    url = f"{base}{url}" if url.startswith("/") else url
+                assert seen == n, kind
         assert all(CONTACT not in page for page in pages)
         assert CONTACT not in log.read_text() and token not in log.read_text()
         assert "POST /local-authority-eng/proposals" in log.read_text()

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, event, text
 from registers import service
 from registers.cli import main
 from registers.core.errors import RegisterNotFound, StoredItemCorrupt
+from registers.service import quality
 from registers.store import reads, records
 from registers.store.engine import snapshot
 from registers.web import api, create_app
@@ -96,8 +97,9 @@ WALK: dict[str, list[tuple[str, dict[str, str], str]]] = {
     "/<register>/proposals": [("/country/proposals", {}, PROBLEM), ("/country/proposals", HTML, PROBLEM)],
     "/<register>/proposals.json": [("/country/proposals.json?status=all", {}, PROBLEM)],
     "/<register>/proposals/<ident>": [("/country/proposals/1", {}, PROBLEM), ("/country/proposals/1", HTML, PROBLEM)],
-    "/<register>/quality": [("/country/quality", HTML, PROBLEM)],
-    "/<register>/quality.json": [("/country/quality.json", {}, PROBLEM)],
+    # the report 'registers check' stored before: it serves findings, never an item's bytes
+    "/<register>/quality": [("/country/quality", HTML, OK)],
+    "/<register>/quality.json": [("/country/quality.json", {}, OK), ("/country/quality.json?kind=duplicate", {}, OK)],
     "/<register>/system/checkpoint": [("/country/system/checkpoint", {}, OK)],
     "/<register>/system/entries": [("/country/system/entries", {}, OK)],
     "/<register>/system/proof/register/merkle:sha-256": [("/country/system/proof/register/merkle:sha-256", {}, OK)],
@@ -124,10 +126,11 @@ def corrupt(engine: Engine, new: bytes = BAD) -> None:
 
 @pytest.fixture
 def country(engine: Engine) -> Engine:
-    """The real country register, a field of it indexed, a proposal against GM."""
+    """The real country register, a field of it indexed, a proposal against GM, a quality report."""
     service.load_rsf(engine, str(RSF / "country.rsf"), "country")
     service.index_field(engine, "country", "citizen-names")
     service.propose(engine, "country", "GM", {"name": "Gambia"}, "its short name")
+    quality.make_report(engine, "country")
     return engine
 
 
@@ -229,6 +232,7 @@ def test_a_changed_hash_column_is_caught_as_well(app: Flask, country: Engine) ->
         ["export", "country", "--format", "csv"],
         ["export", "country", "--format", "json"],
         ["export", "country", "--format", "jsonl"],
+        ["check", "country"],
     ],
 )
 def test_the_cli_names_register_and_hash_in_one_line(country: Engine, db_url: str, args: list[str]) -> None:
@@ -282,9 +286,11 @@ def counting_selects(engine: Engine) -> Iterator[list[str]]:
 
 # The SELECTs each read sent before its bytes were checked (counted on that code, on SQLite and
 # PostgreSQL alike): the check re-hashes what the read fetched, so the counts stay as they were.
+# (A records page is a walk of plain index-range statements since issue 23: the first page of
+# the real country register steps past amended entries once, one more statement than before.)
 BEFORE_THE_CHECK = {
-    "/country/records/GM": 1, "/country/records/GM.csv": 3, "/country/records?page-size=50": 3,
-    "/country/records.csv": 4, "/country/records/name/The Gambia": 4, "/country/records/citizen-names/Gambian": 4,
+    "/country/records/GM": 1, "/country/records/GM.csv": 3, "/country/records?page-size=50": 4,
+    "/country/records.csv": 5, "/country/records/name/The Gambia": 4, "/country/records/citizen-names/Gambian": 4,
     f"/country/items/{HASH}": 1, "/country/download-rsf": 6, "/country/download-rsf/200": 6,
     "/country/download-register": 4, "/country/download-records.jsonl": 3,
 }

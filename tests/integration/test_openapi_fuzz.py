@@ -12,6 +12,7 @@ from schemathesis.checks import not_a_server_error
 from sqlalchemy import Engine
 
 from registers import service
+from registers.service import quality
 from registers.web import create_app
 from registers.web.state import state
 from tests.integration.helpers import load
@@ -24,6 +25,7 @@ def _rsf(_ctx: Any, value: Any) -> bytes:
 
 def test_no_operation_answers_with_a_server_error(engine: Engine, db_url: str) -> None:
     load(engine, "country-small.rsf", "country")
+    quality.make_report(engine, "country")  # a report stored, so /quality's pages are exercised too
     token = service.issue_token(engine, "country").secret
     app = create_app({"DATABASE_URL": db_url, "TESTING": True, "MAX_UPLOAD": 100_000})
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)

@@ -15,11 +15,14 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, event, insert, select, text
 
 from registers import service
 from registers.core.definitions import load_definition
+from registers.service import indexes, quality
 from registers.store.engine import open_engine
+from registers.store.schema import proposal, register
+from registers.store.search import LIVE, query_words
 from registers.store.signing import generate_key
 from registers.web import create_app
 from registers.web.state import state
@@ -54,8 +57,8 @@ class Counter:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlaskClient, Counter, Engine]]:
-    """A register of 20,000 records (2,000 amended, 500 ended, street indexed) served by the web
-    app, with the app's statements counted."""
+    """A register of 20,000 records (2,000 amended, 500 ended, street indexed and searched)
+    served by the web app, with the app's statements counted."""
     tmp = tmp_path_factory.mktemp("costs")
     with pytest.MonkeyPatch.context() as m, fresh_database(tmp, "costs") as url:
         m.setenv("REGISTERS_KEY_DIR", str(tmp / "keys"))
@@ -64,6 +67,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlaskClie
             generate_key(conn)
         service.create_register(engine, NAME, load_definition(json.dumps(DEFINITION)), by="test")
         service.index_field(engine, NAME, "street")
+        indexes.search_field(engine, NAME, "street")  # word search reads it too, beside the key and name
         rng = random.Random(5)
         items = [(str(i), {"place": str(i), "name": f"Place {i}", "street": rng.choice(STREETS), "kind": "house"})
                  for i in range(1, RECORDS + 1)]
@@ -223,3 +227,190 @@ def test_a_lookup_by_a_field_without_an_index_is_refused_naming_the_command(
     assert f"registers index {NAME} kind" in refused.get_json()["detail"]
     indexed_cost, _ = cost(served, f"/{NAME}/records/street/{STREETS[3]}?page-size=10")
     assert refused_cost <= 2 * indexed_cost + 50
+
+
+SPOTS = 20_000
+PROPOSALS = 2_000
+HTML = {"Accept": "text/html"}
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlaskClient, Counter, Engine]]:
+    """In a database of its own (so the places' plans and counts are as they are without it): a
+    register of 20,000 spots whose names come in pairs (10,000 likely duplicates) and which leave
+    'kind' empty one in twenty (1,000 missing values), its quality report stored by the command
+    that stores it, and 2,000 proposals against spots (one in four rejected), stored as
+    ``service.propose`` stores them (made through it, each checked by a dry run of its change,
+    they would take minutes), then three made through it; served by the web app, counted as
+    ``served`` counts."""
+    tmp = tmp_path_factory.mktemp("reports")
+    with pytest.MonkeyPatch.context() as m, fresh_database(tmp, "reports") as url:
+        m.setenv("REGISTERS_KEY_DIR", str(tmp / "keys"))
+        engine = open_engine(url)
+        with engine.begin() as conn:
+            generate_key(conn)
+        definition = {
+            "fields": [
+                {"cardinality": "1", "datatype": "string", "field": "spot", "phase": "beta", "text": "Its code."},
+                {"cardinality": "1", "datatype": "string", "field": "name", "phase": "beta", "text": "Its name."},
+                {"cardinality": "1", "datatype": "string", "field": "kind", "phase": "beta", "text": "Its kind."},
+            ],
+            "register": {"fields": ["spot", "name", "kind"], "phase": "beta", "register": "spot", "registry": "test",
+                         "text": "Spots with findings and proposals, for counting the reads of their pages."},
+        }
+        service.create_register(engine, "spot", load_definition(json.dumps(definition)), by="test")
+        service.append_items(engine, "spot", [
+            (_letters(i), {"spot": _letters(i), "name": f"Spot {i // 2}", **({} if i % 20 == 0 else {"kind": "a"})})
+            for i in range(SPOTS)
+        ])
+        report = quality.make_report(engine, "spot", listed=0)
+        assert (report.counts()["duplicate"], report.counts()["missing-value"]) == (SPOTS // 2, SPOTS // 20)
+        stamp = "2024-01-01T00:00:00Z"
+        with engine.begin() as conn:
+            reg_id = conn.execute(select(register.c.id).where(register.c.name == "spot")).scalar_one()
+            conn.execute(insert(proposal), [
+                {"register_id": reg_id, "key": _letters(i), "action": "amend", "reason": "a clearer name",
+                 "fields": json.dumps({"name": f"Better {i}"}), "contact": None, "source": "anonymous", "client": None,
+                 "status": "rejected" if i % 4 == 0 else "open", "base_entry": i, "created": stamp, "checked": stamp,
+                 "decided": stamp if i % 4 == 0 else None, "decided_by": "custodian" if i % 4 == 0 else None,
+                 "decision_reason": "no" if i % 4 == 0 else None}
+                for i in range(1, PROPOSALS + 1)
+            ])
+        for i in (5001, 5002, 5003):
+            service.propose(engine, "spot", _letters(i), {"kind": "b"}, "it is a b")
+        app = create_app({"DATABASE_URL": url, "TESTING": True})
+        counter = Counter()
+        app_engine = state(app).engine
+
+        @event.listens_for(app_engine, "before_cursor_execute")
+        def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+            if counter.active:
+                counter.statements.append((statement, parameters))
+
+        if not on_postgresql():
+            @event.listens_for(app_engine, "connect")
+            def count_steps(dbapi: Any, _record: Any) -> None:
+                def tick() -> int:
+                    if counter.active:
+                        counter.steps += 1
+                    return 0
+                dbapi.set_progress_handler(tick, 100)
+
+            app_engine.dispose()  # connections made from here on count
+
+        try:
+            yield app.test_client(), counter, engine
+        finally:
+            state(app).close()
+            engine.dispose()
+
+
+def _letters(number: int) -> str:
+    """``number`` as a key: q, then a-j for its digits."""
+    return "q" + str(number).translate(str.maketrans("0123456789", "abcdefghij"))
+
+
+def _next(answer: Any) -> str:
+    link = answer.headers.get("Link", "")
+    return link.split("<", 1)[1].split(">", 1)[0] if 'rel="next"' in link else ""
+
+
+def test_a_quality_report_page_costs_a_page_at_any_depth(reported: tuple[FlaskClient, Counter, Engine]) -> None:
+    first_cost, first = cost(reported, "/spot/quality.json?kind=duplicate&page-size=100")
+    assert first.status_code == 200 and len(first.get_json()["findings"]) == 100 and _next(first)
+    assert first.get_json()["counts"]["duplicate"] == SPOTS // 2
+    deep_cost, deep = cost(reported, "/spot/quality.json?kind=duplicate&page-size=100&after=9800")
+    assert deep.status_code == 200 and len(deep.get_json()["findings"]) == 100
+    assert deep_cost <= 2 * first_cost + 50, (first_cost, deep_cost)
+    last_cost, last = cost(reported, _next(deep))  # the last page: the chain ends
+    assert last.status_code == 200 and len(last.get_json()["findings"]) == 100 and not _next(last)
+    assert last_cost <= 2 * first_cost + 50
+    assert not {f["key"] for f in deep.get_json()["findings"]} & {f["key"] for f in last.get_json()["findings"]}
+    # the first page of every kind (two kinds have findings), as JSON and as a page
+    for path, headers in (("/spot/quality.json?page-size=100", {}), ("/spot/quality?page-size=100", HTML)):
+        overview_cost, overview = _cost_with(reported, path, headers)
+        assert overview.status_code == 200 and overview_cost <= 2 * first_cost + 50, (path, first_cost, overview_cost)
+
+
+def _cost_with(served: tuple[FlaskClient, Counter, Engine], path: str, headers: dict[str, str]) -> tuple[int, Any]:
+    """``cost`` of a request with ``headers`` (a browser's, for the HTML page)."""
+    client, counter, engine = served
+
+    class Asking:
+        def get(self, path: str) -> Any:
+            return client.get(path, headers=headers)
+
+    return cost((Asking(), counter, engine), path)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("status", ["open", "all"])
+def test_a_proposals_page_costs_a_page_at_any_depth(reported: tuple[FlaskClient, Counter, Engine], status: str) -> None:
+    path = f"/spot/proposals.json?status={status}&page-size=100"
+    first_cost, first = cost(reported, path)
+    ids = [p["id"] for p in first.get_json()]
+    assert first.status_code == 200 and len(ids) == 100 and ids == sorted(ids, reverse=True) and _next(first)
+    deep_cost, deep = cost(reported, f"{path}&before={min(ids) - 1700}")
+    deep_ids = [p["id"] for p in deep.get_json()]
+    assert deep.status_code == 200 and len(deep_ids) == 100 and max(deep_ids) < min(ids) - 1700
+    assert deep_cost <= 2 * first_cost + 50, (status, first_cost, deep_cost)
+    html_cost, page = _cost_with(reported, f"/spot/proposals?status={status}&page-size=100&before={min(ids) - 1700}",
+                                 HTML)
+    assert page.status_code == 200 and b'rel="next"' in page.data and html_cost <= 2 * first_cost + 50
+    # Link: next walks them all, newest first, each once, every page a page's cost
+    seen, nxt = list(ids), _next(first)
+    while nxt:
+        page_cost, answer = cost(reported, f"/spot/proposals{nxt}")
+        assert answer.status_code == 200 and page_cost <= 2 * first_cost + 50
+        seen += [p["id"] for p in answer.get_json()]
+        nxt = _next(answer)
+    assert seen == sorted(seen, reverse=True) and len(seen) == len(set(seen))
+    assert {p["status"] for p in deep.get_json()} == ({"open"} if status == "open" else {"open", "rejected"})
+    assert len(seen) == (PROPOSALS - PROPOSALS // 4 + 3 if status == "open" else PROPOSALS + 3)
+
+
+# PostgreSQL's GIN index gives matches in no order, so its planner either walks the rank index from
+# the cursor, testing each row's words, or reads every match and keeps the highest. Where matches
+# crowd among the newest entries (the renamed places; a prefix of the newest block of keys) the
+# first page is a short walk, but a page deep below them, where they thin out or stop, reads every
+# row below its cursor or every match: at most that, read twice (index and table), beyond the
+# first page's cost. SQLite's FTS5 reads a term's rows in rank order: every case holds to the
+# bound there.
+CROWDED = {"renamed", "street 7", "pla 19"}
+
+
+@pytest.mark.parametrize("query", ["place", "renamed", "place 1", "street 7", "pla 19", "place 12345", "nowhere"])
+def test_a_search_page_deep_in_its_results_costs_no_more_than_the_first(
+    served: tuple[FlaskClient, Counter, Engine], query: str
+) -> None:
+    """Word search (store/search.py): a page read from a cursor deep in the results (a rank
+    about 90% of the way down the records without an end-date) and the page Link: next gives
+    after it cost no more than the first page: common words (every record), words of the amended
+    records (whose older entries, still in the index, are passed over), prefixes of thousands,
+    of a thousand crowded into the newest entries, of one record and of none."""
+    size = 100
+    first_cost, first = cost(served, f"/{NAME}/records?q={query}&page-size={size}")
+    assert first.status_code == 200
+    with served[2].connect() as conn:
+        total = conn.execute(text("SELECT max(e.number) FROM entry e JOIN register r ON r.id = e.register_id "
+                                  "WHERE r.name = :name AND e.log = 0"), {"name": NAME}).scalar_one()
+    bound = 2 * first_cost + 50
+    if on_postgresql() and query in CROWDED:
+        with served[2].connect() as conn:
+            matches = conn.execute(text(
+                "SELECT count(*) FROM search_text WHERE register_id = (SELECT id FROM register WHERE name = :name) "
+                "AND words @@ CAST(:query AS tsquery)"),
+                {"name": NAME, "query": " & ".join(f"'{w}':*" for w in query_words(query))}).scalar_one()
+        bound += 2 * max(total // 10 + 500, matches)  # the rows below the cursor (ended ones too), or the matches
+    deep_cost, deep = cost(served, f"/{NAME}/records?q={query}&page-size={size}&before={LIVE + total // 10}")
+    assert deep.status_code == 200
+    assert deep_cost <= bound, (query, first_cost, deep_cost)
+    link = deep.headers.get("Link", "")
+    if "next" in link:
+        nxt = link.split("<", 1)[1].split(">", 1)[0]
+        next_cost, page = cost(served, f"/{NAME}/records{nxt}")
+        assert page.status_code == 200 and next_cost <= bound, (query, first_cost, next_cost)
+        assert not set(page.get_json()) & set(deep.get_json())
+    if query in ("place", "place 1"):  # thousands match: a page of them costs about a page of the list
+        listed_cost, _listed = cost(served, f"/{NAME}/records?page-size={size}")
+        assert len(first.get_json()) == len(deep.get_json()) == size
+        assert first_cost <= 2 * listed_cost + 50, (query, listed_cost, first_cost)

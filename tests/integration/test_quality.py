@@ -1,18 +1,24 @@
 """Quality reports: real issues in the shipped data, and seeded ones — a duplicate, a dangling
 link, a legacy value, an ended record still linked — each named, with fixes that can be proposed
-and approved through the one write path."""
+and approved through the one write path; ``registers check`` stores the report, and HTTP serves
+the last one stored, a page of one kind at a time, never making one on request."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from registers import service
+from registers.cli import main
 from registers.core.items import canonical_json, hash_text, item_digest
 from registers.service import quality
+from registers.store import records
 from registers.web import create_app
 from registers.web.state import state
 
@@ -95,26 +101,91 @@ def test_a_seeded_ended_record_still_linked(shipped: Engine) -> None:
     assert all("'NMD'" in f.message and "2020-04-01" in f.message for f in found)
 
 
-def test_the_report_over_http(shipped: Engine, db_url: str) -> None:
+def _pages(client: FlaskClient, path: str) -> tuple[list[dict[str, object]], int]:
+    """Every finding ``path`` and the pages ``Link: next`` leads to hold, and how many pages."""
+    found: list[dict[str, object]] = []
+    pages = 0
+    while path:
+        answer = client.get(path)
+        assert answer.status_code == 200, answer.json
+        found += answer.json["findings"]
+        pages += 1
+        link = answer.headers.get("Link", "")
+        path = link.split("<", 1)[1].split(">", 1)[0] if 'rel="next"' in link else ""
+    return found, pages
+
+
+def test_the_stored_report_over_http(shipped: Engine, db_url: str) -> None:
+    """The report ``registers check`` stored, served as it was made: when, at which size, every
+    finding of each kind a page at a time; a report is never made on request."""
+    made = quality.make_report(shipped, "school", listed=3)
+    assert made.size == service.head(shipped, "school").user_size and made.made
+    whole = quality.check(shipped, "school")
+    service.add_record(shipped, "country", "XU", {"name": "Nowhere"}, by="test")  # another register moves on
     app = create_app({"DATABASE_URL": db_url, "TESTING": True})
     client: FlaskClient = app.test_client()
     try:
-        served = client.get("/school/quality.json").json
-        assert served["counts"] == quality.check(shipped, "school").counts()
-        assert len(served["findings"]) == sum(served["counts"].values())
-        page = client.get("/school/quality", headers={"Accept": "text/html"})
-        assert page.status_code == 200 and b"dangling-link: 1000" in page.data
+        served = client.get("/school/quality.json?page-size=5").json
+        assert served["counts"] == whole.counts() and served["made"] == made.made
+        assert served["total-entries"] == served["total-entries-now"] == made.size
+        assert (served["records"], served["live-records"]) == (whole.records, whole.live)
+        for kind, n in whole.counts().items():  # the first five of every kind, and where the rest are
+            assert [f for f in served["findings"] if f["kind"] == kind] == [
+                asdict(f) for f in _kinds(whole, kind)[:5]]
+            assert (kind in served["next"]) == (n > 5)
+        found, pages = _pages(client, "/school/quality.json?kind=dangling-link&page-size=300")
+        assert found == [asdict(f) for f in _kinds(whole, "dangling-link")] and pages == 4
+        nxt = client.get(served["next"]["duplicate"]).json  # the overview's link to the rest of a kind
+        assert nxt["findings"] == [asdict(f) for f in _kinds(whole, "duplicate")[5:10]]
+        page = client.get("/school/quality?page-size=5", headers={"Accept": "text/html"})
+        assert page.status_code == 200 and b"dangling-link: 1000" in page.data and made.made.encode() in page.data
+        assert b"More dangling-link findings" in page.data and b"St David" in page.data
         assert client.get("/school/quality.csv").status_code == 404
         assert client.get("/no-such/quality.json").status_code == 404
+        assert client.get("/school/quality.json?after=3").status_code == 400  # a cursor of which kind?
+        assert client.get("/school/quality.json?kind=typo").status_code == 400
+        assert client.get("/school/quality.json?page-size=0").status_code == 400
+        # the register moves on: the report says what it was made at, until the next is stored
+        service.add_record(shipped, "school", "999999", {"name": "A New School"}, by="test")
+        later = client.get("/school/quality.json").json
+        assert later["total-entries"] == made.size and later["total-entries-now"] == made.size + 1
+        assert b"it has" in client.get("/school/quality", headers={"Accept": "text/html"}).data
+        quality.make_report(shipped, "school")
+        again = client.get("/school/quality.json").json
+        assert again["total-entries"] == made.size + 1 and again["counts"] == quality.check(shipped, "school").counts()
+        assert again["counts"] != whole.counts()  # the new school lacks fields most schools fill
     finally:
         state(app).close()
-    small = create_app({"DATABASE_URL": db_url, "TESTING": True, "QUALITY_MAX_RECORDS": 999})
-    try:  # a register too large to report on per request (it reads every record) says what to do instead
-        refused = small.test_client().get("/school/quality.json")
-        assert refused.status_code == 422 and "registers check school" in refused.json["detail"]
-        assert small.test_client().get("/country/quality.json").status_code == 200
+    with shipped.connect() as conn:  # the earlier report is gone, findings and all
+        reports = conn.execute(text("SELECT count(*) FROM quality_report")).scalar_one()
+        findings = conn.execute(text("SELECT count(*) FROM quality_finding")).scalar_one()
+    assert (reports, findings) == (1, sum(again["counts"].values()))
+
+
+def test_with_no_report_stored_the_page_says_how_to_make_one(shipped: Engine, db_url: str) -> None:
+    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
+    client: FlaskClient = app.test_client()
+    try:
+        missing = client.get("/country/quality.json")
+        assert missing.status_code == 404 and missing.content_type == "application/problem+json"
+        assert "registers check country" in missing.json["detail"]
+        page = client.get("/country/quality", headers={"Accept": "text/html"})
+        assert page.status_code == 404 and page.content_type.startswith("text/html")
+        assert b"<code>registers check country</code>" in page.data
     finally:
-        state(small).close()
+        state(app).close()
+
+
+def test_registers_check_stores_the_report_unless_told_not_to(shipped: Engine, db_url: str) -> None:
+    result = CliRunner().invoke(main, ["--db", db_url, "check", "country", "--no-store"])
+    assert result.exit_code == 0 and "report stored" not in result.stderr
+    with pytest.raises(quality.NoReport, match="registers check country"):
+        quality.report_page(shipped, "country")
+    result = CliRunner().invoke(main, ["--db", db_url, "check", "school", "--limit", "0"])
+    assert result.exit_code == 0 and "served at /school/quality" in result.stderr, result.output
+    stored = quality.report_page(shipped, "school", "duplicate", size=100)
+    assert stored.report.counts == quality.check(shipped, "school").counts() and len(stored.findings) == 14
+    assert stored.findings == _kinds(quality.check(shipped, "school"), "duplicate")  # fixes and all
 
 
 def test_every_finding_is_counted_and_the_first_of_each_kind_listed(shipped: Engine) -> None:
@@ -151,20 +222,29 @@ def test_batches_and_the_scratch_file_change_no_finding(shipped: Engine, monkeyp
         assert quality.check(shipped, name) == before[name], name
 
 
-def test_links_to_ended_records_are_looked_up_where_indexed_and_the_budget_says_why(shipped: Engine) -> None:
-    """A report on a small register must not read a large one through: with the linking field
+def test_links_to_ended_records_are_looked_up_where_indexed(shipped: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A report on a small register need not read a large one through: with the linking field
     indexed, each ended key is looked up instead, with the same findings."""
     service.end_record(shipped, "local-authority-type", "NMD", "2020-04-01", by="test")
-    own = service.head(shipped, "local-authority-type").user_records
     scanned = quality.check(shipped, "local-authority-type")
     assert scanned.counts()["ended-but-linked"] > 100
-    with pytest.raises(quality.ReportTooLarge) as refused:
-        quality.check(shipped, "local-authority-type", budget=own + 200)
-    assert "register 'local-authority-eng'" in str(refused.value) and "'local-authority-type'" in str(refused.value)
-    assert "registers check local-authority-type" in str(refused.value)
-    with pytest.raises(quality.ReportTooLarge, match="has 1000 records"):
-        quality.check(shipped, "school", budget=999)
+    read_through: list[int] = []
+    whole = records.iter_records
+
+    def counted(conn: Any, reg_id: int, *args: Any, **kwargs: Any) -> Any:
+        read_through.append(reg_id)
+        return whole(conn, reg_id, *args, **kwargs)
+
+    monkeypatch.setattr(records, "iter_records", counted)
+    linking = service.head(shipped, "local-authority-eng")  # (its id, below)
+    assert linking.user_records > 300
+    with shipped.connect() as conn:
+        eng_id = conn.execute(text("SELECT id FROM register WHERE name = 'local-authority-eng'")).scalar_one()
+    quality.check(shipped, "local-authority-type")
+    assert eng_id in read_through  # not indexed: read through
+    read_through.clear()
     service.index_field(shipped, "local-authority-eng", "local-authority-type")
-    looked_up = quality.check(shipped, "local-authority-type", budget=own + 200)
+    looked_up = quality.check(shipped, "local-authority-type")
+    assert eng_id not in read_through and read_through  # its own records only
     assert looked_up.counts() == scanned.counts()
     assert sorted(looked_up.findings, key=repr) == sorted(scanned.findings, key=repr)

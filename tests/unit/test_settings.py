@@ -20,18 +20,18 @@ def test_unset_and_empty_variables_keep_the_defaults() -> None:
     assert defaults == Settings()
     assert (defaults.database_url, defaults.read_database_url, defaults.page_size, defaults.max_page_size,
             defaults.max_upload, defaults.proposal_rate, defaults.proposal_rate_window,
-            defaults.proposal_max_bytes, defaults.quality_max_records, defaults.sqlite_cache_mib,
+            defaults.proposal_max_bytes, defaults.sqlite_cache_mib,
             defaults.origin, defaults.key_dir, defaults.trust_dir, defaults.actor, defaults.token) == (
-        "sqlite:///registers.db", None, 100, 5000, 1 << 30, 10, 60, 16 * 1024, 250_000, 16,
+        "sqlite:///registers.db", None, 100, 5000, 1 << 30, 10, 60, 16 * 1024, 16,
         "localhost", None, None, None, None)
 
 
 def test_each_variable_is_read_as_its_kind() -> None:
     settings = Settings.from_environ({
-        "REGISTERS_PAGE_SIZE": "7", "REGISTERS_QUALITY_MAX_RECORDS": "0", "REGISTERS_KEY_DIR": "/srv/keys",
+        "REGISTERS_PAGE_SIZE": "7", "REGISTERS_PROPOSAL_RATE": "0", "REGISTERS_KEY_DIR": "/srv/keys",
         "REGISTERS_ORIGIN": "registers.example.gov.uk/", "REGISTERS_AS": "Jane", "REGISTERS_TOKEN": "t0ken",
     })
-    assert (settings.page_size, settings.quality_max_records, settings.key_dir, settings.origin,
+    assert (settings.page_size, settings.proposal_rate, settings.key_dir, settings.origin,
             settings.actor, settings.token) == (7, 0, Path("/srv/keys"), "registers.example.gov.uk", "Jane", "t0ken")
 
 

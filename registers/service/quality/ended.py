@@ -12,10 +12,10 @@ from ...store.system import system_records
 from ..reading import is_current
 from ..scratch import Scratch
 from . import survey
-from .findings import Budget, QualityFinding
+from .findings import QualityFinding
 
 
-def ended_but_linked(conn: Any, name: str, scratch: Scratch, today: str, allowed: Budget) -> Iterator[QualityFinding]:
+def ended_but_linked(conn: Any, name: str, scratch: Scratch, today: str) -> Iterator[QualityFinding]:
     """Live records of any register (this one included) naming a record of ``name`` that has
     ended (the ended keys wait in the scratch file). Where every field that can name ``name``
     is indexed, each ended key is looked up; otherwise the linking register is read through."""
@@ -39,10 +39,6 @@ def ended_but_linked(conn: Any, name: str, scratch: Scratch, today: str, allowed
             prefixes = {p for p in (name, itself) if loaded(p) == name}  # of a CURIE naming it
             yield from _ended_looked_up(conn, scratch, name, other, other_id, linking, prefixes, today)
             continue
-        size = reads.head(conn, other_id).user_records
-        unindexed = ", ".join(f"'{f.name}'" for f in linking if f.name not in indexed)
-        allowed.spend(size, f"register '{name}' has ended records, and register '{other}' ({size} records) "
-                      f"can name them in {unindexed}, not indexed (indexing it makes this a lookup)")
         waiting: list[tuple[str, str, str]] = []
         for rec in records.iter_records(conn, other_id):
             if is_current(rec.item, today):

@@ -1,33 +1,11 @@
-"""What a quality report holds: findings, of five kinds, and the budget of records it may read."""
+"""What a quality report holds: findings, of five kinds."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ...core.errors import RegisterError
-
 KINDS = ("duplicate", "dangling-link", "invalid-value", "ended-but-linked", "missing-value")
-
-
-class ReportTooLarge(RegisterError):
-    """The report would read more records than its budget allows (it says what to do instead)."""
-
-
-class Budget:
-    """How many more records a report may read (None: any number)."""
-
-    def __init__(self, name: str, records: int | None) -> None:
-        self.name, self.left = name, records
-
-    def spend(self, records: int, why: str) -> None:
-        """Count ``records`` about to be read, or refuse, saying ``why`` they would be."""
-        if self.left is None:
-            return
-        if records > self.left:
-            raise ReportTooLarge(f"{why}, more than this server reads for a report on request: run "
-                                 f"'registers check {self.name}' where the database is")
-        self.left -= records
 
 
 @dataclass(frozen=True)
@@ -54,13 +32,15 @@ class QualityReport:
     findings: list[QualityFinding] = field(default_factory=list)
     counted: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     listed: int | None = None
+    size: int = 0  # the user entries the register had when the report was made
+    made: str = field(default="", compare=False)  # when (its snapshot's time, an entry timestamp's form)
 
     def counts(self) -> dict[str, int]:
         """Findings per kind (every kind named; every finding counted, listed or not)."""
         return {kind: self.counted.get(kind, 0) for kind in KINDS}
 
     def as_json(self) -> dict[str, Any]:
-        """The report as served at ``/<register>/quality.json``."""
-        return {"register": self.register, "records": self.records, "live-records": self.live,
-                "counts": self.counts(), "listed-per-kind": self.listed,
+        """The report as ``registers check --json`` prints it."""
+        return {"register": self.register, "made": self.made, "total-entries": self.size, "records": self.records,
+                "live-records": self.live, "counts": self.counts(), "listed-per-kind": self.listed,
                 "findings": [asdict(f) for f in self.findings]}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from ...core.changes import RecordChange
-from ..proposals import InvalidProposal, list_proposals, propose
+from ..proposals import InvalidProposal, open_changes, propose
 from .findings import QualityReport
 
 SOURCE = "quality check"
@@ -26,7 +26,7 @@ class Proposed:
 def propose_fixes(engine: Engine, report: QualityReport) -> Proposed:
     """File each finding's fix as a proposal (source "quality check"), unless an open proposal
     already asks for the same change; a fix the register would refuse is reported, not filed."""
-    open_now = {_identity(p.change) for p in list_proposals(engine, report.register)}
+    open_now = {_identity(change) for change in open_changes(engine, report.register)}
     filed, already, refused = [], 0, []
     for finding in report.findings:
         fix = finding.fix

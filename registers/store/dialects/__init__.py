@@ -26,7 +26,7 @@ from sqlalchemy.sql import ColumnElement
 
 from ...core.errors import RegisterError
 from ...core.field_values import FieldRow
-from .base import WRITE_OPTION, EntryRow, KeyRow, TileRow, Write
+from .base import WRITE_OPTION, EntryRow, KeyRow, SearchRow, TileRow, Write
 from .postgresql import PostgreSQL
 from .sqlite import SQLite
 
@@ -36,10 +36,10 @@ __all__ = ["DRIVERS", "WRITE_OPTION", "Dialect", "Write", "dialect_for", "driver
 class Dialect(Protocol):
     """Everything one database does differently, as the store needs it.
 
-    Text search: ``item_contains`` is the one search the store has (a prefilter of records by
-    a field's value that reads every record). A per-database text search (SQLite's FTS5,
-    PostgreSQL's ``tsvector`` or trigram indexes) goes beside it, as a method here that each
-    driver implements, with the tables or indexes it needs made by a migration.
+    Text search: ``item_contains`` is a prefilter of records by a field's value that reads
+    every record; word search (store/search.py) is each database's own full-text index, SQLite's
+    FTS5 and PostgreSQL's ``tsvector`` under GIN (``search_ranks``, ``insert_search``,
+    ``delete_search``; the table is made by store/schema.py and migration 0008).
     """
 
     @property
@@ -103,6 +103,22 @@ class Dialect(Protocol):
 
     def item_contains(self, content: ColumnElement[Any], needle: bytes) -> ColumnElement[bool]:
         """Whether an item's canonical bytes (``content``, valid UTF-8) contain ``needle``."""
+        ...
+
+    def search_ranks(
+        self, conn: Connection, register_id: int, words: Sequence[str], before: int, limit: int
+    ) -> list[int]:
+        """The ranks (store/search.py) below ``before`` of up to ``limit`` rows of the register
+        whose words hold a word beginning with each of ``words`` (in normal form), highest
+        first: the index read from ``before`` down (where it gives matches in rank order)."""
+        ...
+
+    def insert_search(self, register_id: int, rows: list[SearchRow]) -> Write:
+        """Add search rows ``(rank, words separated by single spaces)`` (given in rank order)."""
+        ...
+
+    def delete_search(self, register_id: int, rows: list[SearchRow]) -> Write:
+        """Remove the search rows of those ranks, each given with exactly the words it holds."""
         ...
 
     # -- bulk writes: one statement per table per chunk (store/bulk.py) ----------------------

@@ -19,7 +19,7 @@ from sqlalchemy.sql import ColumnElement
 
 from ...core.field_values import FieldRow
 from ..schema import register
-from .base import EntryRow, Execute, KeyRow, TileRow, Write, dbapi_connection, run_writes
+from .base import EntryRow, Execute, KeyRow, SearchRow, TileRow, Write, dbapi_connection, nothing, run_writes
 
 _SCHEMA_LOCK = 0x5245_4749  # the advisory lock taken while the tables are created
 # A data-modifying WITH: items (those the register lacks, or all), their ids returned; then their
@@ -64,6 +64,24 @@ _TILES = (  # a chunk's tiles are distinct, so one statement may upsert them all
     "INSERT INTO merkle_tile (register_id, log, level, idx, hashes) SELECT %s, l, v, i, h "
     "FROM unnest(%s::smallint[], %s::smallint[], %s::bigint[], %s::bytea[]) AS u(l, v, i, h) "
     "ON CONFLICT (register_id, log, level, idx) DO UPDATE SET hashes = excluded.hashes"
+)
+# Search (store/search.py): a tsvector of exactly the words store/search.py made (array_to_tsvector:
+# no parser, configuration or locale touches them) under a GIN index, and a query of 'word':*
+# prefixes. The DDL is in store/schema.py (and migration 0008).
+_SEARCH_INSERT = (  # the words are split at every run of ASCII characters other than letters and digits
+    "INSERT INTO search_text (register_id, rank, words) SELECT %s, r, array_to_tsvector(a) FROM (SELECT r, "
+    "array_remove(regexp_split_to_array(w, '[\\x01-\\x2f\\x3a-\\x60\\x7b-\\x7f]+'), '') AS a "
+    "FROM unnest(%s::bigint[], %s::text[]) AS u(r, w)) AS s WHERE cardinality(a) > 0"
+)
+_SEARCH_DELETE = "DELETE FROM search_text WHERE register_id = %s AND rank = ANY(%s::bigint[])"
+# GIN gives matches in no order: the planner either walks the rank index from the cursor testing
+# each row's words (common words: about a page of rows, more where matches thin out) or reads every
+# match through GIN and keeps the highest (rare words). Its estimates need a GIN index whose
+# pending list (rows not yet merged in, scanned whole by every search) stays short: see
+# refresh_statistics and the index's gin_pending_list_limit (store/schema.py).
+_SEARCH = text(
+    "SELECT rank FROM search_text WHERE register_id = :register AND words @@ CAST(:query AS tsquery) "
+    "AND rank < :before ORDER BY rank DESC LIMIT :limit"
 )
 _COPY_TYPES = {"int16": "int2", "int64": "int8", "text": "text", "bytes": "bytea"}
 
@@ -131,9 +149,13 @@ class PostgreSQL:
         # Sampled: well under a second a table whatever its size.
         try:
             with engine.connect() as conn:
-                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
-                    "ANALYZE item, item_hash, entry, entry_key, record, merkle_tile, field_value"
+                autocommit = conn.execution_options(isolation_level="AUTOCOMMIT")
+                autocommit.exec_driver_sql(
+                    "ANALYZE item, item_hash, entry, entry_key, record, merkle_tile, field_value, search_text"
                 )
+                # the words a load added to the search index's pending list, merged into it now (every
+                # search would otherwise read them all; autovacuum would, later)
+                autocommit.exec_driver_sql("SELECT gin_clean_pending_list('search_text_words'::regclass)")
         except DBAPIError:
             pass  # not allowed here (a read-only replica, a role that does not own the tables)
 
@@ -149,6 +171,19 @@ class PostgreSQL:
     def item_contains(self, content: ColumnElement[Any], needle: bytes) -> ColumnElement[bool]:
         # stored items are UTF-8 (checked when added)
         return func.strpos(func.convert_from(content, "UTF8"), needle.decode()) > 0
+
+    def search_ranks(
+        self, conn: Connection, register_id: int, words: Sequence[str], before: int, limit: int
+    ) -> list[int]:
+        query = " & ".join(f"'{word}':*" for word in words)  # words are letters and digits: nothing to escape
+        params = {"register": register_id, "query": query, "before": before, "limit": limit}
+        return [int(rank) for rank in conn.execute(_SEARCH, params).scalars()]
+
+    def insert_search(self, register_id: int, rows: list[SearchRow]) -> Write:
+        return Execute(_SEARCH_INSERT, (register_id, *_columns(rows, 2))) if rows else nothing
+
+    def delete_search(self, register_id: int, rows: list[SearchRow]) -> Write:
+        return Execute(_SEARCH_DELETE, (register_id, [rank for rank, _words in rows])) if rows else nothing
 
     def insert_items(
         self, register_id: int, digests: list[bytes], contents: list[bytes], *, probe: bool, staged: bool

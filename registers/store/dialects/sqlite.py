@@ -10,13 +10,25 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.sql import ColumnElement
 
 from ...core.field_values import FieldRow
 from ..schema import register
-from .base import WRITE_OPTION, EntryRow, Execute, ExecuteMany, KeyRow, TileRow, Write, dbapi_connection, run_writes
+from .base import (
+    WRITE_OPTION,
+    EntryRow,
+    Execute,
+    ExecuteMany,
+    KeyRow,
+    SearchRow,
+    TileRow,
+    Write,
+    dbapi_connection,
+    nothing,
+    run_writes,
+)
 
 # A staged batch past the entries the register already holds mostly adds items it lacks: it stores
 # them all, unprobed, and the merge keeps the first copy of any it had (store/bulk.py).
@@ -60,11 +72,32 @@ _FIELD_VALUES = (
     "SELECT ?1, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]') "
     "FROM json_each(?2) AS j WHERE true ON CONFLICT DO NOTHING"
 )
+# Search (store/search.py): one FTS5 table for every register, contentless (it keeps the index, not
+# the words) and without positions (a query is words, never a phrase); prefix indexes make a one-
+# to three-letter word a lookup rather than a merge of every term it begins. A row's rowid is its
+# register's id times SEARCH_SPAN plus its rank, so a register's rows are one rowid range, read
+# from the cursor down. The DDL is in store/schema.py (and migration 0008).
+SEARCH_SPAN = 1 << 41  # above every rank
+_SEARCH_ROWS = f"SELECT ?1 * {SEARCH_SPAN} + (j.value ->> 0), j.value ->> 1 FROM json_each(?2) AS j"
+_SEARCH_INSERT = "INSERT INTO search_text (rowid, words) " + _SEARCH_ROWS
+# a contentless row is deleted by giving the words it was given
+_SEARCH_DELETE = "INSERT INTO search_text (search_text, rowid, words) SELECT 'delete', * FROM (" + _SEARCH_ROWS + ")"
+_SEARCH = text(
+    "SELECT rowid - :low FROM search_text WHERE search_text MATCH :query AND rowid >= :low AND rowid < :high "
+    "ORDER BY rowid DESC LIMIT :limit"
+)
 MERGE_CACHE = -16384  # KiB: the page cache, and so the sort memory, while staged rows are merged
 
 
 def _json(rows: Sequence[Any]) -> str:
     return orjson.dumps(rows).decode()
+
+
+def _search_register(register_id: int) -> int:
+    """``register_id``, if its search rows' rowids fit in 64 bits (ids below 2**22)."""
+    if not 0 < register_id < (1 << 63) // SEARCH_SPAN:
+        raise ValueError(f"register id {register_id} is beyond the search index's rowids")
+    return register_id
 
 
 @dataclass(frozen=True)
@@ -151,6 +184,21 @@ class SQLite:
 
     def item_contains(self, content: ColumnElement[Any], needle: bytes) -> ColumnElement[bool]:
         return func.instr(content, needle) > 0
+
+    def search_ranks(
+        self, conn: Connection, register_id: int, words: Sequence[str], before: int, limit: int
+    ) -> list[int]:
+        # FTS5 gives a term's rows in rowid order: a page reads its index from the cursor on
+        low = _search_register(register_id) * SEARCH_SPAN
+        query = " ".join(f'"{word}"*' for word in words)  # words are letters and digits: nothing to escape
+        params = {"query": query, "low": low, "high": low + before, "limit": limit}
+        return [int(rank) for rank in conn.execute(_SEARCH, params).scalars()]
+
+    def insert_search(self, register_id: int, rows: list[SearchRow]) -> Write:
+        return Execute(_SEARCH_INSERT, (_search_register(register_id), _json(rows))) if rows else nothing
+
+    def delete_search(self, register_id: int, rows: list[SearchRow]) -> Write:
+        return Execute(_SEARCH_DELETE, (_search_register(register_id), _json(rows))) if rows else nothing
 
     def insert_items(
         self, register_id: int, digests: list[bytes], contents: list[bytes], *, probe: bool, staged: bool
