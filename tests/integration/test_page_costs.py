@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,35 @@ class Counter:
     steps: int = 0
 
 
+@contextmanager
+def counted_app(url: str) -> Iterator[tuple[FlaskClient, Counter]]:
+    """A test client of the web app over ``url`` whose statements are recorded, and on SQLite
+    counted in VM instructions, while its Counter is active."""
+    app = create_app({"DATABASE_URL": url, "TESTING": True})
+    counter = Counter()
+    app_engine = state(app).engine
+
+    @event.listens_for(app_engine, "before_cursor_execute")
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if counter.active:
+            counter.statements.append((statement, parameters))
+
+    if not on_postgresql():
+        @event.listens_for(app_engine, "connect")
+        def count_steps(dbapi: Any, _record: Any) -> None:
+            def tick() -> int:
+                if counter.active:
+                    counter.steps += 1
+                return 0
+            dbapi.set_progress_handler(tick, 100)
+
+        app_engine.dispose()  # connections made from here on count
+    try:
+        yield app.test_client(), counter
+    finally:
+        state(app).close()
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlaskClient, Counter, Engine]]:
     """A register of 20,000 records (2,000 amended, 500 ended, street indexed and searched)
@@ -79,30 +109,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlaskClie
         service.append_items(engine, NAME, [(str(i), {"place": str(i), "name": f"Place {i}", "street": STREETS[0],
                                                       "kind": "house", "end-date": "2001-01-01"})
                                             for i in changed[2000:]])
-        app = create_app({"DATABASE_URL": url, "TESTING": True})
-        counter = Counter()
-        app_engine = state(app).engine
-
-        @event.listens_for(app_engine, "before_cursor_execute")
-        def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-            if counter.active:
-                counter.statements.append((statement, parameters))
-
-        if not on_postgresql():
-            @event.listens_for(app_engine, "connect")
-            def count_steps(dbapi: Any, _record: Any) -> None:
-                def tick() -> int:
-                    if counter.active:
-                        counter.steps += 1
-                    return 0
-                dbapi.set_progress_handler(tick, 100)
-
-            app_engine.dispose()  # connections made from here on count
-
         try:
-            yield app.test_client(), counter, engine
+            with counted_app(url) as (client, counter):
+                yield client, counter, engine
         finally:
-            state(app).close()
             engine.dispose()
 
 
@@ -278,30 +288,10 @@ def reported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlaskCl
             ])
         for i in (5001, 5002, 5003):
             service.propose(engine, "spot", _letters(i), {"kind": "b"}, "it is a b")
-        app = create_app({"DATABASE_URL": url, "TESTING": True})
-        counter = Counter()
-        app_engine = state(app).engine
-
-        @event.listens_for(app_engine, "before_cursor_execute")
-        def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-            if counter.active:
-                counter.statements.append((statement, parameters))
-
-        if not on_postgresql():
-            @event.listens_for(app_engine, "connect")
-            def count_steps(dbapi: Any, _record: Any) -> None:
-                def tick() -> int:
-                    if counter.active:
-                        counter.steps += 1
-                    return 0
-                dbapi.set_progress_handler(tick, 100)
-
-            app_engine.dispose()  # connections made from here on count
-
         try:
-            yield app.test_client(), counter, engine
+            with counted_app(url) as (client, counter):
+                yield client, counter, engine
         finally:
-            state(app).close()
             engine.dispose()
 
 
