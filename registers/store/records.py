@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
@@ -39,7 +39,7 @@ def _entries(rows: Iterable[Any], log: Log) -> list[Entry]:
 def with_items(conn: Connection, reg_id: int, entries: list[Entry]) -> list[Record]:
     """``entries`` with their items (read in one statement), every item checked."""
     blobs = reads.item_contents(conn, reg_id, list({d for e in entries for d in e.digests}))
-    return [Record(e, [json.loads(blobs[d]) for d in e.digests if d in blobs]) for e in entries]
+    return [Record(e, [orjson.loads(blobs[d]) for d in e.digests if d in blobs]) for e in entries]
 
 
 def current_entries(conn: Connection, reg_id: int, keys: list[str], log: Log = Log.USER) -> dict[str, Entry]:
@@ -189,7 +189,7 @@ def _records_of_rows(conn: Connection, reg_id: int, rows: Sequence[Any]) -> Iter
     reads.check_items(conn, reg_id, [(e.digests[0], blob) for e, blob in zip(entries, contents, strict=True)])
     for found, blob in zip(entries, contents, strict=True):
         if len(found.digests) == 1:
-            yield Record(found, [json.loads(blob)])
+            yield Record(found, [orjson.loads(blob)])
         else:  # rare: an entry of several items
             yield from with_items(conn, reg_id, [found])
 

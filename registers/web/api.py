@@ -400,30 +400,31 @@ def download_records(register: str, fmt: str) -> Response:
 
     def generate() -> Iterator[bytes]:
         with snapshot(engine) as conn:
-            lines: list[str] = []
+            out = io.StringIO()  # a chunk of lines, written by one CSV writer
+            rows = csv.writer(out, lineterminator="\r\n")
             if fmt == "csv":
-                lines.append(_csv_line(["index-entry-number", "entry-number", "entry-timestamp", "key", *fields]))
+                rows.writerow(["index-entry-number", "entry-number", "entry-timestamp", "key", *fields])
+            count = 0
             for rec in records.iter_records(conn, reg_id):
                 if fmt == "csv":
-                    e, values = rec.entry, [rec.item.get(f) for f in fields]
-                    lines.append(_csv_line([e.number, e.number, e.timestamp, e.key, *values]))
+                    e, item = rec.entry, rec.item
+                    rows.writerow([e.number, e.number, e.timestamp, e.key, *(_cell(item.get(f)) for f in fields)])
                 else:
-                    lines.append(json.dumps(record_json(rec.entry, rec.items), ensure_ascii=False) + "\n")
-                if len(lines) >= RECORDS_PER_CHUNK:
-                    yield "".join(lines).encode()
-                    lines = []
-            yield "".join(lines).encode()
+                    out.write(json.dumps(record_json(rec.entry, rec.items), ensure_ascii=False) + "\n")
+                count += 1
+                if count % RECORDS_PER_CHUNK == 0:
+                    yield out.getvalue().encode()
+                    out.seek(0)
+                    out.truncate()
+            yield out.getvalue().encode()
 
     content_type = "text/csv;charset=UTF-8" if fmt == "csv" else "application/x-ndjson"
     return Response(streamed(generate(), start=True), content_type=content_type, headers=CORS)
 
 
-def _csv_line(values: list[Any]) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerow(
-        [";".join(v) if isinstance(v, list) else ("" if v is None else v) for v in values]
-    )
-    return out.getvalue()
+def _cell(value: Any) -> Any:
+    """A field's value as a CSV cell: a list joined with ';', nothing as empty."""
+    return ";".join(value) if isinstance(value, list) else ("" if value is None else value)
 
 
 @blueprint.get("/proof/register/merkle:sha-256")
