@@ -5,6 +5,7 @@ fast at tens of millions of records, and the fields word search reads beside the
 from __future__ import annotations
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from ..core.errors import RegisterError
 from ..store import fields, search
@@ -27,11 +28,7 @@ def index_field(engine: Engine, name: str, field: str) -> int:
     change is appended meanwhile; every later change keeps the index."""
     with writer(engine).begin() as conn:
         reg_id = _locked(conn, name)
-        definition = definition_of(conn, reg_id, name)
-        if field not in definition.by_name:
-            raise RegisterError(
-                f"register '{name}' has no field '{field}' (its fields: {', '.join(definition.field_names)})"
-            )
+        _defined(conn, reg_id, name, field)
         return fields.add_index(conn, reg_id, field)
 
 
@@ -54,11 +51,7 @@ def search_field(engine: Engine, name: str, field: str) -> int:
     later change carries them. The records whose words changed (0 if it was searched already)."""
     with writer(engine).begin() as conn:
         reg_id = _locked(conn, name)
-        definition = definition_of(conn, reg_id, name)
-        if field not in definition.by_name:
-            raise RegisterError(
-                f"register '{name}' has no field '{field}' (its fields: {', '.join(definition.field_names)})"
-            )
+        _defined(conn, reg_id, name, field)
         return search.mark(conn, reg_id, field)
 
 
@@ -75,3 +68,11 @@ def _locked(conn, name: str) -> int:  # type: ignore[no-untyped-def]
     reg_id = register_id_of(conn, name)
     dialect_for(conn).lock_register(conn, register.c.id == reg_id)
     return reg_id
+
+
+def _defined(conn: Connection, reg_id: int, name: str, field: str) -> None:
+    """RegisterError, naming its fields, unless register ``name``'s definition has ``field``."""
+    definition = definition_of(conn, reg_id, name)
+    if field not in definition.by_name:
+        fields_listed = ", ".join(definition.field_names)
+        raise RegisterError(f"register '{name}' has no field '{field}' (its fields: {fields_listed})")

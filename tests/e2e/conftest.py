@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import Engine
 
+from registers import service
 from tests.conftest import RSF
 from tests.e2e.test_cli import ok
+from tests.integration.helpers import load
 
 
 def _listening_socket() -> socket.socket:
@@ -75,3 +78,14 @@ def server(db_url: str, tmp_path: Path) -> Iterator[str]:
     ok(db_url, "load", str(RSF / "country-208.rsf"), "--register", "country-208")
     with gunicorn(db_url) as base:
         yield base
+
+
+@pytest.fixture
+def origin(db_url: str) -> Iterator[Engine]:
+    """An origin server's database: a key made on purpose, country-small loaded (for the mirror,
+    rotation and lost-key tests)."""
+    engine = service.open_database(db_url)
+    service.generate_key(engine)
+    load(engine, "country-small.rsf", "country")
+    yield engine
+    engine.dispose()

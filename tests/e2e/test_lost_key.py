@@ -7,10 +7,8 @@ with the wrong key names the key that signed it."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 
 from registers import service
@@ -19,18 +17,7 @@ from tests.conftest import fresh_database
 from tests.e2e.conftest import gunicorn
 from tests.e2e.test_cli import ok, run
 from tests.e2e.test_mirror import as_mirror, mirror_ok
-from tests.integration.helpers import load
 from tests.integration.test_superseded_keys import _sign_with
-
-
-@pytest.fixture
-def origin(db_url: str) -> Iterator[Engine]:
-    """The origin's database: a key made on purpose, country-small loaded."""
-    engine = service.open_database(db_url)
-    service.generate_key(engine)
-    load(engine, "country-small.rsf", "country")
-    yield engine
-    engine.dispose()
 
 
 def test_after_a_lost_key_the_new_key_is_given_once_and_the_retired_one_never_signs_again(

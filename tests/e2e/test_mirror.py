@@ -54,16 +54,6 @@ def checkpoints(base: str) -> tuple[bytes, bytes]:
     return user.content, system.content
 
 
-@pytest.fixture
-def origin(db_url: str) -> Iterator[Engine]:
-    """The origin's database: a key made on purpose, country-small loaded."""
-    engine = service.open_database(db_url)
-    service.generate_key(engine)
-    load(engine, "country-small.rsf", COUNTRY)
-    yield engine
-    engine.dispose()
-
-
 def test_a_mirror_of_a_served_register_keeps_its_signatures_and_follows_five_rounds(
     origin: Engine, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

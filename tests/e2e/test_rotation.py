@@ -7,10 +7,8 @@ with the mirror's store unchanged."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 from sqlalchemy import Engine, update
 
@@ -22,17 +20,7 @@ from tests.conftest import fresh_database
 from tests.e2e.conftest import gunicorn
 from tests.e2e.test_cli import ok
 from tests.e2e.test_mirror import as_mirror, mirror_ok
-from tests.integration.helpers import load, snapshot
-
-
-@pytest.fixture
-def origin(db_url: str) -> Iterator[Engine]:
-    """The origin's database: a key made on purpose, country-small loaded."""
-    engine = service.open_database(db_url)
-    service.generate_key(engine)
-    load(engine, "country-small.rsf", "country")
-    yield engine
-    engine.dispose()
+from tests.integration.helpers import snapshot
 
 
 def test_a_mirror_and_an_auditor_holding_the_old_key_follow_a_rotation_and_refuse_a_forged_one(
