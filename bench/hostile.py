@@ -209,13 +209,21 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--reuse", action="store_true",
+                        help="serve the register a kept work directory (--workdir, --keep) already holds")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="registers-hostile-"))
     workdir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("REGISTERS_KEY_DIR", str(workdir / "keys"))
     url = args.db or f"sqlite:///{workdir / 'registers.db'}"
     try:
-        keys, size = build(url, workdir, args.n)
+        if args.reuse:
+            engine = service.open_database(url)
+            keys = [key for key, *_ in bench_load.address_entries(min(args.n, 20_000))]
+            size = service.head(engine, REGISTER).user_size
+            engine.dispose()
+        else:
+            keys, size = build(url, workdir, args.n)
         rng = random.Random(7)
         with served(url, workdir) as (base, master):
             probe = Probe(base, master)

@@ -103,6 +103,8 @@ def checkpoints(conn: Connection, reg_id: int) -> list[Head]:
 
 def split_digests(blob: bytes) -> tuple[bytes, ...]:
     """The 32-byte digests packed in an ``item_hashes`` value."""
+    if len(blob) == 32:  # nearly every entry: one item
+        return (blob,)
     return tuple(blob[i : i + 32] for i in range(0, len(blob), 32))
 
 

@@ -109,29 +109,63 @@ def record_entries(
 ) -> list[Entry]:
     """Up to ``limit`` records' entries, newest first: the current ones, or those as they stood
     after entry ``as_of``; keyset-paged by entry number (``before``: after the record whose entry
-    number it is). A walk of the log backwards from there, each entry read with what superseded
-    it (the as-of index): it reads the page's entries and those superseded (by ``as_of``)
-    between them, nothing else. The walk is plain statements of an index range and a limit,
-    filtered here, so that no planner can choose to read the range whole (PostgreSQL would,
-    misjudging how many entries a filter on the index keeps)."""
-    e = entry.c
+    number it is). See ``record_page``, which reads them with their items."""
+    return [rec.entry for rec in record_page(conn, reg_id, limit, as_of, before)]
+
+
+def record_page(
+    conn: Connection, reg_id: int, limit: int, as_of: int | None = None, before: int | None = None
+) -> list[Record]:
+    """Up to ``limit`` records, newest first, with their items (each checked: StoredItemCorrupt):
+    the current ones, or those as they stood after entry ``as_of``; keyset-paged by entry number
+    (``before``: after the record whose entry number it is). See ``record_rows``."""
+    out: list[Record] = []
+    for number, timestamp, key, hashes, blob in record_rows(conn, reg_id, limit, as_of, before):
+        found = Entry(Log.USER, number, timestamp, key, reads.split_digests(hashes))
+        if len(found.digests) == 1 and blob is not None:
+            out.append(Record(found, [orjson.loads(blob)]))
+        else:  # an entry of several items (rare), or of none
+            out += with_items(conn, reg_id, [found])
+    return out
+
+
+def record_rows(
+    conn: Connection, reg_id: int, limit: int, as_of: int | None = None, before: int | None = None
+) -> list[tuple[int, str, str, bytes, bytes | None]]:
+    """Up to ``limit`` records as plain rows (entry number, timestamp, key, item hashes, first
+    item's bytes, checked against its digest: StoredItemCorrupt), newest first: the current
+    ones, or those as they stood after entry ``as_of``; keyset-paged by entry number
+    (``before``: after the record whose entry number it is). A walk of the log backwards from
+    there, each entry read with what superseded it (the as-of index) and its first item's bytes
+    (index probes): it reads the page's entries and those superseded (by ``as_of``) between
+    them, nothing else. The walk is plain statements of an index range and a limit, filtered
+    here, so that no planner can choose to read the range whole (PostgreSQL would, misjudging
+    how many entries a filter on the index keeps)."""
+    e, h, i = entry.c, item_hash.c, item.c
+    first_item = (h.register_id == e.register_id) & (h.hash == func.substr(e.item_hashes, 1, 32))
     upper = before
     if as_of is not None:
         upper = as_of + 1 if upper is None else min(upper, as_of + 1)
-    found: list[Entry] = []
+    found: list[tuple[int, str, str, bytes, bytes | None]] = []
     while len(found) < limit:
-        query = select(e.number, e.timestamp, e.key, e.item_hashes, SUPERSEDED_BY.label("by")).where(
-            e.register_id == reg_id, e.log == int(Log.USER)
+        query = (
+            select(e.number, e.timestamp, e.key, e.item_hashes, SUPERSEDED_BY.label("by"), i.content)
+            .join_from(entry, item_hash, first_item, isouter=True)
+            .join(item, i.id == h.item_id, isouter=True)
+            .where(e.register_id == reg_id, e.log == int(Log.USER))
         )
         if upper is not None:
             query = query.where(e.number < upper)
         chunk = limit - len(found) + 1
         rows = conn.execute(query.order_by(e.number.desc()).limit(chunk)).all()
-        kept = [r for r in rows if r.by is None or (as_of is not None and r.by > as_of)]
-        found += _entries(kept[: limit - len(found)], Log.USER)
+        kept = [(n, ts, key, bytes(hashes), None if blob is None else reads.stored_bytes(blob))
+                for n, ts, key, hashes, by, blob in rows if by is None or (as_of is not None and by > as_of)]
+        kept = kept[: limit - len(found)]
+        reads.check_items(conn, reg_id, [(r[3][:32], r[4]) for r in kept if r[4] is not None])
+        found += kept
         if len(rows) < chunk:
             break
-        upper = rows[-1].number
+        upper = rows[-1][0]
     return found
 
 
@@ -139,16 +173,16 @@ def iter_records(
     conn: Connection, reg_id: int, as_of: int | None = None, before: int | None = None
 ) -> Iterator[Record]:
     """Every record, newest first (by its latest entry), optionally as it stood after entry
-    ``as_of``, a page at a time (see ``record_entries``); ``before`` starts after a record whose
+    ``as_of``, a page at a time (see ``record_page``); ``before`` starts after a record whose
     entry number it is."""
     while True:
-        page = record_entries(conn, reg_id, PAGE, as_of, before)
+        page = record_page(conn, reg_id, PAGE, as_of, before)
         if not page:
             return
-        yield from with_items(conn, reg_id, page)
+        yield from page
         if len(page) < PAGE:
             return
-        before = page[-1].number
+        before = page[-1].entry.number
 
 
 def iter_records_with_value(

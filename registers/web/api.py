@@ -6,13 +6,10 @@ writes. A ``.json`` or ``.csv`` suffix chooses the representation (JSON by defau
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import json
 from collections.abc import Iterator
 from datetime import date
-from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, redirect, render_template, request
@@ -23,6 +20,7 @@ from ..core.definitions import Definition
 from ..core.entries import Log, entry_json, record_json, record_json_bytes
 from ..core.items import hash_text, parse_hash
 from ..core.rsf import MEDIA_TYPE as RSF_TYPE
+from ..loaders.record_files import records_csv_chunks, records_jsonl_chunks
 from ..loaders.rsf import export_rsf_chunks
 from ..loaders.v1zip import register_zip_chunks
 from ..service import NoDefinition, definition_of, is_current
@@ -36,7 +34,6 @@ from .state import state
 
 blueprint = Blueprint("api", __name__, url_prefix="/<register>")
 PROOF = "merkle:sha-256"
-RECORDS_PER_CHUNK = 1000  # of download-records
 
 
 def _definition(conn: Connection, reg_id: int, register: str) -> Definition:
@@ -189,8 +186,8 @@ def _record_page(
     out: list[records.Record] = []
     want = skip + size + 1  # the page, and one more to say whether more follow
     while True:
-        found = records.record_entries(conn, reg_id, min(want, records.PAGE), as_of, before)
-        for rec in records.with_items(conn, reg_id, found):
+        found = records.record_page(conn, reg_id, want, as_of, before)
+        for rec in found:
             if current and not is_current(rec.item, today):
                 continue
             if skip:
@@ -199,9 +196,9 @@ def _record_page(
             if len(out) == size:
                 return out, True
             out.append(rec)
-        if len(found) < min(want, records.PAGE):
+        if len(found) < want:
             return out, False
-        before = found[-1].number
+        before = found[-1].entry.number
 
 
 @blueprint.get("/records", defaults={"fmt": "json"})
@@ -400,31 +397,13 @@ def download_records(register: str, fmt: str) -> Response:
 
     def generate() -> Iterator[bytes]:
         with snapshot(engine) as conn:
-            out = io.StringIO()  # a chunk of lines, written by one CSV writer
-            rows = csv.writer(out, lineterminator="\r\n")
             if fmt == "csv":
-                rows.writerow(["index-entry-number", "entry-number", "entry-timestamp", "key", *fields])
-            count = 0
-            for rec in records.iter_records(conn, reg_id):
-                if fmt == "csv":
-                    e, item = rec.entry, rec.item
-                    rows.writerow([e.number, e.number, e.timestamp, e.key, *(_cell(item.get(f)) for f in fields)])
-                else:
-                    out.write(json.dumps(record_json(rec.entry, rec.items), ensure_ascii=False) + "\n")
-                count += 1
-                if count % RECORDS_PER_CHUNK == 0:
-                    yield out.getvalue().encode()
-                    out.seek(0)
-                    out.truncate()
-            yield out.getvalue().encode()
+                yield from records_csv_chunks(conn, reg_id, fields)
+            else:
+                yield from records_jsonl_chunks(conn, reg_id)
 
     content_type = "text/csv;charset=UTF-8" if fmt == "csv" else "application/x-ndjson"
     return Response(streamed(generate(), start=True), content_type=content_type, headers=CORS)
-
-
-def _cell(value: Any) -> Any:
-    """A field's value as a CSV cell: a list joined with ';', nothing as empty."""
-    return ";".join(value) if isinstance(value, list) else ("" if value is None else value)
 
 
 @blueprint.get("/proof/register/merkle:sha-256")
