@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -106,7 +107,8 @@ def served(url: str, workdir: Path) -> Iterator[tuple[str, int]]:
     """gunicorn (2 sync workers) over ``url``: its base URL and master pid."""
     port = bench_serving.free_port()
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    env = {**os.environ, "REGISTERS_DATABASE_URL": url}
+    # the web app starts only with a secret to keep client addresses under: one for the run
+    env = {"REGISTERS_SECRET_KEY": secrets.token_hex(32), **os.environ, "REGISTERS_DATABASE_URL": url}
     process = subprocess.Popen([gunicorn, "-w", "2", "--timeout", "0", "-b", f"127.0.0.1:{port}",
                                 "registers.web:create_app()"], env=env, cwd=workdir,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

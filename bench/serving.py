@@ -24,6 +24,7 @@ import json
 import os
 import random
 import re
+import secrets
 import shutil
 import socket
 import sqlite3
@@ -77,7 +78,9 @@ def free_port() -> int:
 def serving(command: list[str], port: int, probe: str, env: dict[str, str] | None = None,
             cwd: str | None = None) -> Iterator[str]:
     """Run a server until ``probe`` answers; stop it afterwards."""
-    process = subprocess.Popen(command, env={**os.environ, **(env or {})}, cwd=cwd,
+    # the web app starts only with a secret to keep client addresses under: one for the run
+    secret = {"REGISTERS_SECRET_KEY": secrets.token_hex(32)}
+    process = subprocess.Popen(command, env={**secret, **os.environ, **(env or {})}, cwd=cwd,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -63,7 +63,15 @@ def _origin(text: str) -> str:
     return text.rstrip("/")
 
 
+def _public_url(text: str) -> str:
+    match = re.fullmatch(r"(https?)://([A-Za-z0-9.-]+(:[0-9]{1,5})?)/?", text)
+    if not match:
+        raise ValueError
+    return f"{match[1]}://{match[2].lower()}"
+
+
 TEXT = Kind("text", "text", str)
+PUBLIC_URL = Kind("URL", "a scheme and host like 'https://registers.example.gov.uk' (no path)", _public_url)
 URL = Kind("database URL", "a database URL", str)  # opening the database says what is wrong with one
 DIRECTORY = Kind("directory", "a directory", Path)
 ORIGIN = Kind("name", "a name like 'registers.example.gov.uk' (no scheme, spaces or '+')", _origin)
@@ -91,7 +99,11 @@ class Settings:
     max_upload: int = _declare(1 << 30, whole(0, "bytes"), "the largest RSF a custodian may upload", shown="1 GiB")
     proposal_rate: int = _declare(10, whole(0), "proposals one client address may make in a window (counted in the database, so every worker shares them)")
     proposal_rate_window: int = _declare(60, whole(1, "seconds"), "the window `REGISTERS_PROPOSAL_RATE` counts in")
+    proposals_open_max: int = _declare(1000, whole(1), "open proposals a register may hold; past it a new proposal answers 503 with `Retry-After` until the custodian decides some")
     proposal_max_bytes: int = _declare(16 * 1024, whole(0, "bytes"), "the largest proposal body", shown="16 KiB")
+    trusted_proxies: int = _declare(0, whole(0), "how many proxies in front of the web app append to `X-Forwarded-For` (and set `X-Forwarded-Proto`/`-Host`): the client address is the one the outermost trusted proxy saw (werkzeug's `ProxyFix`); 0: the socket's address, forwarded headers ignored")
+    secret_key: str | None = _declare(None, TEXT, "the server secret client addresses are kept under (an HMAC, never the address); the web app refuses to start without it, except `registers serve`, which makes one for its process", secret=True)
+    server_name: str | None = _declare(None, PUBLIC_URL, "the public scheme and host of the web app: redirects and `register.json`'s `domain` use it, never a request's `Host`", shown="none: redirects are relative, `domain` is `REGISTERS_ORIGIN`")
     sqlite_cache_mib: int = _declare(16, whole(1, "MiB"), "the page cache each SQLite connection keeps, the CLI's too; the OS caches the rest of the file")
     origin: str = _declare("localhost", ORIGIN, "the origin checkpoints are signed for (`<origin>/<register>`, `<origin>/<register>/system`) and new keys' name")
     key_dir: Path | None = _declare(None, DIRECTORY, "where the private signing key lives (a file of mode 0600, never in the database); only a key the database records signs, and with none at hand writes are refused", shown="`keys/` beside a SQLite database file; none for PostgreSQL (required to write)")

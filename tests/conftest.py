@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,8 @@ SHARED = ROOT.parent / "shared"
 RSF = SHARED / "data" / "rsf"
 VECTORS = SHARED / "vectors"
 TEST_URL_ENV = "REGISTERS_TEST_DATABASE_URL"
+# the web app refuses to start without it: one for the session, inherited by the servers tests start
+os.environ.setdefault("REGISTERS_SECRET_KEY", secrets.token_hex(32))
 
 
 def vector(name: str) -> dict:  # type: ignore[type-arg]

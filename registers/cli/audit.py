@@ -85,7 +85,7 @@ def verify(ctx: click.Context, target: str, checkpoint_file: str | None, since: 
             click.echo(f"{target}: ok: {dump.register}: {dump.head.user_size} entries; "
                        f"root {hash_text(dump.head.user_root)}{matched}")
         else:
-            result = service.verify(_engine(ctx), target, since, keys=verifiers)
+            result = service.verify(_engine(ctx, existing=True), target, since, keys=verifiers)
             _say_followed(result.followed)
             h = result.head
             after = f" after the checkpoint at {since} (verified before)" if result.since else ""

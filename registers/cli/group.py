@@ -14,11 +14,12 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
 
 from .. import service
 from ..core.errors import RegisterError
 from ..settings import Settings, current
+from ..store.engine import DatabaseMissing
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,17 +34,22 @@ def _friendly(func: F) -> F:
         except RegisterError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
-        except OperationalError as exc:  # the database is unreachable or busy: say so in one line
+        except DatabaseError as exc:  # the database is unreachable, busy or damaged: say so in one line
             click.echo(f"error: database: {str(exc.orig).splitlines()[0]}", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
 
 
-def _engine(ctx: click.Context):  # type: ignore[no-untyped-def]
+def _engine(ctx: click.Context, existing: bool = False):  # type: ignore[no-untyped-def]
+    """The command's database, opened once. A command that only reads passes ``existing``: a
+    missing SQLite file is then refused in one line and none is created."""
     obj = ctx.ensure_object(dict)
     if "engine" not in obj:
-        obj["engine"] = service.open_database(obj.get("db"))
+        try:
+            obj["engine"] = service.open_database(obj.get("db"), existing=existing)
+        except DatabaseMissing as exc:
+            raise RegisterError(f"{exc}: run 'registers init' to make one, or give --db") from None
         ctx.find_root().call_on_close(obj["engine"].dispose)  # its connections close with the command
     return obj["engine"]
 

@@ -119,7 +119,7 @@ def list_(ctx: click.Context) -> None:
     superseded) is listed after '# ', so such a file hands out only the keys that sign now
     (remove the '# ' to verify old checkpoints with one).
     """
-    engine = _engine(ctx)
+    engine = _engine(ctx, existing=True)
     for recorded in service.key_statuses(engine):
         dates = f"since {recorded.created}" + (f", retired {recorded.retired}" if recorded.retired else "")
         signs = recorded.status == "signing"

@@ -81,7 +81,7 @@ def proposals() -> None:
 @_friendly
 def list_(ctx: click.Context, name: str, status: str) -> None:
     """The proposals of register NAME, newest first: id, status, action, key, what changes."""
-    found = service.list_proposals(_engine(ctx), name, None if status == "all" else status)
+    found = service.list_proposals(_engine(ctx, existing=True), name, None if status == "all" else status)
     for p in found:
         stale = " STALE (re-check)" if p.stale else ""
         changes = "; ".join(f"{f}: {_shown(a)} -> {_shown(b)}" for f, (a, b) in p.diff.items()) or "no difference now"
@@ -97,7 +97,7 @@ def list_(ctx: click.Context, name: str, status: str) -> None:
 @_friendly
 def show(ctx: click.Context, name: str, ident: int) -> None:
     """Proposal ID of register NAME in full, with the proposer's contact (for the custodian)."""
-    engine = _engine(ctx)
+    engine = _engine(ctx, existing=True)
     found = service.get_proposal(engine, name, ident)
     shown = found.public() | {"contact": service.contact_of(engine, name, ident)}
     click.echo(json.dumps(shown, ensure_ascii=False, indent=1))

@@ -155,7 +155,7 @@ def end(ctx: click.Context, name: str, key: str, date: str, by: str | None, reas
 @_friendly
 def show(ctx: click.Context, name: str, key: str, history: bool) -> None:
     """Show a record as JSON (or, with --history, each of its entries with who and why)."""
-    for line in service.show_record(_engine(ctx), name, key, history):
+    for line in service.show_record(_engine(ctx, existing=True), name, key, history):
         e = line.record.entry
         if history:
             who = f"by {line.change.by}: {line.change.reason}" if line.change else "(no change recorded)"
@@ -189,8 +189,8 @@ def records_(ctx: click.Context, name: str, field: str | None, value: str | None
     """
     if (field is None) != (value is None):
         raise RegisterError("--field and --value go together")
-    listed = service.list_records(_engine(ctx), name, field=field, value=value, current=current, as_of=as_of,
-                                  before=before)
+    listed = service.list_records(_engine(ctx, existing=True), name, field=field, value=value, current=current,
+                                  as_of=as_of, before=before)
     last = 0
     for count, rec in enumerate(listed):
         if limit is not None and count == limit:

@@ -151,7 +151,7 @@ def _progress(file: str) -> Iterator[Callable[[int], None] | None]:
 @_friendly
 def root(ctx: click.Context, name: str, size: int | None) -> None:
     """Print '<size> sha-256:<hex>' of a register's user log (now, or at --size)."""
-    engine = _engine(ctx)
+    engine = _engine(ctx, existing=True)
     if size is None:
         h = service.head(engine, name)
         click.echo(f"{h.user_size} {hash_text(h.user_root)}")
@@ -164,7 +164,7 @@ def root(ctx: click.Context, name: str, size: int | None) -> None:
 @_friendly
 def list_(ctx: click.Context) -> None:
     """List the registers with their sizes and roots."""
-    for summary in service.list_registers(_engine(ctx)):
+    for summary in service.list_registers(_engine(ctx, existing=True)):
         h = summary.head
         click.echo(f"{summary.name}\t{h.user_size}\t{hash_text(h.user_root)}")
 
@@ -191,9 +191,9 @@ def export(ctx: click.Context, name: str, fmt: str, start: int, end: int | None)
       registers export country --format csv > country.csv
     """
     if fmt == "rsf":
-        service.export_rsf(_engine(ctx), name, sys.stdout.buffer, start, end)
+        service.export_rsf(_engine(ctx, existing=True), name, sys.stdout.buffer, start, end)
     else:
-        service.export_records(_engine(ctx), name, fmt, sys.stdout.buffer)
+        service.export_records(_engine(ctx, existing=True), name, fmt, sys.stdout.buffer)
     sys.stdout.buffer.flush()
 
 
@@ -210,7 +210,7 @@ def proof() -> None:
 @_friendly
 def inclusion(ctx: click.Context, name: str, number: int, size: int) -> None:
     """The audit path of entry NUMBER in the tree of SIZE entries."""
-    _print_json(service.inclusion_proof(_engine(ctx), name, number, size))
+    _print_json(service.inclusion_proof(_engine(ctx, existing=True), name, number, size))
 
 
 @proof.command()
@@ -221,7 +221,7 @@ def inclusion(ctx: click.Context, name: str, number: int, size: int) -> None:
 @_friendly
 def consistency(ctx: click.Context, name: str, first: int, second: int) -> None:
     """The consistency proof from the tree of FIRST entries to SECOND."""
-    _print_json(service.consistency_proof(_engine(ctx), name, first, second))
+    _print_json(service.consistency_proof(_engine(ctx, existing=True), name, first, second))
 
 
 @main.command()
@@ -244,9 +244,19 @@ def migrate(ctx: click.Context) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.pass_context
+@_friendly
 def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Serve the v1 API for development (production: gunicorn 'registers.web:create_app()')."""
+    """Serve the v1 API for development (production: gunicorn 'registers.web:create_app()').
+    Without REGISTERS_SECRET_KEY, client addresses are kept under a secret made for this process."""
+    import secrets
+
+    from ..settings import current
     from ..web import create_app
 
     db = ctx.ensure_object(dict).get("db")
-    create_app({"DATABASE_URL": db} if db else None).run(host=host, port=port)
+    config: dict[str, str] = {"DATABASE_URL": db} if db else {}
+    if not current().secret_key:
+        config["SECRET_KEY"] = secrets.token_hex(32)
+        click.echo("REGISTERS_SECRET_KEY is not set: client addresses are kept under a secret made for this "
+                   "process (rate limits start again with it); set one to keep them across restarts", err=True)
+    create_app(config).run(host=host, port=port)

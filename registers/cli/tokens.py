@@ -37,7 +37,7 @@ def issue(ctx: click.Context, name: str, label: str | None) -> None:
 @_friendly
 def list_(ctx: click.Context, name: str) -> None:
     """The tokens of register NAME: id, label, issued, revoked (never the tokens themselves)."""
-    for t in service.list_tokens(_engine(ctx), name):
+    for t in service.list_tokens(_engine(ctx, existing=True), name):
         click.echo(f"{t.id}\t{t.label}\tissued {t.created}" + (f"\trevoked {t.revoked}" if t.revoked else ""))
 
 

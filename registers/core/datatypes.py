@@ -34,13 +34,22 @@ _HASH = re.compile(r"sha-256:[0-9a-f]{64}")
 _POINT = re.compile(r"\[ *(-?[0-9]+(?:\.[0-9]+)?) *, *(-?[0-9]+(?:\.[0-9]+)?) *\]")
 
 
+# NUL ends a C string: PostgreSQL's text cannot hold it, and a CSV, a terminal or a search index
+# would cut the value short there
+NUL_REASON = "holds a NUL character (U+0000), which no value may hold"
+
+
 def check_string(value: str) -> str | None:
-    """Any non-empty string."""
+    """Any non-empty string without NUL."""
+    if "\x00" in value:
+        return NUL_REASON
     return None if value else "is empty"
 
 
 def check_text(value: str) -> str | None:
-    """A non-empty string of CommonMark (shown escaped, never as raw HTML)."""
+    """A non-empty string of CommonMark (shown escaped, never as raw HTML), without NUL."""
+    if "\x00" in value:
+        return NUL_REASON
     return None if value.strip() else "is empty"
 
 

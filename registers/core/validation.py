@@ -31,7 +31,8 @@ class ValueFinding:
 
 
 def _value_message(name: str, value: str, reason: str) -> str:
-    return f"field '{name}': value '{value}' {reason}"
+    shown = value.replace("\x00", "\\u0000")  # a NUL shown, not written (it would cut the line short)
+    return f"field '{name}': value '{shown}' {reason}"
 
 
 def unknown_field(name: str, definition: Definition) -> ValueFinding:

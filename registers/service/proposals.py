@@ -12,6 +12,8 @@ The proposer's contact is stored for the custodian and never served.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import ipaddress
 import json
 import time
 from collections.abc import Mapping
@@ -101,9 +103,35 @@ class Proposal:
         return out
 
 
-def client_hash(address: str) -> str:
-    """How a client's address is kept: a hash (rate limits need to tell clients apart, not who)."""
-    return hashlib.sha256(address.encode("utf-8", "surrogateescape")).hexdigest()
+class OpenProposalsFull(RateLimited):
+    """The register holds as many open proposals as it may (HTTP 503, with Retry-After): a new
+    one waits until the custodian decides some."""
+
+
+OPEN_FULL_RETRY = 3600  # seconds: custodians decide proposals in human time
+
+
+def client_hash(address: str, secret: str) -> str:
+    """How a client's address is kept: an HMAC-SHA-256 under the server's secret (rate limits
+    need to tell clients apart, not who they are; without the secret the address cannot be
+    recovered by hashing every IPv4 address, as a bare hash could)."""
+    return hmac.new(secret.encode("utf-8", "surrogateescape"), client_of(address).encode("utf-8", "surrogateescape"),
+                    hashlib.sha256).hexdigest()
+
+
+def client_of(address: str) -> str:
+    """The client an address counts as: an IPv4 address itself; an IPv6 address its /64 network
+    (one host is given a /64, and could count as 2**64 clients otherwise), however it is
+    spelt (``::1``, ``0:0::1``, ``[::1]``); anything else as it is."""
+    try:
+        found = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return address
+    if isinstance(found, ipaddress.IPv6Address):
+        if found.ipv4_mapped is not None:
+            return str(found.ipv4_mapped)
+        return str(ipaddress.IPv6Network((found, 64), strict=False))
+    return str(found)
 
 
 def check_rate(engine: Engine, client: str, scope: str, limit: int, window: int = 60) -> None:
@@ -116,13 +144,13 @@ def check_rate(engine: Engine, client: str, scope: str, limit: int, window: int 
     with writer(engine).begin() as conn:
         conn.execute(delete(rate_window).where(r.scope == scope, r.bucket < bucket))
         updated = conn.execute(
-            update(rate_window).where(r.client == client, r.scope == scope, r.bucket == bucket)
+            update(rate_window).where(r.client_mac == client, r.scope == scope, r.bucket == bucket)
             .values(hits=r.hits + 1)
         ).rowcount
         if not updated:
-            conn.execute(insert(rate_window).values(client=client, scope=scope, bucket=bucket, hits=1))
+            conn.execute(insert(rate_window).values(client_mac=client, scope=scope, bucket=bucket, hits=1))
         hits = conn.execute(
-            select(r.hits).where(r.client == client, r.scope == scope, r.bucket == bucket)
+            select(r.hits).where(r.client_mac == client, r.scope == scope, r.bucket == bucket)
         ).scalar_one()
     if hits > limit:
         raise RateLimited(f"more than {limit} requests in {window} s from this client: try again later",
@@ -140,11 +168,15 @@ def propose(
     contact: str | None = None,
     source: str = "anonymous",
     client: str | None = None,
+    open_max: int | None = None,
 ) -> Proposal:
     """Store a proposal to add, amend (``fields``) or end (``fields`` = ``{"end-date": D}``)
     record ``key``; ``action`` defaults to amend for an existing record, else add. The change
     is kept as the typed ``RecordChange`` it is, and checked as the real change (a dry run of
-    the same append): InvalidProposal with the reason if it could never be applied."""
+    the same append): InvalidProposal with the reason if it could never be applied.
+    ``client``: the proposer's ``client_hash``. With ``open_max`` (the web app's cap),
+    OpenProposalsFull when the register holds that many open proposals already (checked before
+    the dry run, so concurrent proposals may pass it by at most one each)."""
     reason = (reason or "").strip()
     if not reason:
         raise InvalidProposal("a proposal needs a reason")
@@ -160,6 +192,9 @@ def propose(
             )
     with snapshot(engine) as conn:
         reg_id = register_id_of(conn, name)
+        if open_max is not None and _open_at_least(conn, reg_id, open_max):
+            raise OpenProposalsFull(f"register '{name}' holds {open_max} open proposals, as many as it may, "
+                                    "until its custodian decides some: try again later", OPEN_FULL_RETRY)
         current = store_records.current_records(conn, reg_id, [key]).get(key) if isinstance(key, str) else None
     try:
         change = RecordChange(action or ("amend" if current is not None else "add"), key, fields)
@@ -172,11 +207,19 @@ def propose(
             insert(proposal).values(
                 register_id=reg_id, key=change.key, action=change.action,
                 fields=json.dumps(change.fields, ensure_ascii=False), reason=reason, contact=contact or None,
-                source=source, client=client, status="open",
+                source=source, client_mac=client, status="open",
                 base_entry=current.entry.number if current is not None else None, created=stamp, checked=stamp,
             ).returning(proposal.c.id)
         ).scalar_one()
     return get_proposal(engine, name, int(new_id))
+
+
+def _open_at_least(conn: Connection, reg_id: int, most: int) -> bool:
+    """Whether the register holds ``most`` open proposals or more: the ``most``-th of a walk of
+    the index by (register, status, id), one row read back whatever the count."""
+    p = proposal.c
+    return conn.execute(select(p.id).where(p.register_id == reg_id, p.status == "open")
+                        .order_by(p.id).offset(max(most - 1, 0)).limit(1)).first() is not None
 
 
 def _dry_run(engine: Engine, name: str, change: RecordChange) -> None:

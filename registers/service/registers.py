@@ -32,9 +32,10 @@ from ..store.verify import Verified, verify_register
 PROOF_ID = "merkle:sha-256"
 
 
-def open_database(url: str | None = None) -> Engine:
-    """The database at ``url``, else $REGISTERS_DATABASE_URL, else ./registers.db (created)."""
-    return open_engine(url)
+def open_database(url: str | None = None, *, existing: bool = False) -> Engine:
+    """The database at ``url``, else $REGISTERS_DATABASE_URL, else ./registers.db (created,
+    unless ``existing``: then a missing SQLite file is refused, see ``open_engine``)."""
+    return open_engine(url, existing=existing)
 
 
 @dataclass(frozen=True)

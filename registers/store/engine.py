@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from ..core.errors import RegisterError
 from ..settings import current
-from .dialects import WRITE_OPTION, dialect_for, driver_for_url
+from .dialects import WRITE_OPTION, Dialect, dialect_for, driver_for_url
 from .schema import metadata
 
 WRITE = {WRITE_OPTION: True}
@@ -27,23 +29,66 @@ def database_url(explicit: str | None = None) -> str:
     return url
 
 
-def open_engine(url: str | None = None, *, create_tables: bool = True) -> Engine:
+def open_engine(url: str | None = None, *, create_tables: bool = True, existing: bool = False) -> Engine:
     """An engine for ``url`` (see ``database_url``) with the tables created if missing, made by
     the database's driver (store/dialects): SQLite gets WAL, a busy timeout and ``BEGIN
     IMMEDIATE`` for write transactions (so the register write lock is taken before anything is
     read); PostgreSQL uses psycopg.
+
+    With ``existing`` a SQLite file that is not there is refused (DatabaseMissing) and nothing
+    is created: a command that only reads never leaves an empty database behind. A URL no
+    driver can use, a file that is not a database or a server that cannot be reached is
+    refused in one line naming the database (DatabaseUnusable), never a traceback.
     """
     url = database_url(url)
     driver = driver_for_url(url)
     _require_psycopg(url)
-    engine = driver.create_engine(url, sqlite_cache_mib)
+    where = _where(driver, url)
+    if existing:
+        _require_file(driver, url, where)
+    try:
+        engine = driver.create_engine(url, sqlite_cache_mib)
+    except (ArgumentError, ImportError, TypeError, ValueError) as exc:  # a dialect, option or part it cannot use
+        raise DatabaseUnusable(f"cannot open the database {where}: {_first_line(exc)}") from None
     if create_tables:
         try:
             _create_tables(engine)
+        except DBAPIError as exc:  # not a database file, an unreachable server, a refused login
+            engine.dispose()
+            raise DatabaseUnusable(f"cannot open the database {where}: {_first_line(exc.orig)}") from None
         except BaseException:
             engine.dispose()  # a refused database leaves no connection open
             raise
     return engine
+
+
+class DatabaseUnusable(RegisterError):
+    """A database that cannot be opened: the message names it (never its password) and the reason."""
+
+
+class DatabaseMissing(DatabaseUnusable):
+    """No SQLite file where a command that only reads looks for one."""
+
+
+def _first_line(exc: BaseException | None) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _where(driver: Dialect, url: str) -> str:
+    """The database as a user named it: a SQLite file's path (``./registers.db``), else the URL
+    with any password hidden."""
+    parsed = make_url(url)
+    file = driver.database_file(parsed)
+    if file is None:
+        return parsed.render_as_string(hide_password=True)
+    return str(file) if file.is_absolute() or file.parent != Path(".") else f"./{file}"
+
+
+def _require_file(driver: Dialect, url: str, where: str) -> None:
+    parsed = make_url(url)
+    file = driver.database_file(parsed)
+    if file is not None and not parsed.query.get("uri") and not file.exists():
+        raise DatabaseMissing(f"no database at {where}")
 
 
 class DriverMissing(RegisterError):

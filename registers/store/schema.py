@@ -38,7 +38,7 @@ a log row is then written where it belongs once, not once per page it dirties.
   entry whose record moved on stops matching, as a search keeps only current records.
 - ``proposal``: changes anyone proposed, outside the log (not authoritative) until the custodian
   approves one through the one write path; the proposer's contact is kept but never served.
-- ``rate_window``: how many requests each client (a hash of its address) made in the current
+- ``rate_window``: how many requests each client (an HMAC of its address) made in the current
   window of time, for limits shared by every server process.
 - ``quality_report``: the last data-quality report made of each register (by ``registers
   check``): when, at which size of the user log, its record counts and how many findings of each
@@ -210,7 +210,7 @@ proposal = Table(
     Column("reason", Text, nullable=False),
     Column("contact", Text),  # never served
     Column("source", String(100), nullable=False),  # who proposed, publicly: "anonymous", "quality check"
-    Column("client", String(64)),  # hash of the proposer's address (rate limits), never served
+    Column("client_mac", String(64)),  # HMAC of the proposer's address under the server secret, never served
     Column("status", String(10), nullable=False),  # open, approved, rejected
     Column("base_entry", BigInteger),  # the key's latest entry when proposed or last re-checked
     Column("created", String(20), nullable=False),
@@ -226,7 +226,7 @@ proposal = Table(
 rate_window = Table(
     "rate_window",
     metadata,
-    Column("client", String(64), primary_key=True),
+    Column("client_mac", String(64), primary_key=True),  # HMAC of the address (``client_hash``)
     Column("scope", String(40), primary_key=True),
     Column("bucket", BigInteger, primary_key=True, autoincrement=False),  # seconds since 1970 // window
     Column("hits", Integer, nullable=False),

@@ -11,21 +11,38 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from gunicorn.errors import AppImportError  # type: ignore[import-untyped]
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..core.errors import NoSigningKey, RegisterError
-from ..settings import current, declared
+from ..settings import BadSetting, current, declared
 from ..store import signing
 from ..store.engine import open_engine
 from ..store.lookup import RecordLookup
-from . import api, catalogue, health, openapi, problems, proposals, signed, writes
+from . import api, canonical, catalogue, health, openapi, problems, proposals, security, signed, writes
 from .state import AppState, install
+
+NO_SECRET = ("REGISTERS_SECRET_KEY is not set: the web app keeps client addresses only as an HMAC under it; "
+             'make one with: python -c "import secrets; print(secrets.token_hex(32))"')
+
+
+class DatabaseRefused(RegisterError, AppImportError):  # type: ignore[misc]
+    """The app cannot open its database (the message says which and why). Also gunicorn's
+    AppImportError: gunicorn prints its message alone and stops, instead of a traceback from
+    every worker it boots."""
+
+
+class SettingRefused(BadSetting, AppImportError):  # type: ignore[misc]
+    """A ``REGISTERS_*`` variable the app will not start with (the message names it). Also
+    gunicorn's AppImportError, for the same one line as DatabaseRefused."""
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """A Flask app serving the registers of ``REGISTERS_DATABASE_URL`` (default ./registers.db).
 
-    The ``REGISTERS_*`` variables are read and checked here (BadSetting names a bad one).
+    The ``REGISTERS_*`` variables are read and checked here (BadSetting names a bad one, or
+    says how to make the ``REGISTERS_SECRET_KEY`` the app will not start without).
     ``test_config`` overrides them by name without the prefix (``{"DATABASE_URL": url,
     "MAX_UPLOAD": 200_000}``) for what the app reads itself (the store and services read
     ``ORIGIN``, ``KEY_DIR`` and ``SQLITE_CACHE_MIB`` from the environment); its other keys
@@ -37,13 +54,26 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     names = {d.variable for d in declared()}
     given = dict(test_config or {})
     app.config.update({key: value for key, value in given.items() if key not in names})
-    settings = current().overridden({key: value for key, value in given.items() if key in names})
-    primary = open_engine(settings.database_url)
-    replica = settings.read_database_url
-    engine = open_engine(replica, create_tables=False) if replica else primary
+    try:
+        settings = current().overridden({key: value for key, value in given.items() if key in names})
+        if not settings.secret_key:
+            raise BadSetting(NO_SECRET)
+        if len(settings.secret_key) < 16:
+            raise BadSetting(f"REGISTERS_SECRET_KEY is {len(settings.secret_key)} characters long: a secret needs at "
+                             'least 16; make one with: python -c "import secrets; print(secrets.token_hex(32))"')
+    except BadSetting as exc:
+        raise SettingRefused(str(exc)) from None
+    try:
+        primary = open_engine(settings.database_url)
+        replica = settings.read_database_url
+        engine = open_engine(replica, create_tables=False) if replica else primary
+    except RegisterError as exc:  # a bad URL, not a database, unreachable: one line, not a traceback
+        raise DatabaseRefused(str(exc)) from None
     install(app, AppState(settings, engine, primary, RecordLookup(engine)))
     app.json.sort_keys = False  # type: ignore[attr-defined]  # v1 member order is part of the format
     problems.install(app)
+    canonical.install(app)
+    security.install(app)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(catalogue.blueprint)
     app.register_blueprint(openapi.blueprint)
@@ -52,6 +82,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(proposals.blueprint)
     app.register_blueprint(api.blueprint)
     _say_whether_writes_can_be_signed(app, primary)
+    if settings.trusted_proxies:  # the client's address, scheme and host as the outermost trusted proxy saw them
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     return app
 
 

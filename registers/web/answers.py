@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import quote
 
 from flask import Response, request, stream_with_context
 from sqlalchemy.engine import Connection
@@ -16,7 +17,7 @@ from ..store.engine import snapshot
 from .problems import BadRequest, log_corrupt
 from .state import state
 
-CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Link, ETag"}
+CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Link, ETag, Location, Retry-After"}
 IMMUTABLE = {**CORS, "Cache-Control": "public, max-age=31536000, immutable"}
 
 
@@ -60,9 +61,21 @@ def whole_number(text: str | None, what: str, default: int, low: int = 1, high: 
     return value
 
 
+_URL_SAFE = "/?#[]@!$&'()*+,;=:%-._~"  # RFC 3986's reserved and unreserved characters, escapes kept
+
+
 def link_headers(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    links = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in pairs)
+    """CORS headers and a ``Link`` naming each ``(rel, url)``. The URLs are built from parsed
+    values; any character a URI cannot hold (``<``, ``>``, ``"``, a space, CR/LF, non-ASCII) is
+    percent-encoded all the same, so a query value can never end a link or add one."""
+    links = ", ".join(f'<{quote(url, safe=_URL_SAFE)}>; rel="{rel}"' for rel, url in pairs)
     return {**CORS, "Link": links} if links else dict(CORS)
+
+
+def attachment(filename: str) -> dict[str, str]:
+    """``Content-Disposition`` for a download: saved as ``filename`` (a register's name and a
+    suffix: no quote, backslash or control character to escape)."""
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
 
 
 def conditional(response: Response, identity: str) -> Response:
@@ -72,6 +85,9 @@ def conditional(response: Response, identity: str) -> Response:
     if response.is_streamed:
         response.implicit_sequence_conversion = False
     response.make_conditional(request)  # sets the status and headers of ``response`` itself
+    # ...and a Date, but the server sends its own (Werkzeug's, which `registers serve` runs, always
+    # did beside it: two went out; gunicorn drops the app's): one Date, the server's
+    response.headers.pop("Date", None)
     return response
 
 

@@ -10,7 +10,7 @@ import itertools
 import json
 from collections.abc import Iterator
 from datetime import date
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, redirect, render_template, request
 from sqlalchemy.engine import Connection
@@ -27,9 +27,21 @@ from ..service import NoDefinition, definition_of, is_current
 from ..store import reads, records, search
 from ..store.engine import snapshot
 from ..store.fields import indexed_fields
-from .answers import CORS, IMMUTABLE, conditional, link_headers, reading, register_id_of, streamed, whole_number
+from ..store.system import system_records
+from .answers import (
+    CORS,
+    IMMUTABLE,
+    attachment,
+    conditional,
+    link_headers,
+    reading,
+    register_id_of,
+    streamed,
+    whole_number,
+)
 from .problems import BadRequest, NotFound, TooLarge
 from .representations import JSON_TYPE, csv_response, entries_csv, json_response, records_csv, wants_html
+from .security import public_domain
 from .state import state
 
 blueprint = Blueprint("api", __name__, url_prefix="/<register>")
@@ -89,18 +101,21 @@ def _query_words(query: str) -> list[str]:
 @blueprint.get("/register")
 @blueprint.get("/register.json")
 def register_info(register: str) -> Response:
-    """Totals, the latest update, the register's own definition record and its fields'
-    definitions (datatype, cardinality, linked register), in register order."""
+    """Totals, the latest update, the register's own definition record, its custodian's name
+    (as GOV.UK's server gave it: left out when there is none) and its fields' definitions
+    (datatype, cardinality, linked register), in register order."""
     with reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
         latest = next(reads.iter_entries(conn, reg_id, Log.USER, head.user_size), None) if head.user_size else None
         definition = _definition(conn, reg_id, register)
+        custodian = system_records(conn, reg_id, head.system_root).get("custodian", {}).get("custodian")
         body = {
-            "domain": request.host,
+            "domain": public_domain(),  # REGISTERS_SERVER_NAME's host, else REGISTERS_ORIGIN: never Host
             "total-records": head.user_records,
             "total-entries": head.user_size,
             "last-updated": latest.timestamp if latest else None,
             "register-record": definition.register_item(),
+            **({"custodian": custodian} if isinstance(custodian, str) and custodian else {}),
             "fields": [f.item() for f in definition.fields],  # beyond v1: what each field holds
         }
     return conditional(json_response(body, CORS), f"register-{head.user_root.hex()}-{head.system_root.hex()}")
@@ -214,14 +229,14 @@ def record_list(register: str, fmt: str) -> Response:
     page = whole_number(args.get("page-index"), "page-index", 1, 1)
     before = whole_number(args.get("before"), "before", 0, 1) or None
     as_of = whole_number(args.get("as-of"), "as-of", 0, 1) or None
-    current = args.get("current", "false") == "true"
+    current = _flag(args.get("current"), "current")
     if args.get("q", "").strip():
         return _search_list(register, fmt, args["q"], size, page, before, current, as_of)
     with reading(register) as (conn, reg_id):
         found, more = _record_page(conn, reg_id, size, page=page, before=before, current=current, as_of=as_of)
         fields = _definition(conn, reg_id, register).field_names if fmt == "csv" else []
         root = reads.head(conn, reg_id).user_root.hex()
-    keep = "".join(f"&{k}={args[k]}" for k in ("current", "as-of") if k in args)
+    keep = ("&current=true" if current else "") + (f"&as-of={as_of}" if as_of else "")  # parsed values only
     pairs = []
     if more:
         pairs.append(("next", f"?page-size={size}&before={found[-1].entry.number}{keep}"))
@@ -229,6 +244,15 @@ def record_list(register: str, fmt: str) -> Response:
         pairs.append(("previous", f"?page-index={page - 1}&page-size={size}{keep}"))
     response = _records_answer(found, fmt, fields, link_headers(pairs))
     return conditional(response, f"{root}-{request.query_string.decode()}-{fmt}")
+
+
+def _flag(text: str | None, what: str) -> bool:
+    """``true`` or ``false`` (absent: false); BadRequest otherwise (it is never echoed)."""
+    if text is None or text == "false":
+        return False
+    if text == "true":
+        return True
+    raise BadRequest(f"{what} must be true or false")
 
 
 def _search_list(
@@ -301,8 +325,14 @@ def record_paths(register: str, rest: str) -> Response:
                 "record.html", register=register, key=key, item=found[0].item, entry=found[0].entry,
                 fields=definition.field_names,
             )
-        response = _records_answer(found, fmt, definition.field_names, CORS)
+        response = _records_answer(found, fmt, definition.field_names, _history_link(register, key))
         return conditional(response, f"record-{key}-{found[0].entry.number}-{fmt}")
+
+
+def _history_link(register: str, key: str) -> dict[str, str]:
+    """A record's headers: ``Link`` to its history, ``rel="version-history"``, as GOV.UK's server gave."""
+    history = f"/{quote(register)}/records/{quote(key, safe='/')}/entries"
+    return {**CORS, "Link": f'<{history}>; rel="version-history"'}
 
 
 def _records_by_value(
@@ -339,8 +369,9 @@ def _record(register: str, key: str) -> Response:
     if found is None:
         raise NotFound(f"register '{register}' has no record '{key}'")
     etag = f"{found.number}.json"  # the record of a key changes only with its latest entry
-    headers = {**CORS, "ETag": f'"{etag}"'}
-    if "If-None-Match" in request.headers and etag in request.if_none_match:
+    headers = {**_history_link(register, key), "ETag": f'"{etag}"'}
+    # RFC 9110 §13.1.2: If-None-Match compares weakly, so W/"6.json" matches too
+    if "If-None-Match" in request.headers and request.if_none_match.contains_weak(etag):
         return Response(status=304, headers=headers)
     body = record_json_bytes(found.number, found.timestamp, key, found.contents)
     return Response(body, headers=headers, content_type=JSON_TYPE)
@@ -365,7 +396,7 @@ def download_rsf(register: str, start: int | None, end: int | None) -> Response:
 
     # A patch first+1..last never changes. A dump to the head changes as the log grows, and one
     # from 0 carries every system entry, so it changes when the system log does.
-    headers = IMMUTABLE if first > 0 and end is not None else CORS
+    headers = {**(IMMUTABLE if first > 0 and end is not None else CORS), **attachment(f"{register}.rsf")}
     response = Response(streamed(generate()), content_type=RSF_TYPE, headers=headers)
     return conditional(response, f"rsf-{first}-{last}-{head.system_size if first == 0 else ''}")
 
@@ -384,7 +415,7 @@ def download_register(register: str) -> Response:
         with snapshot(engine) as conn:  # one snapshot for the whole zip; the log only grew since
             yield from register_zip_chunks(conn, reg_id, head, info)
 
-    headers = {**CORS, "Content-Disposition": f'attachment; filename="{register}.zip"'}
+    headers = {**CORS, **attachment(f"{register}.zip")}
     return Response(streamed(generate(), start=True), content_type="application/zip", headers=headers)
 
 
@@ -403,7 +434,8 @@ def download_records(register: str, fmt: str) -> Response:
                 yield from records_jsonl_chunks(conn, reg_id)
 
     content_type = "text/csv;charset=UTF-8" if fmt == "csv" else "application/x-ndjson"
-    return Response(streamed(generate(), start=True), content_type=content_type, headers=CORS)
+    headers = {**CORS, **attachment(f"{register}.{fmt}")}
+    return Response(streamed(generate(), start=True), content_type=content_type, headers=headers)
 
 
 @blueprint.get("/proof/register/merkle:sha-256")
@@ -438,13 +470,20 @@ def consistency_proof(register: str, first: str, second: str) -> Response:
 @blueprint.get("/item/<path:rest>")
 @blueprint.get("/proof/entry/<path:rest>")
 def singular(register: str, rest: str) -> Response:
-    """Old singular paths answer 301 to the plural ones."""
-    path = request.path
+    """Old singular paths answer 301 to the plural ones, the rest of the path as it was sent
+    (still percent-encoded: a key's '?', '#' or '%2F' stays part of the key)."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    try:  # WSGI gives the bytes sent as Latin-1 characters
+        sent = raw.split("?", 1)[0].encode("latin-1").decode("utf-8") if raw else request.path
+    except UnicodeError:
+        raw, sent = None, request.path
+    path = quote(sent, safe="/:@!$&'()*+,;=-._~" + ("%" if raw else ""))
+    register_path = quote(register, safe="")
     for old, new in (("/record/", "/records/"), ("/entry/", "/entries/"), ("/item/", "/items/")):
-        if f"/{register}{old}" in path:
-            path = path.replace(f"/{register}{old}", f"/{register}{new}", 1)
+        if f"/{register_path}{old}" in path:
+            path = path.replace(f"/{register_path}{old}", f"/{register_path}{new}", 1)
             break
     else:
-        path = path.replace(f"/{register}/proof/entry/", f"/{register}/proof/entries/", 1)
+        path = path.replace(f"/{register_path}/proof/entry/", f"/{register_path}/proof/entries/", 1)
     query = request.query_string.decode()
     return redirect(path + (f"?{query}" if query else ""), code=301)  # type: ignore[return-value]

@@ -97,9 +97,34 @@ def read_json(limit: int) -> Any:
     if len(raw) > limit:
         raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")
     try:
-        return json.loads(raw or b"null", object_pairs_hook=_no_repeats)
+        value = json.loads(raw or b"null", object_pairs_hook=_no_repeats)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest(f"the body is not JSON: {str(exc)[:200]}") from None
+    _refuse_unstorable(value)
+    return value
+
+
+def _refuse_unstorable(value: Any) -> None:
+    """BadRequest for a string (a name or a value) holding NUL, which PostgreSQL text cannot
+    store, or a lone surrogate (``"\\ud800"``), which is no character and cannot be written as
+    UTF-8: JSON's escapes can say both, and neither can be stored or answered."""
+    pending = [value]  # walked without recursion: the body may nest as deep as JSON parsing allowed
+    while pending:
+        found = pending.pop()
+        if isinstance(found, dict):
+            pending.extend(found.keys())
+            pending.extend(found.values())
+        elif isinstance(found, list):
+            pending.extend(found)
+        elif isinstance(found, str):
+            if "\x00" in found:
+                raise BadRequest("the body holds a NUL character (\\u0000), which no name or value may hold")
+            if not found.isascii():
+                try:
+                    found.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise BadRequest("the body holds a lone surrogate (a \\ud800-\\udfff escape that is not "
+                                     "half of a pair), which is not a character") from None
 
 
 def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from ..store import reads
 from ..store.engine import snapshot
 from ..store.system import system_records
 from .representations import json_response
+from .security import vary_on_accept
 from .state import state
 
 blueprint = Blueprint("catalogue", __name__)
@@ -53,6 +54,8 @@ def catalogue() -> Response | str:
     """Every register with its size, root, custodian, licence and link; ``?q=`` searches."""
     query = request.args.get("q", "")
     registers = _registers(query)
+    if request.path == "/":
+        vary_on_accept()  # HTML for a browser, JSON for the rest
     wants_html = request.path == "/" and request.accept_mimetypes.accept_html and not request.args.get("format")
     if wants_html:
         return render_template("catalogue.html", registers=registers, query=query)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 from flask import Flask, Response, current_app, json, request
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..core.errors import (
     IntegrityError,
@@ -17,7 +20,7 @@ from ..core.errors import (
     RegisterNotFound,
     StoredItemCorrupt,
 )
-from ..service.proposals import InvalidProposal, ProposalConflict, ProposalNotFound, RateLimited
+from ..service.proposals import InvalidProposal, OpenProposalsFull, ProposalConflict, ProposalNotFound, RateLimited
 from ..service.tokens import Forbidden, Unauthorized
 
 MEDIA_TYPE = "application/problem+json"
@@ -54,6 +57,7 @@ _STATUS: list[tuple[type[RegisterError], int, str]] = [
     (ProposalConflict, 409, "Conflict"),
     (ReadOnlyMirror, 409, "Read-only mirror"),
     (NoSigningKey, 503, "Writes unavailable"),
+    (OpenProposalsFull, 503, "Too many open proposals"),  # a RateLimited: with Retry-After
     (RateLimited, 429, "Too many requests"),
     (InvalidProposal, 422, "Refused"),
     (LineError, 422, "Refused"),
@@ -63,7 +67,19 @@ _STATUS: list[tuple[type[RegisterError], int, str]] = [
 def problem(status: int, title: str, detail: str) -> Response:
     """A problem+json response."""
     body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
-    return Response(body, status=status, mimetype=MEDIA_TYPE, headers={"Access-Control-Allow-Origin": "*"})
+    return Response(body, status=status, mimetype=MEDIA_TYPE, headers={
+        "Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After"})
+
+
+# an absolute path of two or more parts, not the path of a URL (after a host) or within a key
+_FILE_PATH = re.compile(r"(?<![\w.~:/%-])/([\w.~@+-]+)/[\w.~@+/-]*")
+
+
+def without_paths(detail: str) -> str:
+    """``detail`` with any path of the server's files (one under a directory at the root of its
+    file system: ``/tmp/…``, ``/srv/…``) replaced by ``…``: the log has them, the client has no
+    business with them (a URL's path, ``/country/records``, is kept)."""
+    return _FILE_PATH.sub(lambda found: "…" if os.path.isdir("/" + found[1]) else found[0], detail)
 
 
 def log_corrupt(exc: StoredItemCorrupt) -> None:
@@ -90,6 +106,11 @@ def install(app: Flask) -> None:
                 if isinstance(exc, NoSigningKey):  # where the key was looked for is the operator's business
                     current_app.logger.error("write refused: %s", detail)
                     detail = "no signing key is configured"
+                elif isinstance(exc, IntegrityError) and not isinstance(exc, StoredItemCorrupt):
+                    # it may name a file of the server's (a key's): the log says which, the answer does not
+                    current_app.logger.error("stored data does not verify (%s %s): %s", request.method,
+                                             request.full_path.rstrip("?"), detail)
+                    detail = "stored data does not verify (the server's log says where)"
                 answer = problem(status, title, detail)
                 if status == 401:
                     answer.headers["WWW-Authenticate"] = 'Bearer realm="registers"'
@@ -100,12 +121,20 @@ def install(app: Flask) -> None:
                 if status >= 500:  # never kept by a cache: the fault is the server's, and may be mended
                     answer.headers["Cache-Control"] = "no-store"
                 return answer
-        return problem(400, "Bad request", str(exc))
+        return problem(400, "Bad request", without_paths(str(exc)))
 
     @app.errorhandler(OperationalError)
     def _database_error(exc: OperationalError) -> Response:
-        return problem(503, "Database unavailable", str(exc.orig).splitlines()[0])
+        # the driver's message names the server's host and port, or its file: for the log only
+        current_app.logger.error("database unavailable (%s %s): %s", request.method, request.full_path.rstrip("?"),
+                                 str(exc.orig).strip())
+        answer = problem(503, "Database unavailable", "the database did not answer (the server's log says why)")
+        answer.headers["Cache-Control"] = "no-store"
+        return answer
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
-        return problem(exc.code or 500, exc.name, exc.description or exc.name)
+        answer = problem(exc.code or 500, exc.name, exc.description or exc.name)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:  # RFC 9110 §15.5.6: say which are
+            answer.headers["Allow"] = ", ".join(exc.valid_methods)
+        return answer

@@ -2,10 +2,15 @@
 
 - ``POST /<register>/proposals``: anyone proposes a change, JSON ``{"key", "fields", "reason",
   "contact"?, "action"?}`` (action defaults to amend for an existing record, else add; an end is
-  ``{"action": "end", "fields": {"end-date": D}}``). Checked like the real change: 422 with the
-  reason if it could never apply; 413 past ``PROPOSAL_MAX_BYTES``; 429 (with Retry-After) past
-  ``PROPOSAL_RATE`` requests in ``PROPOSAL_RATE_WINDOW`` seconds (default 10 a minute) from one
-  client. 201 with the proposal and its Location.
+  ``{"action": "end", "fields": {"end-date": D}}``), sent as ``application/json`` only (415
+  otherwise: a page on another site cannot make its visitors' browsers post one without a CORS
+  preflight, which ``OPTIONS`` answers: POST with ``Content-Type``, any origin, no credentials).
+  Checked like the real change: 422 with the reason if it could never apply; 413 past
+  ``PROPOSAL_MAX_BYTES``; 429 (with Retry-After) past ``PROPOSAL_RATE`` requests in
+  ``PROPOSAL_RATE_WINDOW`` seconds (default 10 a minute) from one client (its address as the
+  outermost of ``TRUSTED_PROXIES`` saw it, kept only as an HMAC under ``SECRET_KEY``); 503 (with
+  Retry-After) while the register holds ``PROPOSALS_OPEN_MAX`` open proposals. 201 with the
+  proposal and its Location.
 - ``GET /<register>/proposals`` (``?status=open|approved|rejected|all``, newest first, a page of
   ``page-size`` at a time; ``Link: next`` carries the keyset cursor ``before=<id>``) and
   ``/<register>/proposals/<id>``: HTML or JSON, each with its diff against the current record,
@@ -25,11 +30,11 @@ from dataclasses import asdict
 
 from flask import Blueprint, Response, render_template, request
 from sqlalchemy import Engine
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from .. import service
 from ..service import quality
-from .answers import conditional, link_headers, whole_number
+from .answers import CORS, conditional, link_headers, whole_number
 from .bodies import PROPOSAL, load_body, read_json
 from .problems import BadRequest, NotFound
 from .representations import json_response, wants_html
@@ -37,7 +42,9 @@ from .state import state
 from .writes import bearer_token
 
 blueprint = Blueprint("proposals", __name__, url_prefix="/<register>")
-NO_STORE = {"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"}
+NO_STORE = {"Cache-Control": "no-store", **CORS}  # a script on another site may read Location
+PREFLIGHT = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST",
+             "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "86400"}
 
 
 def _read_engine() -> Engine:
@@ -48,20 +55,29 @@ def _write_engine() -> Engine:
     return state().write_engine
 
 
+@blueprint.route("/proposals", methods=["OPTIONS"], provide_automatic_options=False)
+def preflight(register: str) -> Response:
+    """CORS preflight: a form on another site may POST a JSON proposal (no credentials: anyone
+    may propose, and nobody's cookies or tokens are wanted)."""
+    return Response(status=204, headers={**PREFLIGHT, "Allow": "GET, HEAD, POST, OPTIONS"})
+
+
 @blueprint.post("/proposals")
 def propose(register: str) -> Response:
     """Anyone proposes a change to one record."""
     engine = _write_engine()
     settings = state().settings
     limit = settings.proposal_max_bytes
+    if request.mimetype != "application/json":  # a form or text/plain: what any page can make a browser send
+        raise UnsupportedMediaType(f"a proposal is sent as application/json, not '{request.mimetype or 'nothing'}'")
     if (request.content_length or 0) > limit:  # refused before it is read or counted
         raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")
-    service.check_rate(engine, service.client_hash(request.remote_addr or "unknown"), "propose",
-                       settings.proposal_rate, settings.proposal_rate_window)
+    client = service.client_hash(request.remote_addr or "unknown", settings.secret_key or "")
+    service.check_rate(engine, client, "propose", settings.proposal_rate, settings.proposal_rate_window)
     body = load_body(PROPOSAL, limit)
     made = service.propose(
         engine, register, body["key"], body["values"], body["reason"], action=body.get("action"),
-        contact=body.get("contact"), client=service.client_hash(request.remote_addr or "unknown"),
+        contact=body.get("contact"), client=client, open_max=settings.proposals_open_max,
     )
     answer = json_response(made.public(), NO_STORE)
     answer.status_code = 201

@@ -11,6 +11,7 @@ import orjson
 from flask import Response, request
 
 from ..core.entries import Entry
+from .security import vary_on_accept
 
 CSV_TYPE = "text/csv;charset=UTF-8"
 JSON_TYPE = "application/json"
@@ -51,7 +52,9 @@ def json_response(value: Any, headers: dict[str, str] | None = None) -> Response
 
 
 def wants_html() -> bool:
-    """Whether the request prefers HTML to JSON (a browser); no Accept header means JSON."""
+    """Whether the request prefers HTML to JSON (a browser); no Accept header means JSON. The
+    answer then varies with ``Accept``, and says so (``Vary: Accept``)."""
+    vary_on_accept()
     if "Accept" not in request.headers:
         return False
     return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from .. import service
 from ..core.entries import Log, entry_json
 from ..store import reads
-from .answers import CORS, IMMUTABLE, conditional, link_headers, reading, streamed, whole_number
+from .answers import CORS, IMMUTABLE, attachment, conditional, link_headers, reading, streamed, whole_number
 from .representations import json_response
 from .state import state
 
@@ -116,6 +116,6 @@ def system_download_rsf(register: str, start: int, end: int | None) -> Response:
     """The system log's entries ``start+1..end`` and the items they use, as RSF (no asserts:
     check it against ``/system/checkpoint``)."""
     chunks = service.system_patch(_engine(), register, start, end)
-    headers = IMMUTABLE if end is not None else CORS
+    headers = {**(IMMUTABLE if end is not None else CORS), **attachment(f"{register}.rsf")}
     # the first chunk is made now: a bad range or register is refused before the answer starts
     return Response(streamed(chunks, start=True), content_type="application/uk-gov-rsf", headers=headers)

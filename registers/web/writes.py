@@ -14,12 +14,17 @@ token is never logged or echoed.
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 import tempfile
-from typing import Any
+import time
+from pathlib import Path
+from typing import IO, Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 from sqlalchemy import Engine
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .. import service
 from ..core.items import hash_text
@@ -30,6 +35,99 @@ from .state import state
 blueprint = Blueprint("writes", __name__)
 CHUNK = 1 << 16
 CHANGE_MAX_BYTES = 1 << 20  # one record's change: a JSON body read whole
+
+# An upload is spooled to ``registers-upload-<pid>-<random>.rsf`` in the temporary directory
+# (tempfile's: $TMPDIR, else /tmp) and removed when its load ends, however it ends. A worker
+# killed outright (SIGKILL, the OOM killer) cannot remove its own: the next app to start sweeps
+# every spool whose process is gone, and any older than a day (a pid the system reused).
+SPOOL_PREFIX = "registers-upload-"
+SPOOL_NAME = re.compile(re.escape(SPOOL_PREFIX) + r"(?:(\d+)-)?.*\.rsf")
+SPOOL_MAX_AGE = 24 * 3600  # seconds: no load of a live process takes this long
+UNNAMED_SPOOL_AGE = 3600  # seconds: a spool of an older version, named without its process
+NO_ROOM = {errno.ENOSPC, errno.EDQUOT}
+
+
+class InsufficientStorage(HTTPException):
+    """HTTP 507: the spool directory is full, so the upload cannot be received."""
+
+    code = 507
+    description = "the server is out of room for uploads just now: try again later"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: another user's process, alive
+        return True
+    return True
+
+
+def sweep_spools(directory: str | None = None) -> list[Path]:
+    """Remove the spool files (``registers-upload-*.rsf``) left in ``directory`` (tempfile's
+    by default) by loads whose process died; one a live process may still be using is kept.
+    Returns the files removed."""
+    removed = []
+    now = time.time()
+    for path in Path(directory or tempfile.gettempdir()).glob(f"{SPOOL_PREFIX}*.rsf"):
+        match = SPOOL_NAME.fullmatch(path.name)
+        if match is None:
+            continue
+        try:
+            if not path.is_file():
+                continue
+            age = now - path.stat().st_mtime
+            if match[1] is None:
+                stale = age > UNNAMED_SPOOL_AGE
+            else:
+                stale = age > SPOOL_MAX_AGE or not _alive(int(match[1]))
+            if stale:
+                path.unlink()
+                removed.append(path)
+        except OSError:  # gone meanwhile, or another user's
+            continue
+    return removed
+
+
+@blueprint.record_once
+def _sweep_at_start(setup: Any) -> None:
+    for path in sweep_spools():
+        setup.app.logger.warning("removed the spool of an upload whose process died: %s", path)
+
+
+def _spool_body(limit: int) -> IO[bytes]:
+    """The request body in a spool file (its caller removes it); 413 past ``limit`` bytes,
+    507 when the spool directory is full (the partial file removed)."""
+    spool = tempfile.NamedTemporaryFile(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", suffix=".rsf", delete=False)
+    try:
+        received = 0
+        while chunk := request.stream.read(CHUNK):
+            received += len(chunk)
+            if received > limit:
+                raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")
+            spool.write(chunk)
+        spool.flush()
+    except OSError as exc:
+        _discard(spool)
+        if exc.errno in NO_ROOM:
+            current_app.logger.error("an upload was refused: the spool directory is full (%s)", exc)
+            raise InsufficientStorage() from None
+        raise
+    except BaseException:
+        _discard(spool)
+        raise
+    return spool
+
+
+def _discard(spool: IO[bytes]) -> None:
+    """Close and remove a spool file (closing a full one may fail again: it is removed anyway)."""
+    try:
+        spool.close()
+    except OSError:
+        pass
+    finally:
+        Path(spool.name).unlink(missing_ok=True)
 
 
 def _engine() -> Engine:
@@ -66,16 +164,19 @@ def load_rsf(register: str) -> Response:
     and why are the token's label and ``?reason=``, recorded by the platform."""
     by = service.authorise(_engine(), register, bearer_token())
     limit = state().settings.max_upload
-    with tempfile.NamedTemporaryFile(prefix="registers-upload-", suffix=".rsf") as spool:
-        received = 0
-        while chunk := request.stream.read(CHUNK):
-            received += len(chunk)
-            if received > limit:
-                raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")
-            spool.write(chunk)
-        spool.flush()
+    if request.content_length is not None and request.content_length > limit:  # refused before a byte is read
+        raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")
+    try:
+        spool = _spool_body(limit)
+    except OSError as exc:  # the spool could not even be made
+        if exc.errno in NO_ROOM:
+            raise InsufficientStorage() from None
+        raise
+    try:
         result = service.load_rsf(_engine(), spool.name, register, by=by, reason=request.args.get("reason"),
                                   source="request body", create=False, authored=True, strict=True)
+    finally:
+        _discard(spool)
     return _answer(result)
 
 

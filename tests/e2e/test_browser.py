@@ -54,3 +54,12 @@ def test_catalogue_record_page_and_escaping_in_chromium(server: str, browser, db
     assert json_link.get_attribute("href") == f"{server}/country/records/FR.json"
     json_link.click()
     assert '"key":"FR"' in browser.page_source.replace(" ", "")
+
+
+def test_pages_are_styled_under_their_content_security_policy(server: str, browser) -> None:
+    # the policy allows no inline style: the page's look comes from /static/registers.css alone
+    for path in ("/", "/country/", "/country/records/FR"):
+        browser.get(f"{server}{path}")
+        assert browser.execute_script("return getComputedStyle(document.body).maxWidth") == "960px", path
+        assert browser.execute_script("return getComputedStyle(document.querySelector('table')).borderCollapse") \
+            == "collapse", path

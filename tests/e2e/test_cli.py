@@ -105,6 +105,7 @@ def test_refused_files_give_one_line_and_exit_1(db_url: str, name: str, expected
 
 
 def test_unknown_register_and_bad_names(db_url: str) -> None:
+    ok(db_url, "keys", "generate")  # a database ('root' only reads: it never makes one)
     result = run(db_url, "root", "nowhere")
     assert (result.returncode, result.stderr.decode()) == (1, "error: register 'nowhere' does not exist\n")
     result = run(db_url, "load", str(RSF / "country.rsf"), "--register", "Bad Name")

@@ -65,7 +65,7 @@ WALK: dict[str, list[tuple[str, dict[str, str], str]]] = {
                                         (f"/country/items/{HASH}.csv", {}, PROBLEM)],
     "/<register>/records": [("/country/records", {}, PROBLEM), ("/country/records?current=true", {}, PROBLEM),
                             ("/country/records?as-of=206", {}, PROBLEM), ("/country/records?as-of=205", {}, OK)],
-    "/<register>/records.<any(json,csv):fmt>": [("/country/records.json", {}, MOVED),  # 308 to /records
+    "/<register>/records.<any(json,csv):fmt>": [("/country/records.json", {}, PROBLEM),
                                                 ("/country/records.csv", {}, PROBLEM),
                                                 ("/country/records.csv?page-size=5000", {}, PROBLEM)],
     "/<register>/records/<path:rest>": [

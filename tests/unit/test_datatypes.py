@@ -61,3 +61,11 @@ def test_only_ascii_digits_count() -> None:
     assert CHECKERS["datetime"]("٢٠١٦") is not None
     assert CHECKERS["integer"]("٣") is not None
     assert CHECKERS["point"]("[٠, 1]") is not None
+
+
+@pytest.mark.parametrize("datatype", sorted(CHECKERS))
+def test_no_datatype_takes_a_nul(datatype: str) -> None:
+    """NUL cuts a value short in PostgreSQL's text, a CSV, a terminal: every datatype refuses it
+    (an RSF upload stored it, and served it raw)."""
+    assert CHECKERS[datatype]("a\x00b") is not None
+    assert CHECKERS[datatype]("country:G\x00B") is not None

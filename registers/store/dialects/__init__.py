@@ -14,6 +14,7 @@ to a DBAPI cursor by hand, its parameters are marked with the driver's ``placeho
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -173,8 +174,9 @@ def driver_for_url(url: str) -> Dialect:
     """The driver of the database ``url`` names; RegisterError (one line) for one without."""
     try:
         name = make_url(url).get_backend_name()
-    except ArgumentError:
-        raise RegisterError(f"'{url}' is not a database URL (REGISTERS_DATABASE_URL, or --db): "
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        shown = re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)  # never a password
+        raise RegisterError(f"'{shown}' is not a database URL (REGISTERS_DATABASE_URL, or --db): "
                             "sqlite:///FILE or postgresql://USER@HOST/DATABASE") from None
     driver = DRIVERS.get(name)
     if driver is None:

@@ -11,9 +11,10 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event, func, select, text
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.sql import ColumnElement
 
+from ...core.errors import RegisterError
 from ...core.field_values import FieldRow
 from ..schema import register
 from .base import (
@@ -130,6 +131,9 @@ class SQLite:
     column_types = {"int16": "INTEGER", "int64": "INTEGER", "text": "TEXT", "bytes": "BLOB"}
 
     def create_engine(self, url: str, page_cache_mib: Callable[[], int]) -> Engine:
+        if self.database_file(make_url(url)) is None:
+            raise RegisterError(f"'{url}' is a database in memory, gone when it is closed: "
+                                "name a file, sqlite:///FILE")
         # check_same_thread off: the append transaction hands its connection to one writer thread
         # at a time (store/bulk.py), never to two at once. LIFO: a process reuses its most recent
         # connection, so one thread keeps one page cache warm instead of filling five in turn.

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import Connection
 
-HEAD = "0009"  # the newest revision: keep equal to the last file in versions/
+HEAD = "0010"  # the newest revision: keep equal to the last file in versions/
 BASELINE = "0001"  # the schema before signed checkpoints (landed with issue 3)
 
 
@@ -69,7 +69,8 @@ def schema_revision(conn: Connection, tables: set[str] | None = None) -> str | N
     if recorded is not None or "checkpoint" not in tables:
         return recorded
     if "quality_report" in tables:
-        return "0009"
+        columns = {c["name"] for c in inspect(conn).get_columns("proposal")}
+        return "0010" if "client_mac" in columns else "0009"
     if "search_field" in tables:
         return "0008"
     if "superseded" in tables:
