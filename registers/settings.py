@@ -18,6 +18,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -70,7 +71,50 @@ def _public_url(text: str) -> str:
     return f"{match[1]}://{match[2].lower()}"
 
 
+def choice(*words: str) -> Kind:
+    """One of ``words``."""
+
+    def parse(text: str) -> str:
+        if text not in words:
+            raise ValueError
+        return text
+
+    listed = ", ".join(words[:-1]) + " or " + words[-1]
+    return Kind(listed, f"one of {listed}", parse)
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError
+
+
+def _email(text: str) -> str:
+    if not re.fullmatch(r"[^\s@<>\"'()]+@[^\s@<>\"'()]+\.[^\s@<>\"'()]+", text):
+        raise ValueError
+    return text
+
+
+def _date(text: str) -> date:
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        raise ValueError
+    return date.fromisoformat(text)
+
+
+def _web_url(text: str) -> str:
+    if not re.fullmatch(r"https?://[^\s<>\"']+", text):
+        raise ValueError
+    return text
+
+
 TEXT = Kind("text", "text", str)
+BOOLEAN = Kind("true or false", "true or false (or 1/0, yes/no, on/off)", _boolean)
+EMAIL = Kind("email address", "an email address like 'registers@example.gov.uk'", _email)
+DATE = Kind("date", "a date like 2026-03-01", _date)
+WEB_URL = Kind("URL", "an http or https URL", _web_url)
 PUBLIC_URL = Kind("URL", "a scheme and host like 'https://registers.example.gov.uk' (no path)", _public_url)
 URL = Kind("database URL", "a database URL", str)  # opening the database says what is wrong with one
 DIRECTORY = Kind("directory", "a directory", Path)
@@ -104,6 +148,15 @@ class Settings:
     trusted_proxies: int = _declare(0, whole(0), "how many proxies in front of the web app append to `X-Forwarded-For` (and set `X-Forwarded-Proto`/`-Host`): the client address is the one the outermost trusted proxy saw (werkzeug's `ProxyFix`); 0: the socket's address, forwarded headers ignored")
     secret_key: str | None = _declare(None, TEXT, "the server secret client addresses are kept under (an HMAC, never the address); the web app refuses to start without it, except `registers serve`, which makes one for its process", secret=True)
     server_name: str | None = _declare(None, PUBLIC_URL, "the public scheme and host of the web app: redirects and `register.json`'s `domain` use it, never a request's `Host`", shown="none: redirects are relative, `domain` is `REGISTERS_ORIGIN`")
+    service_name: str = _declare("Registers", TEXT, "the service's name, in the pages' header and the accessibility statement")
+    phase: str = _declare("beta", choice("alpha", "beta", "live"), "the service's phase: alpha and beta show GOV.UK's phase banner on every page, live none")
+    govuk_brand: bool = _declare(False, BOOLEAN, "the GOV.UK brand on the pages (the crown in header and footer, GOV.UK's icons, the GDS Transport font): only a service on gov.uk may use it", shown="false: off")
+    organisation: str | None = _declare(None, TEXT, "who runs the service, named in the pages' footer and the accessibility statement", shown="none: not named")
+    contact_email: str | None = _declare(None, EMAIL, "the service team's address: the phase banner's feedback link, the footer's contact link and the accessibility statement")
+    licence: str = _declare("Open Government Licence v3.0", TEXT, "the licence of the registers' data: the catalogue's `licence` and the pages' footer")
+    licence_url: str = _declare("https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/", WEB_URL, "where that licence is published: the pages' footer links to it", shown="the OGL v3.0 at nationalarchives.gov.uk")
+    accessibility_compliance: str = _declare("partially", choice("fully", "partially", "not"), "how far the pages meet WCAG 2.2 AA, as the accessibility statement (`/accessibility`) declares: fully, partially or not compliant")
+    accessibility_reviewed: date | None = _declare(None, DATE, "when the accessibility statement was last reviewed, as it says", shown="none: it says it has not been reviewed")
     sqlite_cache_mib: int = _declare(16, whole(1, "MiB"), "the page cache each SQLite connection keeps, the CLI's too; the OS caches the rest of the file")
     origin: str = _declare("localhost", ORIGIN, "the origin checkpoints are signed for (`<origin>/<register>`, `<origin>/<register>/system`) and new keys' name")
     key_dir: Path | None = _declare(None, DIRECTORY, "where the private signing key lives (a file of mode 0600, never in the database); only a key the database records signs, and with none at hand writes are refused", shown="`keys/` beside a SQLite database file; none for PostgreSQL (required to write)")

@@ -46,7 +46,8 @@ GOOD_TIMESTAMPS = 4096  # timestamps remembered as valid (files mostly repeat th
 # "system" (a register of that name would have the checkpoint origin ".../system", which only
 # system logs may have).
 RESERVED = frozenset(
-    {"healthz", "readyz", "keys", "static", "openapi", "api", "search", "catalogue", "favicon", "system"}
+    {"healthz", "readyz", "keys", "static", "openapi", "api", "search", "catalogue", "favicon", "system",
+     "accessibility"}
 )
 _NEW_REGISTER = text("INSERT INTO register (name, created) VALUES (:name, :created) ON CONFLICT (name) DO NOTHING")
 

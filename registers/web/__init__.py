@@ -20,7 +20,7 @@ from ..settings import BadSetting, current, declared
 from ..store import signing
 from ..store.engine import open_engine
 from ..store.lookup import RecordLookup
-from . import api, canonical, catalogue, health, openapi, problems, proposals, security, signed, writes
+from . import api, canonical, catalogue, health, openapi, pages, problems, proposals, security, signed, writes
 from .state import AppState, install
 
 NO_SECRET = ("REGISTERS_SECRET_KEY is not set: the web app keeps client addresses only as an HMAC under it; "
@@ -74,6 +74,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     problems.install(app)
     canonical.install(app)
     security.install(app)
+    pages.install(app, settings)  # GOV.UK Frontend's templates and assets, /accessibility
     app.register_blueprint(health.blueprint)
     app.register_blueprint(catalogue.blueprint)
     app.register_blueprint(openapi.blueprint)

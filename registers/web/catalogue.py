@@ -16,11 +16,11 @@ from .security import vary_on_accept
 from .state import state
 
 blueprint = Blueprint("catalogue", __name__)
-LICENCE = "Open Government Licence v3.0"
 
 
 def _registers(query: str) -> list[dict[str, Any]]:
     out = []
+    licence = state().settings.licence  # REGISTERS_LICENCE
     with snapshot(state().engine) as conn:
         for name in reads.register_names(conn):
             reg_id = reads.register_id(conn, name)
@@ -39,7 +39,7 @@ def _registers(query: str) -> list[dict[str, Any]]:
                 "custodian": system.get("custodian", {}).get("custodian", ""),
                 "total-entries": head.user_size,
                 "root-hash": hash_text(head.user_root),
-                "licence": LICENCE,
+                "licence": licence,
                 "link": f"/{name}/",
             }
             haystack = f"{name} {title} {text}".lower()

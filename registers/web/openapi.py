@@ -79,6 +79,8 @@ def document() -> dict[str, Any]:
         "/readyz": {"get": {"summary": "Readiness (the database answers)",
                             "responses": {"200": {"description": "Ready"}}}},
         "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
+        "/accessibility": {"get": {"summary": "The accessibility statement (HTML)",
+                                   "responses": {"200": {"description": "The statement", "content": {HTML: {}}}}}},
         "/{register}/": _get("The register's page", [SEARCH, _query("before", text="With q: the next page's cursor")],
                              HTML),
         "/{register}/register": _get("Totals, last update, definition and custodian", [], JSON),

@@ -1,7 +1,8 @@
 """The headers every answer carries, and the public address answers are built from.
 
-- Every answer: ``Content-Security-Policy`` (nothing inline, nothing from elsewhere: the pages'
-  only style is ``/static/registers.css``, and they have no script; ``frame-ancestors 'none'``),
+- Every answer: ``Content-Security-Policy`` (nothing from elsewhere, nothing inline but GOV.UK
+  Frontend's one-line ``js-enabled`` script, allowed by its hash: the pages' styles, scripts,
+  fonts and images are the app's own ``/static/`` files; ``frame-ancestors 'none'``),
   ``X-Frame-Options: DENY`` for browsers without CSP, ``X-Content-Type-Options: nosniff`` and
   ``Referrer-Policy: no-referrer``.
 - ``Vary: Accept`` on every answer of a URL whose representation the ``Accept`` header chooses
@@ -18,6 +19,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Response, g, request
@@ -25,9 +28,15 @@ from flask import Flask, Response, g, request
 from .problems import problem
 from .state import state
 
+# GOV.UK Frontend's page template starts the body with this one inline script (it marks the page
+# as having JavaScript before anything is drawn); the policy allows it by its hash and nothing
+# else inline. test_govuk_frontend checks the pages carry exactly this script.
+JS_ENABLED = ("document.body.className += ' js-enabled' + ('noModule' in HTMLScriptElement.prototype ? "
+              "' govuk-frontend-supported' : '');")
+JS_ENABLED_HASH = "sha256-" + base64.b64encode(hashlib.sha256(JS_ENABLED.encode()).digest()).decode()
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; "
-    "frame-ancestors 'none'"
+    f"default-src 'none'; script-src 'self' '{JS_ENABLED_HASH}'; style-src 'self'; img-src 'self'; "
+    "font-src 'self'; manifest-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,

@@ -49,6 +49,7 @@ WALK: dict[str, list[tuple[str, dict[str, str], str]]] = {
     "/<register>/keys": [("/country/keys", {}, OK)],
     "/<register>/keys.json": [("/country/keys.json", {}, OK)],
     "/openapi.json": [("/openapi.json", {}, OK)],
+    "/accessibility": [("/accessibility", HTML, OK)],
     "/static/<path:filename>": [],  # files, no register data
     "/<register>/": [("/country/", HTML, PROBLEM), ("/country/?q=GM", HTML, PROBLEM),
                      ("/country/?q=gambia", HTML, PROBLEM)],

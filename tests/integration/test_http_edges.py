@@ -14,6 +14,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from registers import service
+from registers.web import pages
+from registers.web.security import JS_ENABLED
 from registers.web.state import state
 from tests.integration.helpers import app_client, load
 
@@ -50,9 +52,13 @@ def test_pages_carry_a_policy_with_nothing_inline_and_no_framing(client: FlaskCl
         assert answer.headers["X-Content-Type-Options"] == "nosniff", path
         assert answer.headers["Referrer-Policy"] in ("no-referrer", "strict-origin-when-cross-origin"), path
         page = answer.get_data(as_text=True)
-        assert not re.search(r"<script|<style|\sstyle=|\son[a-z]+=|javascript:", page, re.I), path
-        assert '<link rel="stylesheet" href="/static/registers.css">' in page, path
-    with client.get("/static/registers.css") as sheet:
+        # scripts: GOV.UK Frontend's module from /static/, and its one-line snippet the policy names by hash
+        scripts = re.findall(r"<script[^>]*>", page, re.I)
+        assert scripts == ["<script>", f'<script type="module" src="/static/registers.js?v={pages.built_version()}">'], path
+        assert f"<script>{JS_ENABLED}</script>" in page and "script-src 'self' 'sha256-" in policy, path
+        assert not re.search(r"<style|\sstyle=|\son[a-z]+=|javascript:", page, re.I), path
+        assert f'<link rel="stylesheet" href="/static/govuk/registers.css?v={pages.built_version()}">' in page, path
+    with client.get("/static/govuk/registers.css") as sheet:
         assert sheet.status_code == 200 and sheet.content_type.startswith("text/css") and b"font-family" in sheet.data
     assert client.get("/country/records.json").headers["X-Content-Type-Options"] == "nosniff"
 

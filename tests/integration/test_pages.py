@@ -50,7 +50,8 @@ def test_data_is_always_shown_as_text(client: FlaskClient, engine: Engine) -> No
     assert "<script>alert" not in index
 
 
-RESERVED_NAMES = ["healthz", "readyz", "keys", "static", "openapi", "api", "search", "catalogue", "favicon", "system"]
+RESERVED_NAMES = ["healthz", "readyz", "keys", "static", "openapi", "api", "search", "catalogue", "favicon", "system",
+                  "accessibility"]
 
 
 def test_register_names_cannot_shadow_the_platform(client: FlaskClient, engine: Engine) -> None:
