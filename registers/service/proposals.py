@@ -293,14 +293,17 @@ def _row(conn: Connection, reg_id: int, proposal_id: int) -> Any:
 
 
 def list_proposals(engine: Engine, name: str, status: str | None = "open", limit: int = 1000,
-                   before: int | None = None) -> list[Proposal]:
+                   before: int | None = None, after: int | None = None) -> list[Proposal]:
     """The register's proposals with ``status`` (None: all), newest first: the first ``limit``,
-    or with ``before``, the first ``limit`` numbered below it (the keyset cursor of a page).
-    Each status is a walk of the index by (register, status, id) from the cursor, so a page
-    costs ``limit`` rows per status and the records they are about, at any depth."""
+    or with ``before``, the first ``limit`` numbered below it (the keyset cursor of a page), or
+    with ``after`` (and no ``before``), the ``limit`` numbered nearest above it (the page before
+    a page, for a Previous link). Each status is a walk of the index by (register, status, id)
+    from the cursor, so a page costs ``limit`` rows per status and the records they are about,
+    at any depth."""
     if status is not None and status not in STATUSES:
         raise RegisterError(f"status must be one of {', '.join(STATUSES)}")
     p = proposal.c
+    upward = before is None and after is not None
     with snapshot(engine) as conn:
         reg_id = register_id_of(conn, name)
         rows: list[Any] = []
@@ -308,8 +311,12 @@ def list_proposals(engine: Engine, name: str, status: str | None = "open", limit
             query = select(proposal).where(p.register_id == reg_id, p.status == wanted)
             if before is not None:
                 query = query.where(p.id < before)
-            rows += conn.execute(query.order_by(p.id.desc()).limit(limit)).all()
-        rows = sorted(rows, key=lambda row: int(row.id), reverse=True)[:limit]
+            elif after is not None:
+                query = query.where(p.id > after)
+            rows += conn.execute(query.order_by(p.id.asc() if upward else p.id.desc()).limit(limit)).all()
+        rows = sorted(rows, key=lambda row: int(row.id), reverse=not upward)[:limit]
+        if upward:  # the nearest above the cursor, shown newest first like every page
+            rows.reverse()
         if not rows:
             return []
         definition = definition_of(conn, reg_id, name)

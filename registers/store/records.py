@@ -114,13 +114,15 @@ def record_entries(
 
 
 def record_page(
-    conn: Connection, reg_id: int, limit: int, as_of: int | None = None, before: int | None = None
+    conn: Connection, reg_id: int, limit: int, as_of: int | None = None, before: int | None = None,
+    after: int | None = None,
 ) -> list[Record]:
     """Up to ``limit`` records, newest first, with their items (each checked: StoredItemCorrupt):
     the current ones, or those as they stood after entry ``as_of``; keyset-paged by entry number
-    (``before``: after the record whose entry number it is). See ``record_rows``."""
+    (``before``: after the record whose entry number it is; ``after``: the ``limit`` records just
+    newer than the one whose entry number it is, the page before it). See ``record_rows``."""
     out: list[Record] = []
-    for number, timestamp, key, hashes, blob in record_rows(conn, reg_id, limit, as_of, before):
+    for number, timestamp, key, hashes, blob in record_rows(conn, reg_id, limit, as_of, before, after):
         found = Entry(Log.USER, number, timestamp, key, reads.split_digests(hashes))
         if len(found.digests) == 1 and blob is not None:
             out.append(Record(found, [orjson.loads(blob)]))
@@ -130,7 +132,8 @@ def record_page(
 
 
 def record_rows(
-    conn: Connection, reg_id: int, limit: int, as_of: int | None = None, before: int | None = None
+    conn: Connection, reg_id: int, limit: int, as_of: int | None = None, before: int | None = None,
+    after: int | None = None,
 ) -> list[tuple[int, str, str, bytes, bytes | None]]:
     """Up to ``limit`` records as plain rows (entry number, timestamp, key, item hashes, first
     item's bytes, checked against its digest: StoredItemCorrupt), newest first: the current
@@ -140,12 +143,16 @@ def record_rows(
     (index probes): it reads the page's entries and those superseded (by ``as_of``) between
     them, nothing else. The walk is plain statements of an index range and a limit, filtered
     here, so that no planner can choose to read the range whole (PostgreSQL would, misjudging
-    how many entries a filter on the index keeps)."""
+    how many entries a filter on the index keeps). With ``after`` (and no ``before``) the walk
+    goes forwards from that entry number instead, the same reads, and the rows it keeps (the
+    ``limit`` records just newer than ``after``) are still given newest first."""
     e, h, i = entry.c, item_hash.c, item.c
     first_item = (h.register_id == e.register_id) & (h.hash == func.substr(e.item_hashes, 1, 32))
     upper = before
     if as_of is not None:
         upper = as_of + 1 if upper is None else min(upper, as_of + 1)
+    forwards = after is not None and before is None
+    lower = after
     found: list[tuple[int, str, str, bytes, bytes | None]] = []
     while len(found) < limit:
         query = (
@@ -156,8 +163,11 @@ def record_rows(
         )
         if upper is not None:
             query = query.where(e.number < upper)
+        if forwards:
+            query = query.where(e.number > lower)
         chunk = limit - len(found) + 1
-        rows = conn.execute(query.order_by(e.number.desc()).limit(chunk)).all()
+        order = e.number.asc() if forwards else e.number.desc()
+        rows = conn.execute(query.order_by(order).limit(chunk)).all()
         kept = [(n, ts, key, bytes(hashes), None if blob is None else reads.stored_bytes(blob))
                 for n, ts, key, hashes, by, blob in rows if by is None or (as_of is not None and by > as_of)]
         kept = kept[: limit - len(found)]
@@ -165,8 +175,11 @@ def record_rows(
         found += kept
         if len(rows) < chunk:
             break
-        upper = rows[-1][0]
-    return found
+        if forwards:
+            lower = rows[-1][0]
+        else:
+            upper = rows[-1][0]
+    return found[::-1] if forwards else found
 
 
 def iter_records(

@@ -299,19 +299,25 @@ def find(
     limit: int,
     before: int | None = None,
     keep: Callable[[records.Record], bool] | None = None,
+    after: int | None = None,
 ) -> Found:
     """Up to ``limit`` current records matching every one of ``query_words`` (see
     ``query_words``), highest rank first, below the rank ``before``; ``keep`` leaves out others
     (``current=true``: ended records). Reads the index from ``before`` on, and each entry it
-    gives once: an older entry of a key found there (its record moved on) costs its probe."""
+    gives once: an older entry of a key found there (its record moved on) costs its probe.
+    With ``after`` (and no ``before``): the ``limit`` matches just above that rank (the page
+    before the one it begins), read upwards from it, still given highest first; ``more`` then
+    says whether higher ones remain."""
     if not query_words:
         return Found([], [], False)
     dialect = dialect_for(conn)
     cursor = TOP if before is None else min(before, TOP)
+    upwards = after is not None and before is None
+    low = after
     found: list[tuple[int, records.Record]] = []
     while len(found) <= limit:
         want = limit + 1 - len(found)
-        ranks = dialect.search_ranks(conn, reg_id, query_words, cursor, want)
+        ranks = dialect.search_ranks(conn, reg_id, query_words, cursor, want, low if upwards else None)
         if not ranks:
             break
         current = _current_entries(conn, reg_id, [r & NUMBER for r in ranks])
@@ -320,8 +326,11 @@ def find(
         found += [(r, rec) for (r, _e), rec in zip(hits, with_items, strict=True) if keep is None or keep(rec)]
         if len(ranks) < want:
             break
-        cursor = ranks[-1]
-    page = found[:limit]
+        if upwards:
+            low = ranks[-1]
+        else:
+            cursor = ranks[-1]
+    page = found[:limit][::-1] if upwards else found[:limit]
     return Found([rec for _r, rec in page], [r for r, _rec in page], len(found) > limit)
 
 

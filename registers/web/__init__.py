@@ -20,7 +20,7 @@ from ..settings import BadSetting, current, declared
 from ..store import signing
 from ..store.engine import open_engine
 from ..store.lookup import RecordLookup
-from . import api, canonical, catalogue, health, openapi, pages, problems, proposals, security, signed, writes
+from . import api, canonical, catalogue, health, openapi, pages, problems, proposals, security, signed, suggest, writes
 from .state import AppState, install
 
 NO_SECRET = ("REGISTERS_SECRET_KEY is not set: the web app keeps client addresses only as an HMAC under it; "
@@ -81,6 +81,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(writes.blueprint)
     app.register_blueprint(signed.blueprint)  # before api: /<register>/system/... are its paths
     app.register_blueprint(proposals.blueprint)
+    suggest.install(app)  # the forms that propose a change
     app.register_blueprint(api.blueprint)
     _say_whether_writes_can_be_signed(app, primary)
     if settings.trusted_proxies:  # the client's address, scheme and host as the outermost trusted proxy saw them

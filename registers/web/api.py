@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from .. import service
 from ..core.definitions import Definition
-from ..core.entries import Log, entry_json, record_json, record_json_bytes
+from ..core.entries import Entry, Log, entry_json, record_json, record_json_bytes
 from ..core.items import hash_text, parse_hash
 from ..core.rsf import MEDIA_TYPE as RSF_TYPE
 from ..loaders.record_files import records_csv_chunks, records_jsonl_chunks
@@ -28,6 +28,7 @@ from ..store import reads, records, search
 from ..store.engine import snapshot
 from ..store.fields import indexed_fields
 from ..store.system import system_records
+from . import browse
 from .answers import (
     CORS,
     IMMUTABLE,
@@ -41,7 +42,7 @@ from .answers import (
 )
 from .problems import BadRequest, NotFound, TooLarge
 from .representations import JSON_TYPE, csv_response, entries_csv, json_response, records_csv, wants_html
-from .security import public_domain
+from .security import public_domain, public_origin
 from .state import state
 
 blueprint = Blueprint("api", __name__, url_prefix="/<register>")
@@ -67,27 +68,104 @@ def _split_format(path: str) -> tuple[str, str]:
 
 @blueprint.get("/")
 def register_page(register: str) -> Response | str:
-    """The register's HTML page: what it is, its newest records. ``?q=`` finds records by the
-    words of their key, name and the fields marked for search (store/search.py), 100 a page,
-    with a link to the next (``before``, the keyset cursor)."""
-    query = request.args.get("q", "").strip()
-    more = ""
+    """The register's HTML page: what it is (its definition, custodian, licence), its downloads,
+    how to use its API, links to its proposals, quality report and how to verify it, and its
+    records a page at a time (``records_view``)."""
+    return _records_view(register, f"/{quote(register, safe='')}/", "register.html")
+
+
+def _records_view(register: str, base: str, template: str) -> str:
+    """A page of records for a person: newest first, ``page-size`` (default REGISTERS_PAGE_SIZE)
+    a page, paged by keyset cursors both ways (Next: ``before``, the entry number of the page's
+    last record; Previous: ``after``, its first's), ended records tagged, ``current=true`` leaving
+    them out; ``q`` finds records by the words of their key, name and the fields marked for
+    search (store/search.py), paged by rank the same way both ways. Every page reads about a
+    page of records at any depth."""
+    args = request.args
+    settings = state().settings
+    query = args.get("q", "").strip()
+    size = whole_number(args.get("page-size"), "page-size", settings.page_size, 1, settings.max_page_size)
+    before = whole_number(args.get("before"), "before", 0, 1) or None
+    after = None if before is not None or args.get("after") is None else whole_number(args.get("after"), "after", 0, 0)
+    page = whole_number(args.get("page"), "page", 1, 1, 10**12)
+    current = _flag(args.get("current"), "current")
+    today = date.today().isoformat()
+    keep = {"q": query or None, "current": "true" if current else None,
+            "page-size": size if size != settings.page_size else None}
+    next_cursor = previous_cursor = None
     with reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
         definition = _definition(conn, reg_id, register)
         if query:
-            before = whole_number(request.args.get("before"), "before", 0, 1) or None
-            hits = search.find(conn, reg_id, _query_words(query), 100, before)
+            keeping = (lambda rec: is_current(rec.item, today)) if current else None
+            hits = search.find(conn, reg_id, _query_words(query), size, before, keeping, after)
             found = hits.records
-            if hits.more:
-                more = "?" + urlencode({"q": query, "before": hits.ranks[-1]})
+            if after is not None:  # Previous: the matches just above the rank ``after``
+                next_cursor = hits.ranks[-1] if hits.ranks else None
+                previous_cursor = hits.ranks[0] if hits.more and hits.ranks else None
+                page = max(page, 2) if hits.more else 1
+            else:
+                next_cursor = hits.ranks[-1] if hits.more and hits.ranks else None
+                if before is not None:
+                    previous_cursor = hits.ranks[0] if hits.ranks else before - 1
+                    page = max(page, 2)
+                else:
+                    page = 1
+        elif after is not None:
+            found, newer = _record_page_after(conn, reg_id, size, after, current, today)
+            next_cursor = found[-1].entry.number if found else None  # the page this one was reached from
+            previous_cursor = found[0].entry.number if newer and found else None
+            page = max(page, 2) if newer else 1
         else:
-            found, _more = _record_page(conn, reg_id, 100)
+            # an old link's page-index is honoured as the API honours it (to REGISTERS_PAGE_INDEX_DEPTH)
+            index = 1 if before is not None else whole_number(args.get("page-index"), "page-index", 1, 1)
+            found, more = _record_page(conn, reg_id, size, page=index, before=before, current=current)
+            next_cursor = found[-1].entry.number if more and found else None
+            if before is not None or index > 1:
+                previous_cursor = found[0].entry.number if found else (before or 1) - 1
+                page = index if index > 1 else max(page, 2)
+            else:
+                page = 1
+        overview = _overview(conn, reg_id, register, head) if template == "register.html" else {}
+    pager = browse.pagination(base, keep, page, next_cursor=next_cursor, previous_cursor=previous_cursor,
+                              label="Pages of records")
+    caption = f"Records found by “{query}”" if query else "Records, newest first"
+    caption += f", page {page}" if page > 1 else ""
+    table = browse.records_table(register, definition, found, caption, today)
+    twin = browse.query_path(f"/{quote(register, safe='')}/records", {
+        "q": query or None, "current": "true" if current else None, "page-size": size,
+        "before": before, "after": None})
     return render_template(
-        "register.html", register=register, title=definition.title or register, text=definition.text,
-        total=head.user_size, root=hash_text(head.user_root), fields=definition.field_names, records=found, query=query,
-        more=more,
+        template, register=register, title=definition.title or register, text=definition.text,
+        definition=definition, head=head, root=hash_text(head.user_root), records=found, table=table,
+        pagination=pager, query=query, current=current, page=page,
+        json_twin=twin.replace("/records", "/records.json", 1), csv_twin=twin.replace("/records", "/records.csv", 1),
+        **overview,
     )
+
+
+def _record_page_after(
+    conn: Connection, reg_id: int, size: int, after: int, current: bool, today: str,
+) -> tuple[list[records.Record], bool]:
+    """The ``size`` records just newer than entry ``after`` (the page before the one whose first
+    record it is), newest first, and whether newer ones remain: a forwards walk of that page only."""
+    kept: list[records.Record] = []
+    want = size + 1
+    while True:
+        found = records.record_page(conn, reg_id, want, after=after)[::-1]  # oldest first
+        kept += [rec for rec in found if not current or is_current(rec.item, today)]
+        if len(kept) > size or len(found) < want:
+            break
+        after = found[-1].entry.number
+    return kept[:size][::-1], len(kept) > size
+
+
+def _overview(conn: Connection, reg_id: int, register: str, head: reads.Head) -> dict[str, object]:
+    """What the register's page shows beside its records: the custodian, the latest update."""
+    latest = next(reads.iter_entries(conn, reg_id, Log.USER, head.user_size), None) if head.user_size else None
+    custodian = system_records(conn, reg_id, head.system_root).get("custodian", {}).get("custodian")
+    return {"custodian": custodian if isinstance(custodian, str) and custodian else None,
+            "last_updated": latest.timestamp if latest else None, "origin": public_origin()}
 
 
 def _query_words(query: str) -> list[str]:
@@ -124,13 +202,18 @@ def register_info(register: str) -> Response:
 @blueprint.get("/entries", defaults={"fmt": "json"})
 @blueprint.get("/entries.<any(json,csv):fmt>")
 def entries(register: str, fmt: str) -> Response:
-    """Entries oldest first from ``start`` (an entry number), ``limit`` at a time (at most 5000)."""
+    """Entries oldest first from ``start`` (an entry number), ``limit`` at a time (at most 5000);
+    for a browser (``/entries`` asked for HTML), the page of them."""
     settings = state().settings
     limit = whole_number(request.args.get("limit"), "limit", settings.page_size, 1, settings.max_page_size)
+    html = request.path.endswith("/entries") and wants_html()
     with reading(register) as (conn, reg_id):
         size = reads.head(conn, reg_id).user_size
         start = whole_number(request.args.get("start"), "start", 1, 1)
         found = list(reads.iter_entries(conn, reg_id, Log.USER, start, min(size, start + limit - 1)))
+        if html:
+            title = _definition(conn, reg_id, register).title or register
+            return entries_page(register, title, found, start, limit, size)  # type: ignore[return-value]
     pairs = []
     if start + limit <= size:
         pairs.append(("next", f"?start={start + limit}&limit={limit}"))
@@ -142,6 +225,24 @@ def entries(register: str, fmt: str) -> Response:
     return conditional(response, f"entries-{start}-{last}-{limit}-{fmt}")  # entries never change
 
 
+def entries_page(register: str, title: str, found: list[Entry], start: int, limit: int, size: int,
+                 system: bool = False, items: dict[bytes, dict[str, object]] | None = None) -> str:
+    """A page of a log's entries for a person (the user log, or with ``system`` the system log,
+    its items' fields shown), paged by entry number with numbered pages."""
+    base = f"/{quote(register, safe='')}/{'system/' if system else ''}entries"
+    page = (start - 2) // limit + 2 if start > 1 else 1
+    caption = ("System entries" if system else "Entries") + f", oldest first, page {page}"
+    twin = browse.query_path(base, {"start": start if start > 1 else None,
+                                    "limit": limit if limit != state().settings.page_size else None})
+    return render_template(
+        "entries.html", register=register, title=title, system=system, page=page, size=size,
+        table=browse.entries_table(register, found, caption, system, items),
+        pagination=browse.numbered_pagination(base, {}, start, limit, size) if found or start > 1 else None,
+        json_twin=twin.replace("/entries", "/entries.json", 1),
+        csv_twin=twin.replace("/entries", "/entries.csv", 1) if not system else None,
+    )
+
+
 @blueprint.get("/entries/<path:number>")
 def entry(register: str, number: str) -> Response:
     """One entry, as a one-element list."""
@@ -151,9 +252,13 @@ def entry(register: str, number: str) -> Response:
         found = list(reads.iter_entries(conn, reg_id, Log.USER, n, n))
         if found and fmt == "html":
             items = reads.item_contents(conn, reg_id, list(found[0].digests))
+            definition = _definition(conn, reg_id, register)
+            known = browse.KnownRegisters(reads.register_names(conn))
             return render_template(  # type: ignore[return-value]
-                "entry.html", register=register, entry=found[0],
-                items=[(hash_text(d), json.loads(items[d])) for d in found[0].digests if d in items],
+                "entry.html", register=register, entry=found[0], title=definition.title or register,
+                items=[(hash_text(d), _summary_rows(known, definition, json.loads(items[d])))
+                       for d in found[0].digests if d in items],
+                record_href=browse.record_href(register, found[0].key),
             )
     if not found:
         raise NotFound(f"register '{register}' has no entry {n}")
@@ -172,6 +277,12 @@ def item(register: str, digest: str) -> Response:
         raise BadRequest(str(exc)) from None
     with reading(register) as (conn, reg_id):
         blob = reads.item_contents(conn, reg_id, [raw]).get(raw)
+        if blob is not None and fmt == "html":
+            definition = _definition(conn, reg_id, register)
+            rows = _summary_rows(browse.KnownRegisters(reads.register_names(conn)), definition, json.loads(blob))
+            return render_template(  # type: ignore[return-value]
+                "item.html", register=register, title=definition.title or register, digest=text, rows=rows,
+                href=f"/{quote(register, safe='')}/items/{text}")
         fields = _definition(conn, reg_id, register).field_names if fmt == "csv" and blob else []
     if blob is None:
         raise NotFound(f"register '{register}' has no item {text}")
@@ -223,6 +334,8 @@ def record_list(register: str, fmt: str) -> Response:
     (from 1) or the keyset cursor ``before`` that ``Link: next`` carries; ``current=true`` leaves
     out ended records; ``as-of=N`` gives the records as they stood after entry N; ``q`` finds
     records by word instead (``_search_list``)."""
+    if request.path.endswith("/records") and wants_html():  # a browser: the page (JSON otherwise, as before)
+        return _records_view(register, f"/{quote(register, safe='')}/records", "records.html")  # type: ignore[return-value]
     args = request.args
     settings = state().settings
     size = whole_number(args.get("page-size"), "page-size", settings.page_size, 1, settings.max_page_size)
@@ -305,6 +418,8 @@ def record_paths(register: str, rest: str) -> Response:
         return _record(register, path)
     with reading(register) as (conn, reg_id):
         if len(parts) == 2 and parts[1] == "entries":
+            if fmt == "html":
+                return _history_page(conn, reg_id, register, parts[0])  # type: ignore[return-value]
             history = records.key_history(conn, reg_id, parts[0])
             if not history:
                 raise NotFound(f"register '{register}' has no record '{parts[0]}'")
@@ -321,12 +436,55 @@ def record_paths(register: str, rest: str) -> Response:
             raise NotFound(f"register '{register}' has no record '{key}'")
         assert definition is not None
         if fmt == "html":
-            return render_template(  # type: ignore[return-value]
-                "record.html", register=register, key=key, item=found[0].item, entry=found[0].entry,
-                fields=definition.field_names,
-            )
+            return _record_page_html(conn, reg_id, register, definition, found[0])  # type: ignore[return-value]
         response = _records_answer(found, fmt, definition.field_names, _history_link(register, key))
         return conditional(response, f"record-{key}-{found[0].entry.number}-{fmt}")
+
+
+def _summary_rows(
+    known: browse.KnownRegisters, definition: Definition, item: dict[str, object],
+) -> list[dict[str, object]]:
+    """``govukSummaryList``'s rows for an item: its fields in register order (then any the
+    definition does not name), each value as ``browse.value_html`` shows it (a CURIE links only
+    to a register of ``known``)."""
+    names = [f for f in definition.field_names if f in item] + sorted(set(item) - set(definition.field_names))
+    own = definition.key_field  # the record's own key: text, not a link to itself
+    return [{"key": {"text": name},
+             "value": {"html": browse.value_html(item[name], None if name == own else definition.by_name.get(name),
+                                                 known)}}
+            for name in names]
+
+
+def _record_page_html(
+    conn: Connection, reg_id: int, register: str, definition: Definition, found: records.Record,
+) -> str:
+    """A record for a person: a summary list of its fields, whether it has ended, its entry."""
+    key = found.entry.key
+    return render_template(
+        "record.html", register=register, title=definition.title or register, key=key, entry=found.entry,
+        rows=_summary_rows(browse.KnownRegisters(reads.register_names(conn)), definition, found.item),
+        ended=not is_current(found.item), href=browse.record_href(register, key),
+    )
+
+
+def _history_page(conn: Connection, reg_id: int, register: str, key: str) -> str:
+    """A record's history for a person: every entry for its key, newest first, each with its
+    fields and who made the change and why (the change notes of the system log)."""
+    found = records.history_records(conn, reg_id, key)
+    if not found:
+        raise NotFound(f"register '{register}' has no record '{key}'")
+    definition = _definition(conn, reg_id, register)
+    notes = service.changes(conn, reg_id)
+    known = browse.KnownRegisters(reads.register_names(conn))
+    lines = []
+    for rec in reversed(found):
+        note = next((n for n in notes if n.first <= rec.entry.number <= n.last), None)
+        lines.append({"entry": rec.entry, "note": note, "rows": _summary_rows(known, definition, rec.item),
+                      "ended": not is_current(rec.item)})
+    return render_template(
+        "history.html", register=register, title=definition.title or register, key=key, lines=lines,
+        href=browse.record_href(register, key),
+    )
 
 
 def _history_link(register: str, key: str) -> dict[str, str]:

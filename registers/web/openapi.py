@@ -61,10 +61,36 @@ NOTE, RSF = "text/plain; charset=utf-8", "application/uk-gov-rsf"
 PAGE = [_query("page-index", text="Page from 1 (old clients)"), _query("page-size", text="At most 5000"),
         _query("before", text="Keyset cursor from Link: next"), _query("current", "boolean", "Leave out ended records"),
         _query("as-of", text="The records as they stood after this entry")]
+# the pages of records a browser reads (HTML): keyset cursors both ways, and the page's number for people
+HTML_PAGE = [_query("before", text="The next page's cursor (Next)"),
+             _query("after", text="The previous page's cursor (Previous; not with q)"),
+             _query("page", text="The page's number, as shown (reads nothing)"),
+             _query("current", "boolean", "Leave out ended records")]
 # word search (store/search.py): the grammar as the README gives it
 SEARCH = _query("q", "string", "Word search: each word matches a word of the record's key, name or a field marked for "
                 "search that begins with it (any case or accents), every word required; current records only, those "
                 "without an end-date first; before= is then the cursor Link: next carries; not with as-of")
+
+
+def _suggestion_form(what: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+    """A suggestion form (suggest.py): for people, HTML; posted as a form with its page's token."""
+    form = "application/x-www-form-urlencoded"
+    return {
+        **_get(f"The form (HTML) to suggest {what}: it files a proposal as POST /{{register}}/proposals does",
+               params, HTML),
+        "post": {
+            "summary": f"A suggestion of {what}, sent from its form (with the page's csrf-token and cookie); the "
+                       "same proposal service, rate limit and cap as POST /{register}/proposals",
+            "parameters": [_REGISTER, *params],
+            "requestBody": {"required": True, "content": {form: {}}},
+            "responses": {"200": {"description": "Sent: the proposal, confirmed", "content": {HTML: {}}},
+                          **{status: {"description": text, "content": {HTML: {}}} for status, text in (
+                              ("400", "Without the form's token: nothing stored"),
+                              ("422", "The form, every problem named beside its field"),
+                              ("429", "Too many proposals from this client"),
+                              ("503", "The register holds as many open proposals as it may"))}},
+        },
+    }
 
 
 def document() -> dict[str, Any]:
@@ -81,15 +107,19 @@ def document() -> dict[str, Any]:
         "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
         "/accessibility": {"get": {"summary": "The accessibility statement (HTML)",
                                    "responses": {"200": {"description": "The statement", "content": {HTML: {}}}}}},
-        "/{register}/": _get("The register's page", [SEARCH, _query("before", text="With q: the next page's cursor")],
-                             HTML),
+        "/{register}/": _get("The register's page, with its records a page at a time (as /records gives a browser)",
+                             [SEARCH, *HTML_PAGE], HTML),
+        "/{register}/verify": _get("How to verify the register: its signed checkpoint, keys and commands", [], HTML),
         "/{register}/register": _get("Totals, last update, definition and custodian", [], JSON),
-        "/{register}/entries": _get("Entries oldest first", [_query("start"), _query("limit")], JSON, CSV),
+        "/{register}/entries": _get("Entries oldest first (HTML for a browser)", [_query("start"), _query("limit")],
+                                    JSON, CSV, HTML),
         "/{register}/entries/{n}": _get("One entry (a one-element list)", [_path_param("n", "integer")], JSON, CSV),
-        "/{register}/items/{hash}": _get("One item", [_path_param("hash", text="sha-256:<hex>")], JSON, CSV),
-        "/{register}/records": _get("Records newest first, or found by word (q)", [*PAGE, SEARCH], JSON, CSV),
+        "/{register}/items/{hash}": _get("One item", [_path_param("hash", text="sha-256:<hex>")], JSON, CSV, HTML),
+        "/{register}/records": _get("Records newest first, or found by word (q); a browser gets the page (HTML)",
+                                    [*PAGE, SEARCH, *HTML_PAGE[1:]], JSON, CSV, HTML),
         "/{register}/records/{key}": _get("One record", [key], JSON, CSV, HTML),
-        "/{register}/records/{key}/entries": _get("A record's entries, oldest first", [key], JSON, CSV),
+        "/{register}/records/{key}/entries": _get("A record's entries, oldest first (HTML: its history, who and why)",
+                                                  [key], JSON, CSV, HTML),
         "/{register}/records/{field}/{value}": _get(
             "Records whose field holds a value", [_path_param("field"), _path_param("value")], JSON, CSV),
         "/{register}/download-rsf": _get("The register as RSF", [], "application/uk-gov-rsf"),
@@ -119,7 +149,8 @@ def document() -> dict[str, Any]:
                                       "with the handover notes it followed)", [], JSON),
         "/{register}/checkpoint": _get("The user log's latest signed checkpoint (C2SP tlog-checkpoint)", [], NOTE),
         "/{register}/system/checkpoint": _get("The system log's latest signed checkpoint", [], NOTE),
-        "/{register}/system/entries": _get("System entries oldest first", [_query("start"), _query("limit")], JSON),
+        "/{register}/system/entries": _get("System entries oldest first (HTML for a browser; .json: always JSON)",
+                                           [_query("start"), _query("limit")], JSON, HTML),
         "/{register}/system/proof/register/merkle:sha-256": _get("The system log's root hash and size", [], JSON),
         "/{register}/system/proof/entries/{n}/{size}/merkle:sha-256": _get(
             "Audit path of system entry n", [_path_param("n", "integer"), _path_param("size", "integer")], JSON),
@@ -162,6 +193,8 @@ def document() -> dict[str, Any]:
             JSON, [_path_param("id", "integer"), {**_path_param("decision"), "schema": {
                 "type": "string", "enum": ["approve", "reject", "recheck"]}}],
             {"409": "Decided already, or stale: the record changed since it was checked"}),
+        "/{register}/suggest": _suggestion_form("a new record", []),
+        "/{register}/suggest/{key}": _suggestion_form("a change to one record", [key]),
         "/{register}/quality": _get(
             "The last data-quality report 'registers check' stored (when, at which size): findings, record by record, "
             "with proposed fixes; the first page of every kind, or of one kind (404 when none is stored)",

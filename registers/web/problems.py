@@ -1,11 +1,15 @@
-"""Errors as RFC 9457 ``application/problem+json`` answers with the right status."""
+"""Errors as RFC 9457 ``application/problem+json`` answers with the right status; for a browser
+(a GET whose ``Accept`` prefers HTML, of a path without a ``.json``/``.csv`` suffix) the same
+status as a GOV.UK error page (``templates/error.html``), with the same headers. An API client
+(no ``Accept``, or JSON first) gets the problem+json exactly as before; since the answer depends
+on ``Accept``, it says so (``Vary: Accept``)."""
 
 from __future__ import annotations
 
 import os
 import re
 
-from flask import Flask, Response, current_app, json, request
+from flask import Flask, Response, current_app, json, render_template, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
@@ -71,6 +75,48 @@ def problem(status: int, title: str, detail: str) -> Response:
         "Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After"})
 
 
+_SUFFIXES = (".json", ".csv", ".jsonl", ".rsf", ".zip")
+# What an error page says: its heading, and whether the problem's detail helps the reader.
+_PAGES = {
+    400: ("There is a problem with the request", True),
+    404: ("Page not found", True),
+    429: ("Sorry, there have been too many requests", False),
+    500: ("Sorry, there is a problem with the service", False),
+    503: ("Sorry, the service is unavailable", False),
+}
+
+
+def _choosing() -> bool:
+    """Whether the representation of this error depends on ``Accept`` (a GET or HEAD of a path
+    whose suffix does not choose it)."""
+    return request.method in ("GET", "HEAD") and not request.path.endswith(_SUFFIXES)
+
+
+def _for_a_browser() -> bool:
+    if not _choosing() or "Accept" not in request.headers:
+        return False
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+
+
+def answer(status: int, title: str, detail: str) -> Response:
+    """The error as a page for a browser, else as problem+json (``problem``)."""
+    if _for_a_browser():
+        heading, show = _PAGES.get(status, (title, status < 500))  # a server fault's detail is for its log
+        try:
+            body = render_template("error.html", status=status, heading=heading, title=title,
+                                   detail=detail if show else None)
+        except Exception:  # noqa: BLE001 - a page that cannot be drawn (no database, say): the problem
+            current_app.logger.exception("error page %s not drawn", status)
+        else:
+            page = Response(body, status=status, mimetype="text/html")
+            page.vary.add("Accept")
+            return page
+    made = problem(status, title, detail)
+    if _choosing():
+        made.vary.add("Accept")
+    return made
+
+
 # an absolute path of two or more parts, not the path of a URL (after a host) or within a key
 _FILE_PATH = re.compile(r"(?<![\w.~:/%-])/([\w.~@+-]+)/[\w.~@+/-]*")
 
@@ -95,7 +141,7 @@ def install(app: Flask) -> None:
     def _refuse_nul() -> Response | None:
         # no key, value or name can hold NUL, and PostgreSQL text cannot carry it
         if "\x00" in request.path or "%00" in request.query_string.decode("latin-1"):
-            return problem(400, "Bad request", "NUL characters are not allowed in a path or query")
+            return answer(400, "Bad request", "NUL characters are not allowed in a path or query")
         return None
 
     @app.errorhandler(RegisterError)
@@ -111,30 +157,30 @@ def install(app: Flask) -> None:
                     current_app.logger.error("stored data does not verify (%s %s): %s", request.method,
                                              request.full_path.rstrip("?"), detail)
                     detail = "stored data does not verify (the server's log says where)"
-                answer = problem(status, title, detail)
+                made = answer(status, title, detail)
                 if status == 401:
-                    answer.headers["WWW-Authenticate"] = 'Bearer realm="registers"'
+                    made.headers["WWW-Authenticate"] = 'Bearer realm="registers"'
                 if isinstance(exc, RateLimited):
-                    answer.headers["Retry-After"] = str(exc.retry_after)
+                    made.headers["Retry-After"] = str(exc.retry_after)
                 if isinstance(exc, StoredItemCorrupt):
                     log_corrupt(exc)
                 if status >= 500:  # never kept by a cache: the fault is the server's, and may be mended
-                    answer.headers["Cache-Control"] = "no-store"
-                return answer
-        return problem(400, "Bad request", without_paths(str(exc)))
+                    made.headers["Cache-Control"] = "no-store"
+                return made
+        return answer(400, "Bad request", without_paths(str(exc)))
 
     @app.errorhandler(OperationalError)
     def _database_error(exc: OperationalError) -> Response:
         # the driver's message names the server's host and port, or its file: for the log only
         current_app.logger.error("database unavailable (%s %s): %s", request.method, request.full_path.rstrip("?"),
                                  str(exc.orig).strip())
-        answer = problem(503, "Database unavailable", "the database did not answer (the server's log says why)")
-        answer.headers["Cache-Control"] = "no-store"
-        return answer
+        made = answer(503, "Database unavailable", "the database did not answer (the server's log says why)")
+        made.headers["Cache-Control"] = "no-store"
+        return made
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
-        answer = problem(exc.code or 500, exc.name, exc.description or exc.name)
+        made = answer(exc.code or 500, exc.name, exc.description or exc.name)
         if isinstance(exc, MethodNotAllowed) and exc.valid_methods:  # RFC 9110 §15.5.6: say which are
-            answer.headers["Allow"] = ", ".join(exc.valid_methods)
-        return answer
+            made.headers["Allow"] = ", ".join(exc.valid_methods)
+        return made

@@ -12,7 +12,8 @@
   Retry-After) while the register holds ``PROPOSALS_OPEN_MAX`` open proposals. 201 with the
   proposal and its Location.
 - ``GET /<register>/proposals`` (``?status=open|approved|rejected|all``, newest first, a page of
-  ``page-size`` at a time; ``Link: next`` carries the keyset cursor ``before=<id>``) and
+  ``page-size`` at a time; ``Link: next`` carries the keyset cursor ``before=<id>``; the HTML
+  page's Previous link, ``after=<id>``, the page above a cursor, is read by the page only) and
   ``/<register>/proposals/<id>``: HTML or JSON, each with its diff against the current record,
   whether it is stale, and the custodian's decision and reason (and, approved, the entry it
   made and the change's receipt). Contact details never appear.
@@ -93,16 +94,27 @@ def proposals(register: str, suffix: str) -> Response | str:
     status = request.args.get("status", "open")
     size = _page_size()
     before = whole_number(request.args.get("before"), "before", 0)
+    html = _format(suffix) == "html"
+    # a page's Previous link (HTML only): the page of those numbered nearest above its first
+    after = whole_number(request.args.get("after"), "after", 0) if html and not before else 0
     listed = service.list_proposals(_read_engine(), register, None if status == "all" else status, limit=size + 1,
-                                    before=before or None)
-    following = f"?status={status}&page-size={size}&before={listed[size - 1].id}" if len(listed) > size else None
-    listed = listed[:size]
+                                    before=before or None, after=after or None)
+    if after:
+        newer = len(listed) > size
+        listed = listed[-size:]
+        following = f"?status={status}&page-size={size}&before={listed[-1].id}" if listed else None
+    else:
+        following = f"?status={status}&page-size={size}&before={listed[size - 1].id}" if len(listed) > size else None
+        listed = listed[:size]
+        newer = bool(before)
     headers = {**NO_STORE, **link_headers([("next", following)] if following else [])}
-    if _format(suffix) == "html":
+    if html:
         # counted up to a page each ("more than 100 open"): the page costs no more as they pile up
         counts = service.count_proposals(_read_engine(), register, cap=size)
+        preceding = (f"?status={status}&page-size={size}&after={listed[0].id}" if listed
+                     else f"?status={status}&page-size={size}") if newer else None
         page = render_template("proposals.html", register=register, proposals=listed, status=status, counts=counts,
-                               counted_to=size, following=following, first=not before)
+                               counted_to=size, following=following, preceding=preceding, first=not newer)
         return Response(page, headers=headers, content_type="text/html; charset=utf-8")
     return json_response([p.public() for p in listed], headers)
 
@@ -115,8 +127,7 @@ def proposal(register: str, ident: str) -> Response | str:
         raise NotFound(f"there is no proposal '{bare}'")
     found = service.get_proposal(_read_engine(), register, int(bare))
     if _format(suffix) == "html":
-        return render_template("proposals.html", register=register, proposals=[found], status=found.status,
-                               counts=None, following=None, first=True)
+        return render_template("proposal.html", register=register, proposal=found)
     answer = found.public()
     if found.status == "approved":  # the change's receipt: entries and signed checkpoints, public anyway
         answer["receipt"] = service.receipt_of(_read_engine(), register, found.id)
@@ -166,7 +177,7 @@ def quality_report(register: str, suffix: str) -> Response:
     headers = link_headers([("next", following[kind])] if kind in following else [])
     if fmt == "html":
         answer = Response(render_template("quality.html", register=register, page=page, kind=kind, size=size,
-                                          following=following, first=not after),
+                                          following=following, first=not after, after=after),
                           headers=headers, content_type="text/html; charset=utf-8")
     else:
         answer = json_response({**page.report.as_json(), "total-entries-now": page.entries_now, "kind": kind,

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Response, g, request
 
-from .problems import problem
+from .problems import answer
 from .state import state
 
 # GOV.UK Frontend's page template starts the body with this one inline script (it marks the page
@@ -59,6 +59,13 @@ def public_domain() -> str:
     return urlsplit(settings.server_name).netloc if settings.server_name else settings.origin
 
 
+def public_origin() -> str:
+    """The scheme and host the pages' examples name (``https://registers.example.gov.uk``):
+    ``REGISTERS_SERVER_NAME``, else ``https://`` and ``REGISTERS_ORIGIN``; never a request's ``Host``."""
+    settings = state().settings
+    return settings.server_name.rstrip("/") if settings.server_name else f"https://{settings.origin}"
+
+
 def public_location(location: str) -> str:
     """``location`` as the ``Location`` header sends it: a URL of this server (a path, or one
     Werkzeug made absolute from the request's ``Host``) becomes the path, prefixed with
@@ -83,9 +90,9 @@ def install(app: Flask) -> None:
         # answer that named one could not be sent (problems.py refuses NUL the same way)
         raw = request.query_string
         if not raw.isascii():
-            return problem(400, "Bad request", "the query must be percent-encoded ASCII")
+            return answer(400, "Bad request", "the query must be percent-encoded ASCII")
         if b"%0d" in raw.lower() or b"%0a" in raw.lower():
-            return problem(400, "Bad request", "CR and LF characters are not allowed in a query")
+            return answer(400, "Bad request", "CR and LF characters are not allowed in a query")
         return None
 
     @app.after_request

@@ -6,6 +6,7 @@
 - ``/<register>/keys`` and ``/<register>/keys.json``: the same for the keys that verify one
   register: this server's, or for a mirrored register its origin's (with the handover notes
   the mirror followed), so a client can follow a rotation through a mirror too.
+- ``/<register>/verify``: the page that says how to verify the register (HTML).
 - ``/<register>/checkpoint`` and ``/<register>/system/checkpoint``: the latest signed
   checkpoint of each log (C2SP tlog-checkpoint, ``text/plain; charset=utf-8``).
 - ``/<register>/system/...``: the system log's entries, proofs and RSF patches, shaped as the
@@ -14,14 +15,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+import shlex
+
+import orjson
+from flask import Blueprint, Response, render_template, request
 from sqlalchemy import Engine
 
 from .. import service
 from ..core.entries import Log, entry_json
+from ..core.items import hash_text
 from ..store import reads
 from .answers import CORS, IMMUTABLE, attachment, conditional, link_headers, reading, streamed, whole_number
-from .representations import json_response
+from .api import entries_page
+from .representations import json_response, wants_html
+from .security import public_origin
 from .state import state
 
 blueprint = Blueprint("signed", __name__)
@@ -64,6 +71,26 @@ def register_keys_json(register: str) -> Response:
     return conditional(response, "keys-json-" + response.get_data(as_text=True))
 
 
+@blueprint.get("/<register>/verify")
+def verify_page(register: str) -> str:
+    """"Verify this register" (HTML, for people): the latest signed checkpoint of its log, the
+    keys that verify it, and the ``registers`` commands that check the served register, or a
+    downloaded copy, against them."""
+    engine = _engine()
+    note = service.checkpoint_note(engine, register, Log.USER)
+    keys = service.register_keys_json(engine, register)
+    with reading(register) as (conn, reg_id):
+        head = reads.head(conn, reg_id)
+        try:
+            title = service.definition_of(conn, reg_id, register).title or register
+        except service.NoDefinition:
+            title = register
+    signing = next((k["key"] for k in keys if k["status"] == "signing"), keys[-1]["key"] if keys else "VKEY")
+    signing = shlex.quote(signing)  # pasted into a shell: a mirrored origin chooses its keys' names
+    return render_template("verify.html", register=register, title=title, note=note, keys=keys, head=head,
+                           root=hash_text(head.user_root), signing=signing, origin=public_origin())
+
+
 @blueprint.get("/<register>/checkpoint", defaults={"system": False})
 @blueprint.get("/<register>/system/checkpoint", defaults={"system": True})
 def checkpoint(register: str, system: bool) -> Response:
@@ -73,14 +100,21 @@ def checkpoint(register: str, system: bool) -> Response:
 
 
 @blueprint.get("/<register>/system/entries")
+@blueprint.get("/<register>/system/entries.json")
 def system_entries(register: str) -> Response:
-    """System entries oldest first from ``start``, ``limit`` at a time (at most 5000)."""
+    """System entries oldest first from ``start``, ``limit`` at a time (at most 5000); for a
+    browser (``/system/entries`` asked for HTML), the page of them with their items' fields."""
     settings = state().settings
     limit = whole_number(request.args.get("limit"), "limit", settings.page_size, 1, settings.max_page_size)
     start = whole_number(request.args.get("start"), "start", 1, 1)
+    html = request.path.endswith("/entries") and wants_html()
     with reading(register) as (conn, reg_id):
         size = reads.head(conn, reg_id).system_size
         found = list(reads.iter_entries(conn, reg_id, Log.SYSTEM, start, min(size, start + limit - 1)))
+        if html:
+            blobs = reads.item_contents(conn, reg_id, list({d for e in found for d in e.digests}))
+            items = {digest: orjson.loads(blob) for digest, blob in blobs.items()}
+            return entries_page(register, register, found, start, limit, size, True, items)  # type: ignore[return-value]
     pairs = [("next", f"?start={start + limit}&limit={limit}")] if start + limit <= size else []
     response = json_response([entry_json(e) for e in found], link_headers(pairs))
     return conditional(response, f"system-entries-{start}-{found[-1].number if found else 0}-{limit}")

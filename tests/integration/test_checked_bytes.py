@@ -56,16 +56,18 @@ WALK: dict[str, list[tuple[str, dict[str, str], str]]] = {
     "/<register>/register": [("/country/register", {}, OK)],
     "/<register>/register.json": [("/country/register.json", {}, OK)],
     "/<register>/checkpoint": [("/country/checkpoint", {}, OK)],
-    "/<register>/entries": [("/country/entries?start=200", {}, OK)],
+    "/<register>/verify": [("/country/verify", HTML, OK)],
+    "/<register>/entries": [("/country/entries?start=200", {}, OK), ("/country/entries?start=200", HTML, OK)],
     "/<register>/entries.<any(json,csv):fmt>": [("/country/entries.csv?start=200", {}, OK)],
     "/<register>/entries/<path:number>": [("/country/entries/206", {}, OK), ("/country/entries/206.csv", {}, OK),
                                           ("/country/entries/206", HTML, PROBLEM),
                                           ("/country/entries/202", HTML, OK)],  # GM's item before
-    "/<register>/items/<path:digest>": [(f"/country/items/{HASH}", {}, PROBLEM),
+    "/<register>/items/<path:digest>": [(f"/country/items/{HASH}", {}, PROBLEM), (f"/country/items/{HASH}", HTML, PROBLEM),
                                         (f"/country/items/{HASH}.json", {}, PROBLEM),
                                         (f"/country/items/{HASH}.csv", {}, PROBLEM)],
     "/<register>/records": [("/country/records", {}, PROBLEM), ("/country/records?current=true", {}, PROBLEM),
-                            ("/country/records?as-of=206", {}, PROBLEM), ("/country/records?as-of=205", {}, OK)],
+                            ("/country/records?as-of=206", {}, PROBLEM), ("/country/records?as-of=205", {}, OK),
+                            ("/country/records", HTML, PROBLEM), ("/country/records?after=150", HTML, PROBLEM)],
     "/<register>/records.<any(json,csv):fmt>": [("/country/records.json", {}, PROBLEM),
                                                 ("/country/records.csv", {}, PROBLEM),
                                                 ("/country/records.csv?page-size=5000", {}, PROBLEM)],
@@ -73,6 +75,7 @@ WALK: dict[str, list[tuple[str, dict[str, str], str]]] = {
         ("/country/records/GM", {}, PROBLEM), ("/country/records/GM.json", {}, PROBLEM),
         ("/country/records/GM.csv", {}, PROBLEM), ("/country/records/GM", HTML, PROBLEM),
         ("/country/records/GM/entries", {}, OK), ("/country/records/GM/entries.csv", {}, OK),
+        ("/country/records/GM/entries", HTML, PROBLEM), ("/country/records/GB/entries", HTML, OK),
         ("/country/records/name/The Gambia", {}, PROBLEM),  # unindexed: found by a prefilter
         ("/country/records/name/The Gambia.csv", {}, PROBLEM),
         ("/country/records/citizen-names/Gambian", {}, PROBLEM),  # indexed
@@ -101,9 +104,12 @@ WALK: dict[str, list[tuple[str, dict[str, str], str]]] = {
     "/<register>/proposals/<ident>": [("/country/proposals/1", {}, PROBLEM), ("/country/proposals/1", HTML, PROBLEM)],
     # the report 'registers check' stored before: it serves findings, never an item's bytes
     "/<register>/quality": [("/country/quality", HTML, OK)],
+    "/<register>/suggest": [("/country/suggest", HTML, OK)],  # the register's fields, no record
+    "/<register>/suggest/<path:key>": [("/country/suggest/GM", HTML, PROBLEM)],
     "/<register>/quality.json": [("/country/quality.json", {}, OK), ("/country/quality.json?kind=duplicate", {}, OK)],
     "/<register>/system/checkpoint": [("/country/system/checkpoint", {}, OK)],
-    "/<register>/system/entries": [("/country/system/entries", {}, OK)],
+    "/<register>/system/entries": [("/country/system/entries", {}, OK), ("/country/system/entries", HTML, OK)],
+    "/<register>/system/entries.json": [("/country/system/entries.json", {}, OK)],
     "/<register>/system/proof/register/merkle:sha-256": [("/country/system/proof/register/merkle:sha-256", {}, OK)],
     "/<register>/system/proof/entries/<number>/<size>/merkle:sha-256": [
         ("/country/system/proof/entries/1/10/merkle:sha-256", {}, OK)],
@@ -188,6 +194,13 @@ def test_a_corrupt_item_is_never_served_by_any_get_rule(
                 assert answer.status_code == 200, where
             elif expected == MOVED:
                 assert answer.status_code in (301, 308), where
+            elif headers == HTML:  # a browser: the GOV.UK error page, never cached
+                assert answer.status_code == 500, where
+                assert answer.content_type.startswith("text/html"), where
+                assert answer.headers["Cache-Control"] == "no-store", where
+                assert "ETag" not in answer.headers and "immutable" not in str(answer.headers), where
+                assert b"Sorry, there is a problem with the service" in body, where
+                _assert_logged(caplog, app)
             else:
                 assert answer.status_code == 500, where
                 assert answer.content_type == "application/problem+json", where

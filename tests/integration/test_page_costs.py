@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -346,6 +347,10 @@ def test_a_proposals_page_costs_a_page_at_any_depth(reported: tuple[FlaskClient,
     html_cost, page = _cost_with(reported, f"/spot/proposals?status={status}&page-size=100&before={min(ids) - 1700}",
                                  HTML)
     assert page.status_code == 200 and b'rel="next"' in page.data and html_cost <= 2 * first_cost + 50
+    # the page's Previous link (after=<id>): as deep, as cheap
+    back_cost, back = _cost_with(reported, f"/spot/proposals?status={status}&page-size=100&after={min(ids) - 1700}",
+                                 HTML)
+    assert back.status_code == 200 and b'rel="prev"' in back.data and back_cost <= 2 * first_cost + 50
     # Link: next walks them all, newest first, each once, every page a page's cost
     seen, nxt = list(ids), _next(first)
     while nxt:
@@ -404,3 +409,40 @@ def test_a_search_page_deep_in_its_results_costs_no_more_than_the_first(
         listed_cost, _listed = cost(served, f"/{NAME}/records?page-size={size}")
         assert len(first.get_json()) == len(deep.get_json()) == size
         assert first_cost <= 2 * listed_cost + 50, (query, listed_cost, first_cost)
+
+
+@pytest.mark.parametrize("query", ["", "&current=true", "&q=place"])
+def test_an_html_records_page_costs_a_page_at_any_depth_both_ways(
+    served: tuple[FlaskClient, Counter, Engine], query: str
+) -> None:
+    """The pages a browser reads (the register's page and /records, issue 25): the first, one
+    deep in the register by its Next cursor, and the one before it by its Previous cursor each
+    cost no more than twice the API's first page of the same list, plus a constant (the
+    register's page also reads its custodian and latest entry)."""
+    size = 100
+    api_cost, _ = cost(served, f"/{NAME}/records?page-size={size}{query}")
+    bound = 2 * api_cost + (150 if on_postgresql() else 250)
+    with served[2].connect() as conn:
+        total = conn.execute(text("SELECT max(number) FROM entry WHERE log = 0")).scalar_one()
+    deep = LIVE + total // 10 if "q=" in query else total // 10
+    for base in (f"/{NAME}/", f"/{NAME}/records"):
+        first_cost, first = _cost_with(served, f"{base}?page-size={size}{query}", HTML)
+        assert first.status_code == 200 and b'rel="next"' in first.data
+        deep_cost, page = _cost_with(served, f"{base}?page-size={size}&before={deep}&page=9{query}", HTML)
+        assert page.status_code == 200 and b'rel="next"' in page.data
+        assert max(first_cost, deep_cost) <= bound, (base, api_cost, first_cost, deep_cost)
+        [previous] = re.findall(r'href="([^"]*)" rel="prev"', page.get_data(as_text=True))
+        back_cost, back = _cost_with(served, previous.replace("&amp;", "&"), HTML)
+        assert back.status_code == 200 and b'rel="prev"' in back.data and back_cost <= bound, (base, back_cost)
+
+
+def test_html_entries_and_system_log_pages_cost_a_page_at_any_depth(
+    served: tuple[FlaskClient, Counter, Engine]
+) -> None:
+    api_cost, _ = cost(served, f"/{NAME}/entries?limit=100")
+    bound = 2 * api_cost + (150 if on_postgresql() else 250)
+    for path in (f"/{NAME}/entries?limit=100", f"/{NAME}/entries?start=22000&limit=100",
+                 f"/{NAME}/system/entries?limit=100", f"/{NAME}/system/entries?start=2&limit=3"):
+        page_cost, page = _cost_with(served, path, HTML)
+        assert page.status_code == 200 and page.content_type.startswith("text/html"), path
+        assert page_cost <= bound, (path, api_cost, page_cost)

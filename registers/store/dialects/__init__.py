@@ -107,11 +107,13 @@ class Dialect(Protocol):
         ...
 
     def search_ranks(
-        self, conn: Connection, register_id: int, words: Sequence[str], before: int, limit: int
+        self, conn: Connection, register_id: int, words: Sequence[str], before: int, limit: int,
+        after: int | None = None,
     ) -> list[int]:
         """The ranks (store/search.py) below ``before`` of up to ``limit`` rows of the register
         whose words hold a word beginning with each of ``words`` (in normal form), highest
-        first: the index read from ``before`` down (where it gives matches in rank order)."""
+        first: the index read from ``before`` down (where it gives matches in rank order).
+        With ``after``, those above it instead, lowest first: the index read from ``after`` up."""
         ...
 
     def insert_search(self, register_id: int, rows: list[SearchRow]) -> Write:

@@ -83,6 +83,10 @@ _SEARCH = text(
     "SELECT rank FROM search_text WHERE register_id = :register AND words @@ CAST(:query AS tsquery) "
     "AND rank < :before ORDER BY rank DESC LIMIT :limit"
 )
+_SEARCH_AFTER = text(  # the same, upwards from a rank (a page's Previous)
+    "SELECT rank FROM search_text WHERE register_id = :register AND words @@ CAST(:query AS tsquery) "
+    "AND rank > :after AND rank < :before ORDER BY rank ASC LIMIT :limit"
+)
 _COPY_TYPES = {"int16": "int2", "int64": "int8", "text": "text", "bytes": "bytea"}
 
 
@@ -173,10 +177,13 @@ class PostgreSQL:
         return func.strpos(func.convert_from(content, "UTF8"), needle.decode()) > 0
 
     def search_ranks(
-        self, conn: Connection, register_id: int, words: Sequence[str], before: int, limit: int
+        self, conn: Connection, register_id: int, words: Sequence[str], before: int, limit: int,
+        after: int | None = None,
     ) -> list[int]:
         query = " & ".join(f"'{word}':*" for word in words)  # words are letters and digits: nothing to escape
         params = {"register": register_id, "query": query, "before": before, "limit": limit}
+        if after is not None:
+            return [int(rank) for rank in conn.execute(_SEARCH_AFTER, {**params, "after": after}).scalars()]
         return [int(rank) for rank in conn.execute(_SEARCH, params).scalars()]
 
     def insert_search(self, register_id: int, rows: list[SearchRow]) -> Write:

@@ -87,6 +87,10 @@ _SEARCH = text(
     "SELECT rowid - :low FROM search_text WHERE search_text MATCH :query AND rowid >= :low AND rowid < :high "
     "ORDER BY rowid DESC LIMIT :limit"
 )
+_SEARCH_AFTER = text(  # the same, upwards from a rank (a page's Previous)
+    "SELECT rowid - :low FROM search_text WHERE search_text MATCH :query AND rowid > :from AND rowid < :high "
+    "ORDER BY rowid ASC LIMIT :limit"
+)
 MERGE_CACHE = -16384  # KiB: the page cache, and so the sort memory, while staged rows are merged
 
 
@@ -190,12 +194,15 @@ class SQLite:
         return func.instr(content, needle) > 0
 
     def search_ranks(
-        self, conn: Connection, register_id: int, words: Sequence[str], before: int, limit: int
+        self, conn: Connection, register_id: int, words: Sequence[str], before: int, limit: int,
+        after: int | None = None,
     ) -> list[int]:
         # FTS5 gives a term's rows in rowid order: a page reads its index from the cursor on
         low = _search_register(register_id) * SEARCH_SPAN
         query = " ".join(f'"{word}"*' for word in words)  # words are letters and digits: nothing to escape
         params = {"query": query, "low": low, "high": low + before, "limit": limit}
+        if after is not None:
+            return [int(rank) for rank in conn.execute(_SEARCH_AFTER, {**params, "from": low + after}).scalars()]
         return [int(rank) for rank in conn.execute(_SEARCH, params).scalars()]
 
     def insert_search(self, register_id: int, rows: list[SearchRow]) -> Write:
