@@ -8,6 +8,10 @@ from tests.e2e.test_browser import browser, pytestmark  # noqa: F401  # the same
 
 def test_a_suggestion_with_a_bad_field_is_shown_then_sent_and_listed(server: str, browser) -> None:  # noqa: F811
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def waited(found):  # a click starts a navigation: wait for the next page, not the old one
+        return WebDriverWait(browser, 15).until(lambda b: found(b))
 
     script = "<script>document.title='pwned'</script>"
     browser.get(f"{server}/country/suggest/GB")
@@ -18,7 +22,7 @@ def test_a_suggestion_with_a_bad_field_is_shown_then_sent_and_listed(server: str
     browser.find_element(By.ID, "field-start-date").send_keys("not a date")
     browser.find_element(By.ID, "reason").send_keys("the short form")
     browser.find_element(By.CSS_SELECTOR, "form button").click()
-    assert browser.title.startswith("Error: ")
+    assert waited(lambda b: b.title.startswith("Error: "))
     summary = browser.find_element(By.CLASS_NAME, "govuk-error-summary")
     assert browser.switch_to.active_element == summary  # GOV.UK Frontend moved the focus to it
     (link,) = summary.find_elements(By.TAG_NAME, "a")
@@ -29,10 +33,10 @@ def test_a_suggestion_with_a_bad_field_is_shown_then_sent_and_listed(server: str
     assert browser.switch_to.active_element.get_attribute("id") == "field-start-date"
     browser.find_element(By.ID, "field-start-date").clear()
     browser.find_element(By.CSS_SELECTOR, "form button").click()
-    panel = browser.find_element(By.CLASS_NAME, "govuk-panel--confirmation")
+    panel = waited(lambda b: b.find_elements(By.CLASS_NAME, "govuk-panel--confirmation"))[0]
     assert "Suggestion sent" in panel.text
     panel.find_element(By.TAG_NAME, "a").click()
-    assert browser.find_element(By.TAG_NAME, "h1").text.endswith("amend GB")
+    assert waited(lambda b: b.find_element(By.TAG_NAME, "h1").text.endswith("amend GB"))
     cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "table td")]
     assert f"The UK {script}" in cells  # shown as text: the script did not run
     assert "pwned" not in browser.title
@@ -42,6 +46,7 @@ def test_a_suggestion_with_a_bad_field_is_shown_then_sent_and_listed(server: str
 
 def test_a_form_post_without_its_token_is_refused(server: str, browser) -> None:  # noqa: F811
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(f"{server}/country/suggest")
     browser.find_element(By.ID, "key").send_keys("XQ")
@@ -49,6 +54,7 @@ def test_a_form_post_without_its_token_is_refused(server: str, browser) -> None:
     browser.find_element(By.ID, "reason").send_keys("found")
     browser.execute_script("document.querySelector('input[name=\"csrf-token\"]').remove()")
     browser.find_element(By.CSS_SELECTOR, "form button").click()
-    assert browser.find_element(By.TAG_NAME, "h1").text == "Your form could not be sent"
+    assert WebDriverWait(browser, 15).until(
+        lambda b: b.find_element(By.TAG_NAME, "h1").text == "Your form could not be sent")
     browser.get(f"{server}/country/proposals?status=all")
     assert "XQ" not in browser.find_element(By.TAG_NAME, "main").text
