@@ -9,46 +9,20 @@ installs Chromium) a missing browser fails the run instead of passing it unseen.
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
-from tests.e2e.test_browser import CHROMIUM, DRIVER, MISSING
+from tests.e2e.test_browser import browser, pytestmark  # noqa: F401  # the same browser, skipped the same way
 from tests.e2e.test_cli import ok
-
-pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER) and not os.environ.get("CI"), reason=MISSING)
 
 PAGES = ["/", "/country/", "/country/records/FR", "/country/entries/5", "/country/proposals", "/country/quality",
          "/accessibility", "/country/records", "/country/records/FR/entries", "/country/entries",
          "/country/system/entries", "/country/verify", "/country/nowhere/at/all", "/nowhere/"]
 
 
-@pytest.fixture
-def browser():  # type: ignore[no-untyped-def]
-    if not (CHROMIUM and DRIVER):
-        pytest.fail(f"{MISSING}: CI runs the browser tests (.ci/run installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM  # type: ignore[assignment]
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                 "--window-size=1024,768"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP refusals are logged as SEVERE
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-
-
-def _style(browser, selector: str, prop: str) -> str:  # type: ignore[no-untyped-def]
+def _style(browser, selector: str, prop: str) -> str:  # type: ignore[no-untyped-def]  # noqa: F811
     return str(browser.execute_script(
         "return getComputedStyle(document.querySelector(arguments[0])).getPropertyValue(arguments[1])", selector, prop))
 
 
-def test_the_gov_uk_stylesheet_and_script_are_loaded_under_the_policy(server: str, browser, db_url: str) -> None:
+def test_the_gov_uk_stylesheet_and_script_are_loaded_under_the_policy(server: str, browser, db_url: str) -> None:  # noqa: F811
     ok(db_url, "check", "country", "--limit", "0")  # the quality page shows a report (else it is a 404)
     for path in PAGES:
         browser.get(f"{server}{path}")
@@ -69,7 +43,7 @@ def test_the_gov_uk_stylesheet_and_script_are_loaded_under_the_policy(server: st
         assert refused == [], (path, refused)
 
 
-def test_tab_reaches_the_skip_link_first_and_it_moves_focus_to_main(server: str, browser) -> None:
+def test_tab_reaches_the_skip_link_first_and_it_moves_focus_to_main(server: str, browser) -> None:  # noqa: F811
     from selenium.webdriver.common.keys import Keys
 
     for path in ("/", "/country/"):
@@ -82,7 +56,7 @@ def test_tab_reaches_the_skip_link_first_and_it_moves_focus_to_main(server: str,
         assert browser.switch_to.active_element.get_attribute("id") == "main-content", path
 
 
-def test_every_page_type_has_the_landmarks_and_one_h1(server: str, browser, db_url: str) -> None:
+def test_every_page_type_has_the_landmarks_and_one_h1(server: str, browser, db_url: str) -> None:  # noqa: F811
     ok(db_url, "check", "country", "--limit", "0")
     landmarks = """return [
         document.querySelectorAll('header.govuk-template__header').length,
