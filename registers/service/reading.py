@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from ..core.entries import Log, record_json
+from ..core.entries import Entry, Log, record_json
 from ..core.errors import RegisterError
 from ..store import reads, records
 from ..store.engine import snapshot
@@ -61,6 +61,52 @@ def _system_history(conn: Connection, reg_id: int, key: str) -> list[records.Rec
     entries = records.key_history(conn, reg_id, key, Log.SYSTEM)
     blobs = reads.item_contents(conn, reg_id, [e.digests[0] for e in entries])
     return [records.Record(e, [json.loads(blobs[e.digests[0]])]) for e in entries]
+
+
+def _note(conn: Connection, reg_id: int, found: Entry) -> ChangeNote | None:
+    """The change note of the ``change`` system entry ``found`` (None: it made no user entries)."""
+    blob = reads.item_contents(conn, reg_id, [found.digests[0]])[found.digests[0]]
+    item = json.loads(blob)
+    span = item.get("user-entries", "")
+    if "-" not in span:
+        return None
+    first, last = (int(n) for n in span.split("-", 1))
+    return ChangeNote(first, last, item.get("by", ""), item.get("reason", ""), found.timestamp)
+
+
+# the change notes read from one place in the fallback's bisection, for one with a user span
+_PROBE = 8
+
+
+def change_for(conn: Connection, reg_id: int, number: int) -> ChangeNote | None:
+    """Who made user entry ``number`` and why (None: not recorded), in a few index probes
+    whatever the register's size: the first checkpoint whose user log reached ``number`` is the
+    change that made it, and its note is the last ``change`` system entry that checkpoint
+    covers. When one change made several notes (an RSF of another server's history loaded in
+    one go), the notes before that one are bisected by system entry number."""
+    system_size = reads.system_size_when_made(conn, reg_id, number)
+    if system_size is None:
+        return None
+    latest = records.key_history_page(conn, reg_id, "change", 1, before=system_size + 1, log=Log.SYSTEM)
+    if not latest:
+        return None
+    note = _note(conn, reg_id, latest[0])
+    if note is None or note.first <= number:
+        return note if note is not None and number <= note.last else None
+    best: ChangeNote | None = None  # the last note (by system number) whose span starts at or before number
+    low, high = 1, latest[0].number - 1
+    while low <= high:
+        middle = (low + high) // 2
+        probed = records.key_history_page(conn, reg_id, "change", _PROBE, before=high + 1, after=middle - 1,
+                                          newest_first=False, log=Log.SYSTEM)
+        spanned = next(((e, n) for e in probed if (n := _note(conn, reg_id, e)) is not None), None)
+        if spanned is None:
+            high = middle - 1
+        elif spanned[1].first <= number:
+            best, low = spanned[1], spanned[0].number + 1
+        else:
+            high = middle - 1
+    return best if best is not None and best.first <= number <= best.last else None
 
 
 def _change_for(notes: list[ChangeNote], number: int) -> ChangeNote | None:

@@ -96,6 +96,16 @@ def state_with_root(conn: Connection, reg_id: int, user_root: bytes) -> Head | N
     return None if row is None else _head(row)
 
 
+def system_size_when_made(conn: Connection, reg_id: int, number: int) -> int | None:
+    """The size of the system log after the change that made user entry ``number`` (the first
+    checkpoint whose user log reached it; one probe of ``checkpoint_by_user_size``)."""
+    c = checkpoint.c
+    return conn.execute(
+        select(c.system_size).where(c.register_id == reg_id, c.user_size >= number)
+        .order_by(c.user_size, c.system_size).limit(1)
+    ).scalar()
+
+
 def checkpoints(conn: Connection, reg_id: int) -> list[Head]:
     """Every committed state of a register, oldest first."""
     return [_head(row) for row in conn.execute(_checkpoints(reg_id).order_by(checkpoint.c.id))]

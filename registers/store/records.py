@@ -79,7 +79,8 @@ def current_records(conn: Connection, reg_id: int, keys: list[str]) -> dict[str,
 
 
 def key_history(conn: Connection, reg_id: int, key: str, log: Log = Log.USER) -> list[Entry]:
-    """Every entry for ``key``, oldest first."""
+    """Every entry for ``key``, oldest first (for the custodian's commands: a request pages
+    with ``key_history_page``)."""
     e, k = entry.c, entry_key.c
     rows = conn.execute(
         select(e.number, e.timestamp, e.key, e.item_hashes)
@@ -88,6 +89,31 @@ def key_history(conn: Connection, reg_id: int, key: str, log: Log = Log.USER) ->
         .order_by(k.number)
     )
     return _entries(rows, log)
+
+
+def key_history_page(
+    conn: Connection, reg_id: int, key: str, limit: int, *, before: int | None = None, after: int | None = None,
+    newest_first: bool = True, log: Log = Log.USER,
+) -> list[Entry]:
+    """Up to ``limit`` entries for ``key``, numbered below ``before`` and above ``after`` (each
+    optional): the newest of them (``newest_first``, in that order) or the oldest (oldest
+    first), except that ``after`` without ``before`` with ``newest_first`` gives the ``limit``
+    just above ``after``, still newest first (the page before a newest-first page). One range
+    of the key's index, read no further than ``limit`` rows."""
+    e, k = entry.c, entry_key.c
+    query = (
+        select(e.number, e.timestamp, e.key, e.item_hashes)
+        .join_from(entry_key, entry, (e.register_id == k.register_id) & (e.log == k.log) & (e.number == k.number))
+        .where(k.register_id == reg_id, k.log == int(log), k.key == key)
+    )
+    if before is not None:
+        query = query.where(k.number < before)
+    if after is not None:
+        query = query.where(k.number > after)
+    walk_down = newest_first and not (after is not None and before is None)
+    query = query.order_by(k.number.desc() if walk_down else k.number).limit(limit)
+    found = _entries(conn.execute(query), log)
+    return found[::-1] if newest_first and not walk_down else found
 
 
 def history_records(conn: Connection, reg_id: int, key: str) -> list[Record]:

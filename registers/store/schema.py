@@ -270,6 +270,7 @@ checkpoint = Table(
     Column("system_note", Text, nullable=False),  # ... and of the system log
     Index("checkpoint_by_register", "register_id", "id"),
     Index("checkpoint_by_root", "register_id", "user_root"),
+    Index("checkpoint_by_user_size", "register_id", "user_size", "system_size"),  # the change that made entry N
 )
 
 signing_key = Table(

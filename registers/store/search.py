@@ -290,6 +290,14 @@ class Found:
     records: list[records.Record]
     ranks: list[int]
     more: bool
+    resume: int | None = None  # with more: the rank the next page (or, upwards, the one before) starts from
+
+
+def walk_limit(page: int) -> int:
+    """The most index rows a list walks for one page of ``page`` kept rows: a page whose rows
+    are mostly left out (ended records under ``current=true``, a word's matches in records that
+    moved on) stops there, short, with a cursor to where it stopped."""
+    return 10 * page + 1000
 
 
 def find(
@@ -315,15 +323,27 @@ def find(
     upwards = after is not None and before is None
     low = after
     found: list[tuple[int, records.Record]] = []
+    walked, cut, batch, kept = 0, None, 0, 0
     while len(found) <= limit:
-        want = limit + 1 - len(found)
+        if walked >= walk_limit(limit + 1):
+            cut = low if upwards else cursor  # stopped short: the walk goes on from here
+            break
+        # after a read that kept less than half its ranks the next asks for four times as many: a
+        # long run of left-out matches costs a few reads of the index (each a scan of the words'
+        # postings on PostgreSQL), not one a page; otherwise a read asks for what the page lacks
+        shortfall = limit + 1 - len(found)
+        grown = min(4 * batch, walk_limit(limit + 1) - walked)
+        want = shortfall if not batch or 2 * kept >= batch else max(shortfall, grown)
+        batch, before_read = want, len(found)
         ranks = dialect.search_ranks(conn, reg_id, query_words, cursor, want, low if upwards else None)
+        walked += len(ranks)
         if not ranks:
             break
         current = _current_entries(conn, reg_id, [r & NUMBER for r in ranks])
         hits = [(r, current[r & NUMBER]) for r in ranks if r & NUMBER in current]
         with_items = records.with_items(conn, reg_id, [e for _r, e in hits])
         found += [(r, rec) for (r, _e), rec in zip(hits, with_items, strict=True) if keep is None or keep(rec)]
+        kept = len(found) - before_read
         if len(ranks) < want:
             break
         if upwards:
@@ -331,7 +351,10 @@ def find(
         else:
             cursor = ranks[-1]
     page = found[:limit][::-1] if upwards else found[:limit]
-    return Found([rec for _r, rec in page], [r for r, _rec in page], len(found) > limit)
+    if cut is not None and len(found) <= limit:
+        return Found([rec for _r, rec in page], [r for r, _rec in page], True, cut)
+    more = len(found) > limit
+    return Found([rec for _r, rec in page], [r for r, _rec in page], more, found[limit - 1][0] if more else None)
 
 
 def _current_entries(conn: Connection, reg_id: int, numbers: list[int]) -> dict[int, Entry]:

@@ -92,7 +92,7 @@ def _records_view(register: str, base: str, template: str) -> str:
     today = date.today().isoformat()
     keep = {"q": query or None, "current": "true" if current else None,
             "page-size": size if size != settings.page_size else None}
-    next_cursor = previous_cursor = None
+    next_cursor = previous_cursor = top = None
     with reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
         definition = _definition(conn, reg_id, register)
@@ -100,27 +100,26 @@ def _records_view(register: str, base: str, template: str) -> str:
             keeping = (lambda rec: is_current(rec.item, today)) if current else None
             hits = search.find(conn, reg_id, _query_words(query), size, before, keeping, after)
             found = hits.records
+            top = hits.ranks[0] if hits.ranks else None
             if after is not None:  # Previous: the matches just above the rank ``after``
-                next_cursor = hits.ranks[-1] if hits.ranks else None
-                previous_cursor = hits.ranks[0] if hits.more and hits.ranks else None
+                next_cursor = hits.ranks[-1] if hits.ranks else after + 1
+                previous_cursor = hits.resume if hits.more else None
                 page = max(page, 2) if hits.more else 1
             else:
-                next_cursor = hits.ranks[-1] if hits.more and hits.ranks else None
+                next_cursor = hits.resume if hits.more else None
                 if before is not None:
                     previous_cursor = hits.ranks[0] if hits.ranks else before - 1
                     page = max(page, 2)
                 else:
                     page = 1
         elif after is not None:
-            found, newer = _record_page_after(conn, reg_id, size, after, current, today)
-            next_cursor = found[-1].entry.number if found else None  # the page this one was reached from
-            previous_cursor = found[0].entry.number if newer and found else None
-            page = max(page, 2) if newer else 1
+            found, previous_cursor = _record_page_after(conn, reg_id, size, after, current, today)
+            next_cursor = found[-1].entry.number if found else after + 1  # the page this one was reached from
+            page = max(page, 2) if previous_cursor is not None else 1
         else:
             # an old link's page-index is honoured as the API honours it (to REGISTERS_PAGE_INDEX_DEPTH)
             index = 1 if before is not None else whole_number(args.get("page-index"), "page-index", 1, 1)
-            found, more = _record_page(conn, reg_id, size, page=index, before=before, current=current)
-            next_cursor = found[-1].entry.number if more and found else None
+            found, next_cursor = _record_page(conn, reg_id, size, page=index, before=before, current=current)
             if before is not None or index > 1:
                 previous_cursor = found[0].entry.number if found else (before or 1) - 1
                 page = index if index > 1 else max(page, 2)
@@ -132,9 +131,12 @@ def _records_view(register: str, base: str, template: str) -> str:
     caption = f"Records found by “{query}”" if query else "Records, newest first"
     caption += f", page {page}" if page > 1 else ""
     table = browse.records_table(register, definition, found, caption, today)
+    if not query:
+        top = found[0].entry.number if found else None
+    # the API's page holding what this page shows: from its first row on (page 1: the API's first)
     twin = browse.query_path(f"/{quote(register, safe='')}/records", {
         "q": query or None, "current": "true" if current else None, "page-size": size,
-        "before": before, "after": None})
+        "before": top + 1 if page > 1 and top is not None else None})
     return render_template(
         template, register=register, title=definition.title or register, text=definition.text,
         definition=definition, head=head, root=hash_text(head.user_root), records=found, table=table,
@@ -146,18 +148,23 @@ def _records_view(register: str, base: str, template: str) -> str:
 
 def _record_page_after(
     conn: Connection, reg_id: int, size: int, after: int, current: bool, today: str,
-) -> tuple[list[records.Record], bool]:
+) -> tuple[list[records.Record], int | None]:
     """The ``size`` records just newer than entry ``after`` (the page before the one whose first
-    record it is), newest first, and whether newer ones remain: a forwards walk of that page only."""
+    record it is), newest first, and the cursor (``after=``) of the page before it (None: this is
+    the first): a forwards walk of that page only, at most ``search.walk_limit`` rows."""
     kept: list[records.Record] = []
     want = size + 1
+    walked = 0
     while True:
         found = records.record_page(conn, reg_id, want, after=after)[::-1]  # oldest first
+        walked += len(found)
         kept += [rec for rec in found if not current or is_current(rec.item, today)]
         if len(kept) > size or len(found) < want:
             break
         after = found[-1].entry.number
-    return kept[:size][::-1], len(kept) > size
+        if walked >= search.walk_limit(want):
+            return kept[::-1], after  # stopped short: the page before goes on from here
+    return kept[:size][::-1], kept[size - 1].entry.number if len(kept) > size else None
 
 
 def _overview(conn: Connection, reg_id: int, register: str, head: reads.Head) -> dict[str, object]:
@@ -296,10 +303,12 @@ def item(register: str, digest: str) -> Response:
 def _record_page(
     conn: Connection, reg_id: int, size: int, *, page: int = 1, before: int | None = None,
     current: bool = False, as_of: int | None = None,
-) -> tuple[list[records.Record], bool]:
+) -> tuple[list[records.Record], int | None]:
     """One page of records newest first: after the keyset cursor ``before`` (a walk of that
     page only), or by ``page`` (a walk past the earlier pages, kept for old clients while it
-    skips at most REGISTERS_PAGE_INDEX_DEPTH records). Also says whether more follow."""
+    skips at most REGISTERS_PAGE_INDEX_DEPTH records); and the cursor of the next page (None:
+    no more follow). With ``current``, a walk reads at most ``search.walk_limit`` rows: past a
+    long run of ended records the page comes back short, its cursor where the walk stopped."""
     skip = 0 if before is not None else (page - 1) * size
     depth = state().settings.page_index_depth
     if skip > depth:
@@ -311,8 +320,10 @@ def _record_page(
     today = date.today().isoformat()
     out: list[records.Record] = []
     want = skip + size + 1  # the page, and one more to say whether more follow
+    walked = 0
     while True:
         found = records.record_page(conn, reg_id, want, as_of, before)
+        walked += len(found)
         for rec in found:
             if current and not is_current(rec.item, today):
                 continue
@@ -320,11 +331,13 @@ def _record_page(
                 skip -= 1
                 continue
             if len(out) == size:
-                return out, True
+                return out, out[-1].entry.number
             out.append(rec)
         if len(found) < want:
-            return out, False
+            return out, None
         before = found[-1].entry.number
+        if walked >= search.walk_limit(want) and not skip:
+            return out, before  # a page mostly of ended records stops short, saying where
 
 
 @blueprint.get("/records", defaults={"fmt": "json"})
@@ -346,13 +359,13 @@ def record_list(register: str, fmt: str) -> Response:
     if args.get("q", "").strip():
         return _search_list(register, fmt, args["q"], size, page, before, current, as_of)
     with reading(register) as (conn, reg_id):
-        found, more = _record_page(conn, reg_id, size, page=page, before=before, current=current, as_of=as_of)
+        found, following = _record_page(conn, reg_id, size, page=page, before=before, current=current, as_of=as_of)
         fields = _definition(conn, reg_id, register).field_names if fmt == "csv" else []
         root = reads.head(conn, reg_id).user_root.hex()
     keep = ("&current=true" if current else "") + (f"&as-of={as_of}" if as_of else "")  # parsed values only
     pairs = []
-    if more:
-        pairs.append(("next", f"?page-size={size}&before={found[-1].entry.number}{keep}"))
+    if following is not None:
+        pairs.append(("next", f"?page-size={size}&before={following}{keep}"))
     if before is None and page > 1:
         pairs.append(("previous", f"?page-index={page - 1}&page-size={size}{keep}"))
     response = _records_answer(found, fmt, fields, link_headers(pairs))
@@ -392,11 +405,11 @@ def _search_list(
         fields = _definition(conn, reg_id, register).field_names if fmt == "csv" else []
         root = reads.head(conn, reg_id).user_root.hex()
         searched = ",".join(search.marked_fields(conn, reg_id))  # marking a field changes the answers
-    found, ranks = hits.records[skip:], hits.ranks[skip:]
+    found = hits.records[skip:]
     keep_args = "&current=true" if current else ""
     pairs = []
-    if hits.more and ranks:
-        pairs.append(("next", f"?{urlencode({'q': query})}&page-size={size}&before={ranks[-1]}{keep_args}"))
+    if hits.more and hits.resume is not None:
+        pairs.append(("next", f"?{urlencode({'q': query})}&page-size={size}&before={hits.resume}{keep_args}"))
     if before is None and page > 1:
         pairs.append(("previous", f"?{urlencode({'q': query})}&page-index={page - 1}&page-size={size}{keep_args}"))
     response = _records_answer(found, fmt, fields, link_headers(pairs))
@@ -420,12 +433,7 @@ def record_paths(register: str, rest: str) -> Response:
         if len(parts) == 2 and parts[1] == "entries":
             if fmt == "html":
                 return _history_page(conn, reg_id, register, parts[0])  # type: ignore[return-value]
-            history = records.key_history(conn, reg_id, parts[0])
-            if not history:
-                raise NotFound(f"register '{register}' has no record '{parts[0]}'")
-            listed = [entry_json(e) for e in history]
-            answer = entries_csv(history, CORS) if fmt == "csv" else json_response(listed, CORS)
-            return conditional(answer, f"history-{parts[0]}-{history[-1].number}-{fmt}")
+            return _history_answer(conn, reg_id, register, parts[0], fmt)
         # the definition (a few queries) is read only when the answer needs it
         definition = _definition(conn, reg_id, register) if len(parts) == 2 or fmt != "json" else None
         if definition is not None and len(parts) == 2 and parts[0] in definition.by_name:
@@ -467,23 +475,65 @@ def _record_page_html(
     )
 
 
-def _history_page(conn: Connection, reg_id: int, register: str, key: str) -> str:
-    """A record's history for a person: every entry for its key, newest first, each with its
-    fields and who made the change and why (the change notes of the system log)."""
-    found = records.history_records(conn, reg_id, key)
-    if not found:
+def _history_answer(conn: Connection, reg_id: int, register: str, key: str, fmt: str) -> Response:
+    """``records/{key}/entries`` for an API client: the key's entries oldest first, as GOV.UK's
+    server gave them, at most ``REGISTERS_MAX_PAGE_SIZE`` of them, then ``Link: next``
+    (``after=``, the last entry's number) to the rest."""
+    size = state().settings.max_page_size
+    after = whole_number(request.args.get("after"), "after", 0, 0) or None
+    history = records.key_history_page(conn, reg_id, key, size + 1, after=after, newest_first=False)
+    if not history and after is None:
         raise NotFound(f"register '{register}' has no record '{key}'")
+    more, history = len(history) > size, history[:size]
+    headers = link_headers([("next", f"?after={history[-1].number}")]) if more else CORS
+    listed = [entry_json(e) for e in history]
+    answer = entries_csv(history, headers) if fmt == "csv" else json_response(listed, headers)
+    last = history[-1].number if history else after
+    return conditional(answer, f"history-{key}-{after}-{last}-{more}-{fmt}")
+
+
+HISTORY_PAGE = 20  # the lines of a history page for a person (each line is a record in full)
+
+
+def _history_page(conn: Connection, reg_id: int, register: str, key: str) -> str:
+    """A record's history for a person: its entries newest first, ``page-size`` (default 20, at
+    most 100) a page, paged by entry number both ways (Next: ``before``; Previous: ``after``),
+    each with its fields and who made the change and why (``service.change_for``: a few index
+    probes a line, whatever the register's size)."""
+    args = request.args
+    size = whole_number(args.get("page-size"), "page-size", HISTORY_PAGE, 1, 100)
+    before = whole_number(args.get("before"), "before", 0, 1) or None
+    after = None if before is not None else (whole_number(args.get("after"), "after", 0, 0)
+                                             if args.get("after") is not None else None)
+    page = whole_number(args.get("page"), "page", 1, 1, 10**12)
+    found = records.key_history_page(conn, reg_id, key, size + 1, before=before, after=after)
+    if after is not None:  # Previous: the lines just newer than ``after``, newest first
+        newer, found = len(found) > size, found[-size:]
+        next_cursor = found[-1].number if found else None
+        previous_cursor = found[0].number if newer and found else None
+        page = max(page, 2) if newer else 1
+    else:
+        more, found = len(found) > size, found[:size]
+        next_cursor = found[-1].number if more and found else None
+        previous_cursor = (found[0].number if found else before - 1) if before is not None else None
+        page = max(page, 2) if before is not None else 1
+    if not found and before is None and after is None:
+        raise NotFound(f"register '{register}' has no record '{key}'")
+    newest = records.current_entries(conn, reg_id, [key]).get(key)
     definition = _definition(conn, reg_id, register)
-    notes = service.changes(conn, reg_id)
     known = browse.KnownRegisters(reads.register_names(conn))
     lines = []
-    for rec in reversed(found):
-        note = next((n for n in notes if n.first <= rec.entry.number <= n.last), None)
-        lines.append({"entry": rec.entry, "note": note, "rows": _summary_rows(known, definition, rec.item),
-                      "ended": not is_current(rec.item)})
+    for rec in records.with_items(conn, reg_id, found):
+        lines.append({"entry": rec.entry, "note": service.change_for(conn, reg_id, rec.entry.number),
+                      "rows": _summary_rows(known, definition, rec.item), "ended": not is_current(rec.item),
+                      "now": newest is not None and rec.entry.number == newest.number})
+    href = browse.record_href(register, key)
+    keep = {"page-size": size if size != HISTORY_PAGE else None}
+    pager = browse.pagination(f"{href}/entries", keep, page, next_cursor=next_cursor,
+                              previous_cursor=previous_cursor, label="Pages of this record's history")
     return render_template(
         "history.html", register=register, title=definition.title or register, key=key, lines=lines,
-        href=browse.record_href(register, key),
+        href=href, pagination=pager, page=page,
     )
 
 

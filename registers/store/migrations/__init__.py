@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import Connection
 
-HEAD = "0010"  # the newest revision: keep equal to the last file in versions/
+HEAD = "0011"  # the newest revision: keep equal to the last file in versions/
 BASELINE = "0001"  # the schema before signed checkpoints (landed with issue 3)
 
 
@@ -70,7 +70,10 @@ def schema_revision(conn: Connection, tables: set[str] | None = None) -> str | N
         return recorded
     if "quality_report" in tables:
         columns = {c["name"] for c in inspect(conn).get_columns("proposal")}
-        return "0010" if "client_mac" in columns else "0009"
+        if "client_mac" not in columns:
+            return "0009"
+        indexes = {i["name"] for i in inspect(conn).get_indexes("checkpoint")}
+        return "0011" if "checkpoint_by_user_size" in indexes else "0010"
     if "search_field" in tables:
         return "0008"
     if "superseded" in tables:
