@@ -188,7 +188,10 @@ def _query_words(query: str) -> list[str]:
 def register_info(register: str) -> Response:
     """Totals, the latest update, the register's own definition record, its custodian's name
     (as GOV.UK's server gave it: left out when there is none) and its fields' definitions
-    (datatype, cardinality, linked register), in register order."""
+    (datatype, cardinality, linked register), in register order. A browser at ``/register``
+    gets the register's page, which shows all of this."""
+    if request.path.endswith("/register") and wants_html():
+        return register_page(register)  # type: ignore[return-value]
     with reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
         latest = next(reads.iter_entries(conn, reg_id, Log.USER, head.user_size), None) if head.user_size else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -55,6 +56,13 @@ def wants_html() -> bool:
     """Whether the request prefers HTML to JSON (a browser); no Accept header means JSON. The
     answer then varies with ``Accept``, and says so (``Vary: Accept``)."""
     vary_on_accept()
-    if "Accept" not in request.headers:
+    accept = request.headers.get("Accept")
+    if accept is None or _JAVA_DEFAULT.search(accept):
         return False
     return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+
+
+# Java's HttpURLConnection sends "text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2" when a
+# program sets no Accept: its bare "*" (no browser sends one) marks an API client, which always
+# got JSON from an extensionless path and still does.
+_JAVA_DEFAULT = re.compile(r"(?:^|,)\s*\*\s*(?:;|,|$)")

@@ -7,18 +7,20 @@
   the proposal. The quality report's "propose this fix" buttons post here too, with the fix's
   fields and ``action`` (amend, or end), or to ``/<register>/suggest`` for an add.
 
-A post goes through the very proposal service the JSON API uses (``service.propose``), after
+A post goes through the very proposal service the JSON API uses (``service.propose``): a form
+with errors is shown again at once (correcting it costs nothing); one without is sent after
 the same rate limit (one budget for both: ``PROPOSAL_RATE`` in ``PROPOSAL_RATE_WINDOW``, the
 client kept as an HMAC of its address) and under the same cap of open proposals. What is wrong
 is shown as GOV.UK's error summary, each message linked to its field and repeated beside it,
-the values as they were typed kept; what succeeds is confirmed with a panel linking to the
-proposal. No JavaScript is needed.
+the values as they were typed kept; what succeeds is redirected (303, so a reload sends
+nothing again) to ``/<register>/suggested/<id>``, a panel linking to the proposal. No
+JavaScript is needed.
 
 Forms are protected from cross-site posts by a double-submitted token: a random nonce in an
-HttpOnly, SameSite=Strict cookie (``registers-form``), and in each form the HMAC-SHA-256 of it
-under ``REGISTERS_SECRET_KEY``. A post whose token does not match its cookie (or without
-either) is refused with a 400 page, before anything is counted or stored. A page that carries
-a token is never cached (``no-store``).
+HttpOnly, SameSite=Strict cookie (``registers-form``; over HTTPS ``__Host-registers-form``,
+Secure), and in each form the HMAC-SHA-256 of it under ``REGISTERS_SECRET_KEY``. A post whose
+token does not match its cookie (or without either) is refused with a 400 page, before anything
+is counted or stored. A page that carries a token is never cached (``no-store``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Flask, Response, g, render_template, request
 from werkzeug.exceptions import LengthRequired, RequestEntityTooLarge, UnsupportedMediaType
@@ -41,14 +44,14 @@ from ..core.definitions import Definition, FieldDef
 from ..core.errors import InvalidEntry
 from ..core.validation import validate_item
 from ..service import NoDefinition, definition_of
-from ..service.proposals import InvalidProposal, OpenProposalsFull, RateLimited
+from ..service.proposals import InvalidProposal, OpenProposalsFull, ProposalNotFound, RateLimited
 from ..store import records
 from .answers import reading
 from .problems import BadRequest, NotFound
 from .state import state
 
 blueprint = Blueprint("suggest", __name__, url_prefix="/<register>")
-COOKIE = "registers-form"
+COOKIE = "registers-form"  # over HTTPS: "__Host-registers-form" (``cookie_name``)
 TOKEN = "csrf-token"  # the form field
 NO_STORE = {"Cache-Control": "no-store"}
 _NAMED = re.compile(r"field '([^']+)'")
@@ -77,11 +80,19 @@ def csrf_token() -> str:
     nonce, made now (and set as its cookie when this answer is sent) if it has none."""
     nonce = g.get("registers_form_nonce")
     if nonce is None:
-        sent = request.cookies.get(COOKIE, "")
+        sent = request.cookies.get(cookie_name(), "")
         nonce = sent if _well_formed(sent) else secrets.token_urlsafe(32)
         g.registers_form_nonce = nonce
         g.registers_form_new = nonce != sent
     return _mac(nonce)
+
+
+def cookie_name() -> str:
+    """The form cookie's name: over HTTPS (directly, or through a trusted proxy) with the
+    ``__Host-`` prefix, which browsers accept only from a secure origin, for the whole site
+    (``Path=/``) and for this host alone (no ``Domain``), so no other site or subdomain (nor a
+    plain-HTTP answer) can plant or overwrite the nonce."""
+    return f"__Host-{COOKIE}" if request.is_secure else COOKIE
 
 
 def _well_formed(nonce: str) -> bool:
@@ -90,7 +101,7 @@ def _well_formed(nonce: str) -> bool:
 
 def token_is_good() -> bool:
     """Whether the posted form carries the token of the nonce in its cookie."""
-    nonce, given = request.cookies.get(COOKIE, ""), request.form.get(TOKEN, "")
+    nonce, given = request.cookies.get(cookie_name(), ""), request.form.get(TOKEN, "")
     return (_well_formed(nonce) and bool(given)
             and hmac.compare_digest(_mac(nonce).encode(), given.encode("utf-8", "surrogateescape")))
 
@@ -105,7 +116,7 @@ def install(app: Flask) -> None:
         if g.get("registers_form_nonce") is not None:
             response.headers["Cache-Control"] = "no-store"  # the token is this client's
             if g.get("registers_form_new"):
-                response.set_cookie(COOKIE, g.registers_form_nonce, path="/", secure=request.is_secure,
+                response.set_cookie(cookie_name(), g.registers_form_nonce, path="/", secure=request.is_secure,
                                     httponly=True, samesite="Strict")
         return response
 
@@ -228,6 +239,10 @@ def _post(register: str, key: str | None) -> Response:
     form.values = {f.name: request.form.get(f"field-{f.name}", form.values.get(f.name, "")) for f in form.fields}
     form.reason, form.contact = request.form.get("reason", ""), request.form.get("contact", "").strip()
     form.typed_key = request.form.get("key", "") if key is None else key
+    fields = _changed(form, {f.name for f in form.fields} & {n[6:] for n in request.form if n.startswith("field-")})
+    _check(form, form.typed_key, fields, form.reason)
+    if form.errors:  # shown before the budget is spent: correcting a form costs no suggestion
+        return _page(form, 422)
     client = service.client_hash(request.remote_addr or "unknown", settings.secret_key or "")
     try:
         service.check_rate(engine, client, "propose", settings.proposal_rate, settings.proposal_rate_window)
@@ -235,10 +250,6 @@ def _post(register: str, key: str | None) -> Response:
         form.errors.append(("", f"You have sent too many suggestions for now. Try again in {exc.retry_after} "
                                 "seconds."))
         return _page(form, 429, {"Retry-After": str(exc.retry_after)})
-    fields = _changed(form, {f.name for f in form.fields} & {n[6:] for n in request.form if n.startswith("field-")})
-    _check(form, form.typed_key, fields, form.reason)
-    if form.errors:
-        return _page(form, 422)
     try:
         made = service.propose(engine, register, form.typed_key, fields, form.reason, action=action,
                                contact=form.contact or None,
@@ -249,8 +260,20 @@ def _post(register: str, key: str | None) -> Response:
     except InvalidProposal as exc:
         form.errors.append(_placed(form, str(exc)))
         return _page(form, 422)
+    # Post/Redirect/Get: reloading the confirmation sends nothing again
+    return Response(status=303, headers={"Location": f"/{quote(register, safe='')}/suggested/{made.id}"})
+
+
+@blueprint.get("/suggested/<int:ident>")
+def suggested(register: str, ident: int) -> Response:
+    """The confirmation of a suggestion sent: a panel linking to the proposal it made (what the
+    proposal's own page shows anyway)."""
+    try:
+        made = service.get_proposal(state().engine, register, ident)
+    except ProposalNotFound:
+        raise NotFound(f"register '{register}' has no proposal {ident}") from None
     page = render_template("suggested.html", register=register, proposal=made)
-    return Response(page, headers=NO_STORE, content_type="text/html; charset=utf-8")
+    return Response(page, content_type="text/html; charset=utf-8")
 
 
 def _changed(form: Form, posted: set[str]) -> dict[str, FieldValue]:

@@ -146,6 +146,18 @@ def test_the_records_list_is_html_for_a_browser_and_json_for_the_rest(client: Fl
     found = page(client, "/place/records?page-size=20")
     assert len([k for k in _keys(found) if k.isdigit()]) == 20
     assert "/place/records.json?page-size=20" in found.links() and "/place/records.csv?page-size=20" in found.links()
+    # API clients' own Accept headers, Java's default among them, get the JSON they always got
+    browsers = ["text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "text/html"]
+    clients = ["*/*", "application/json", "application/json, text/html",
+               "text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2"]  # Java's HttpURLConnection
+    for path in ("/place/records", "/place/entries", "/place/register", "/place/records/1/entries"):
+        for accept in clients:
+            got = client.get(path, headers={"Accept": accept})
+            assert got.status_code == 200 and got.content_type == "application/json", (path, accept)
+        for accept in browsers:
+            got = client.get(path, headers={"Accept": accept})
+            assert got.status_code == 200 and got.content_type.startswith("text/html"), (path, accept)
     ended = page(client, "/place/records?q=place+7")
     assert "Ended" in " ".join(ended.text)
     assert "7" not in _keys(page(client, "/place/records?q=place+7&current=true"))

@@ -67,9 +67,11 @@ def test_a_suggestion_with_a_bad_field_shows_the_error_then_succeeds_and_is_list
     assert 'value="me@example.org"' in refused.text
     assert service.list_proposals(engine, "country") == []  # nothing stored
     sent["field-start-date"] = ""  # the record has none: not a change
-    made = client.post(path, data=sent, headers=HTML)
-    assert made.status_code == 200, made.text
-    assert "govuk-panel--confirmation" in made.text
+    posted = client.post(path, data=sent, headers=HTML)
+    assert posted.status_code == 303 and posted.headers["Location"] == "/country/suggested/1", posted.text
+    made = client.get(posted.headers["Location"], headers=HTML)  # Post/Redirect/Get: a reload sends nothing
+    assert made.status_code == 200 and "govuk-panel--confirmation" in made.text
+    assert client.get("/country/suggested/99", headers=HTML).status_code == 404
     listed = service.list_proposals(engine, "country")
     assert len(listed) == 1 and listed[0].fields == {"official-name": "The UK & <NI>"}
     assert listed[0].action == "amend" and service.contact_of(engine, "country", listed[0].id) == "me@example.org"
@@ -88,7 +90,7 @@ def test_a_new_record_through_the_form(client: FlaskClient, engine: Engine) -> N
     assert taken.status_code == 422 and "already exists" in taken.text
     made = client.post("/country/suggest", data={"csrf-token": token, "key": "XQ", "field-name": "Atlantis",
                                                  "field-start-date": "2020-01-01", "reason": "found"}, headers=HTML)
-    assert made.status_code == 200, made.text
+    assert made.status_code == 303, made.text
     (found,) = service.list_proposals(engine, "country")
     assert (found.action, found.key, found.fields) == ("add", "XQ", {"name": "Atlantis", "start-date": "2020-01-01"})
 
@@ -132,7 +134,10 @@ def test_the_rate_limit_applies_to_the_form_and_the_api_alike(engine: Engine, db
     with app_client(db_url, PROPOSAL_RATE=2) as client:
         token = _token(client, "/country/suggest/GB")
         sent = {"csrf-token": token, "field-name": "Britain", "reason": "shorter"}
-        assert client.post("/country/suggest/GB", data=sent, headers=HTML).status_code == 200
+        for _ in range(3):  # a form with errors is shown again without spending the budget
+            wrong = client.post("/country/suggest/GB", data={**sent, "field-start-date": "soon"}, headers=HTML)
+            assert wrong.status_code == 422 and "soon" in wrong.text
+        assert client.post("/country/suggest/GB", data=sent, headers=HTML).status_code == 303
         assert client.post("/country/proposals", json={"key": "FR", "fields": {"name": "Gaul"},
                                                        "reason": "older"}).status_code == 201
         limited = client.post("/country/suggest/GB", data=sent, headers=HTML)
@@ -159,7 +164,7 @@ def test_a_quality_fix_is_filed_by_its_button(client: FlaskClient, engine: Engin
     assert sent["action"] == "end" and "field-end-date" in sent and sent["csrf-token"]
     sent["reason"] = sent["reason"].replace("&#39;", "'").replace("&amp;", "&")
     filed = client.post(form[1], data=sent, headers=HTML)
-    assert filed.status_code == 200, filed.text
+    assert filed.status_code == 303, filed.text
     (made,) = service.list_proposals(engine, "country")
     assert (made.action, made.key, made.fields) == ("end", "XF", {"end-date": sent["field-end-date"]})
     assert client.get("/country/quality.json?kind=duplicate").content_type == "application/json"
@@ -211,7 +216,7 @@ def test_a_list_field_is_one_value_a_line(engine: Engine, db_url: str) -> None:
         form = client.get("/shelf/suggest/A", headers=HTML).text
         assert ">lending\ncomputers</textarea>" in form and "One value a line." in form
         sent = {"csrf-token": token, "field-tags": "lending\r\n\r\nmaps\r\n", "reason": "moved"}
-        assert client.post("/shelf/suggest/A", data=sent, headers=HTML).status_code == 200
+        assert client.post("/shelf/suggest/A", data=sent, headers=HTML).status_code == 303
         (made,) = service.list_proposals(engine, "shelf")
         assert made.fields == {"tags": ["lending", "maps"]}
         assert made.diff == {"tags": [["lending", "computers"], ["lending", "maps"]]}
@@ -235,3 +240,24 @@ def test_the_suggest_form_does_not_shadow_a_lookup_by_a_field_value(client: Flas
     """``/records/{field}/suggest`` is a lookup of the records whose field holds 'suggest'."""
     answer = client.get("/country/records/name/suggest")
     assert answer.status_code == 200 and answer.content_type == "application/json" and answer.get_json() == {}
+
+
+def test_over_https_the_form_cookie_is_a_secure_host_cookie(client: FlaskClient, engine: Engine) -> None:
+    """Over HTTPS the nonce is ``__Host-registers-form``, Secure: no subdomain nor plain-HTTP
+    answer can plant it; a plain-named cookie is not taken for it there."""
+    https = "https://localhost"
+    page = client.get("/country/suggest/GB", headers=HTML, base_url=https)
+    cookie = page.headers["Set-Cookie"]
+    assert cookie.startswith(f"__Host-{COOKIE}=") and "Secure" in cookie and "Path=/" in cookie
+    assert "Domain" not in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    token = re.search(r'name="csrf-token" value="([^"]+)"', page.text)
+    assert token is not None
+    sent = {"csrf-token": token[1], "field-official-name": "The UK", "reason": "short"}
+    nonce = client.get_cookie(f"__Host-{COOKIE}", domain="localhost")
+    assert nonce is not None
+    client.set_cookie(COOKIE, nonce.value, domain="localhost")  # the same nonce under the plain name
+    client.delete_cookie(f"__Host-{COOKIE}", domain="localhost")
+    assert client.post("/country/suggest/GB", data=sent, headers=HTML, base_url=https).status_code == 400
+    client.set_cookie(f"__Host-{COOKIE}", nonce.value, domain="localhost")
+    assert client.post("/country/suggest/GB", data=sent, headers=HTML, base_url=https).status_code == 303
+    assert len(service.list_proposals(engine, "country")) == 1
