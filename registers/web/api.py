@@ -89,10 +89,14 @@ def _records_view(register: str, base: str, template: str) -> str:
     after = None if before is not None or args.get("after") is None else whole_number(args.get("after"), "after", 0, 0)
     page = whole_number(args.get("page"), "page", 1, 1, 10**12)
     current = _flag(args.get("current"), "current")
+    as_of = whole_number(args.get("as-of"), "as-of", 0, 1) or None
+    if as_of is not None and query:
+        raise BadRequest("a search (q) finds current records: it cannot be combined with as-of")
     today = date.today().isoformat()
-    keep = {"q": query or None, "current": "true" if current else None,
+    keep = {"q": query or None, "current": "true" if current else None, "as-of": as_of,
             "page-size": size if size != settings.page_size else None}
     next_cursor = previous_cursor = top = None
+    index = 1
     with reading(register) as (conn, reg_id):
         head = reads.head(conn, reg_id)
         definition = _definition(conn, reg_id, register)
@@ -113,13 +117,14 @@ def _records_view(register: str, base: str, template: str) -> str:
                 else:
                     page = 1
         elif after is not None:
-            found, previous_cursor = _record_page_after(conn, reg_id, size, after, current, today)
+            found, previous_cursor = _record_page_after(conn, reg_id, size, after, current, today, as_of)
             next_cursor = found[-1].entry.number if found else after + 1  # the page this one was reached from
             page = max(page, 2) if previous_cursor is not None else 1
         else:
             # an old link's page-index is honoured as the API honours it (to REGISTERS_PAGE_INDEX_DEPTH)
             index = 1 if before is not None else whole_number(args.get("page-index"), "page-index", 1, 1)
-            found, next_cursor = _record_page(conn, reg_id, size, page=index, before=before, current=current)
+            found, next_cursor = _record_page(conn, reg_id, size, page=index, before=before, current=current,
+                                              as_of=as_of)
             if before is not None or index > 1:
                 previous_cursor = found[0].entry.number if found else (before or 1) - 1
                 page = index if index > 1 else max(page, 2)
@@ -128,15 +133,22 @@ def _records_view(register: str, base: str, template: str) -> str:
         overview = _overview(conn, reg_id, register, head) if template == "register.html" else {}
     pager = browse.pagination(base, keep, page, next_cursor=next_cursor, previous_cursor=previous_cursor,
                               label="Pages of records")
-    caption = f"Records found by “{query}”" if query else "Records, newest first"
+    caption = f"Records found by “{query}”" if query else (
+        f"Records as they stood after entry {as_of}, newest first" if as_of else "Records, newest first")
     caption += f", page {page}" if page > 1 else ""
     table = browse.records_table(register, definition, found, caption, today)
     if not query:
         top = found[0].entry.number if found else None
     # the API's page holding what this page shows: from its first row on (page 1: the API's first)
+    twin_at: dict[str, int | None] = {}
+    if page > 1 and top is not None:
+        twin_at["before"] = top + 1
+    elif page > 1 and index > 1:  # an old page-index link past the last record: the API's same page
+        twin_at["page-index"] = index
+    elif page > 1:
+        twin_at["before"] = before
     twin = browse.query_path(f"/{quote(register, safe='')}/records", {
-        "q": query or None, "current": "true" if current else None, "page-size": size,
-        "before": top + 1 if page > 1 and top is not None else None})
+        "q": query or None, "current": "true" if current else None, "as-of": as_of, "page-size": size, **twin_at})
     return render_template(
         template, register=register, title=definition.title or register, text=definition.text,
         definition=definition, head=head, root=hash_text(head.user_root), records=found, table=table,
@@ -147,7 +159,7 @@ def _records_view(register: str, base: str, template: str) -> str:
 
 
 def _record_page_after(
-    conn: Connection, reg_id: int, size: int, after: int, current: bool, today: str,
+    conn: Connection, reg_id: int, size: int, after: int, current: bool, today: str, as_of: int | None = None,
 ) -> tuple[list[records.Record], int | None]:
     """The ``size`` records just newer than entry ``after`` (the page before the one whose first
     record it is), newest first, and the cursor (``after=``) of the page before it (None: this is
@@ -156,7 +168,7 @@ def _record_page_after(
     want = size + 1
     walked = 0
     while True:
-        found = records.record_page(conn, reg_id, want, after=after)[::-1]  # oldest first
+        found = records.record_page(conn, reg_id, want, as_of, after=after)[::-1]  # oldest first
         walked += len(found)
         kept += [rec for rec in found if not current or is_current(rec.item, today)]
         if len(kept) > size or len(found) < want:

@@ -153,7 +153,7 @@ def numbered_pagination(base: str, keep: Mapping[str, str | int | None], start: 
     if start + limit <= size:
         params["next"] = {"href": href(page + 1)}
     items: list[dict[str, Any]] = []
-    shown = sorted({1, page - 1, page, page + 1, last} & set(range(1, last + 1)))
+    shown = sorted(n for n in {1, page - 1, page, page + 1, last} if 1 <= n <= last)  # never a range of every page
     for number, following in zip(shown, [*shown[1:], None], strict=True):
         items.append({"number": number, "href": href(number), "current": number == page})
         if following is not None and following > number + 1:

@@ -113,8 +113,11 @@ def proposals(register: str, suffix: str) -> Response | str:
         counts = service.count_proposals(_read_engine(), register, cap=size)
         preceding = (f"?status={status}&page-size={size}&after={listed[0].id}" if listed
                      else f"?status={status}&page-size={size}") if newer else None
+        # the API's page holding what this page shows: from its first proposal on
+        twin = f"?status={status}&page-size={size}" + (f"&before={listed[0].id + 1}" if newer and listed else "")
         page = render_template("proposals.html", register=register, proposals=listed, status=status, counts=counts,
-                               counted_to=size, following=following, preceding=preceding, first=not newer)
+                               counted_to=size, following=following, preceding=preceding, first=not newer,
+                               twin=twin)
         return Response(page, headers=headers, content_type="text/html; charset=utf-8")
     return json_response([p.public() for p in listed], headers)
 

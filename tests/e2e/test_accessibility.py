@@ -108,3 +108,26 @@ def test_a_broken_control_page_reports_its_violations(server: str, browser) -> N
     browser.execute_script(AXE.read_text(encoding="utf-8"))
     found = {v["id"]: v["nodes"] for v in browser.execute_async_script(RUN, TAGS)}
     assert "image-alt" in found and "label" in found, found
+
+
+def test_pages_reflow_at_320_pixels_wide(server: str, browser, db_url: str) -> None:  # noqa: F811
+    """WCAG 1.4.10: at 320 CSS pixels no page scrolls sideways; a wide table scrolls in a region
+    of its own, which the keyboard reaches (axe finds nothing there either)."""
+    ok(db_url, "check", "country", "--limit", "0")
+    browser.set_window_size(320, 900)
+    try:
+        width = browser.execute_script("return window.innerWidth")
+        assert width <= 340, width  # the window really is narrow
+        wide = {}
+        for path in ("/", "/country/", "/country/records", "/country/entries", "/country/verify",
+                     "/country/quality", "/country/records/GB", "/country/records/GB/entries"):
+            browser.get(f"{server}{path}")
+            page_width = browser.execute_script("return document.documentElement.scrollWidth")
+            if page_width > width + 1:
+                wide[path] = page_width
+        assert wide == {}, (width, wide)
+        assert violations(browser, f"{server}/country/records") == []
+        region = browser.find_element("css selector", ".registers-table-scroll")
+        assert region.get_attribute("tabindex") == "0" and region.get_attribute("role") == "region"
+    finally:
+        browser.set_window_size(1024, 768)

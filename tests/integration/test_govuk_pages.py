@@ -259,6 +259,10 @@ def test_entries_and_the_system_log_are_numbered_pages(client: FlaskClient) -> N
     assert [a.get("aria-current") for a in pages].count("page") == 1
     last = page(client, "/place/entries?start=201")
     assert not last.links("next") and "/place/entries/251" in last.links()
+    # far past the end: the page's number is found, not the list of every page before it counted
+    beyond = page(client, "/place/entries?start=1099511627776&limit=1")
+    numbers = [a.get("href") for t, a in beyond.tags if t == "a" and "govuk-pagination__link" in (a.get("class") or "")]
+    assert "/place/entries?limit=1" in numbers and len(numbers) <= 5 and not beyond.links("next")
     assert client.get("/place/entries").content_type == "application/json"
     system = page(client, "/place/system/entries")
     text = " ".join(system.text)
@@ -347,3 +351,24 @@ def test_a_system_key_a_loaded_rsf_held_shows_as_text(client: FlaskClient, engin
     assert answer.status_code == 200
     assert "<img/src=x" not in answer.text and "&lt;img/src=x/onerror=alert(1)&gt;" in answer.text
 
+
+
+def test_records_as_of_an_entry_are_a_page_too_and_the_twins_give_what_a_page_shows(client: FlaskClient) -> None:
+    """``as-of=N`` shows the records as they stood after entry N, as the API gives them, paged
+    both ways; bad values are 400 pages; each page's JSON twin gives the records it shows."""
+    api = client.get("/place/records.json?as-of=120&page-size=50").get_json()
+    first = page(client, "/place/records?as-of=120&page-size=50")
+    assert [k for k in _keys(first) if k.isdigit()] == list(api)
+    [nxt] = first.links("next")
+    second = page(client, nxt.replace("&amp;", "&"))
+    shown = [k for k in _keys(second) if k.isdigit()]
+    assert "as-of=120" in nxt and shown and not set(shown) & set(api)
+    [twin] = [href for href in second.links() if href.startswith("/place/records.json")]
+    assert list(client.get(twin.replace("&amp;", "&")).get_json()) == shown
+    [back] = second.links("prev")
+    assert [k for k in _keys(page(client, back.replace("&amp;", "&"))) if k.isdigit()] == list(api)
+    page(client, "/place/records?as-of=abc", 400)
+    page(client, "/place/records?as-of=3&q=place", 400)
+    empty = page(client, "/place/records?page-index=90&page-size=20")  # past the last record
+    [twin] = [href for href in empty.links() if href.startswith("/place/records.json")]
+    assert client.get(twin.replace("&amp;", "&")).get_json() == {}
