@@ -8,6 +8,9 @@ current (``service.mirror``) and auditing a remote register (``service.audit``) 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +22,7 @@ from .core.changes import RecordChange
 from .core.definitions import Definition
 from .core.entries import Log
 from .core.errors import RegisterError
+from .core.faults import FaultLog, FaultsFound
 from .core.handover import Handover, Walk, walk
 from .core.items import parse_hash
 from .core.merkle import verify_consistency
@@ -229,6 +233,10 @@ class RegisterClient:
         return [line for line in answer.text.splitlines() if line.strip()] if answer.ok else []
 
 
+_TABLE_TYPES = {"csv": "text/csv", "tsv": "text/tab-separated-values", "json": "application/json",
+                "jsonl": "application/jsonl"}
+
+
 class CustodianClient(RegisterClient):
     """A register's custodian writing remotely with a bearer token (never logged or echoed)."""
 
@@ -236,7 +244,7 @@ class CustodianClient(RegisterClient):
         super().__init__(url, session)
         self._token = token
 
-    def _post(self, path: str, **kwargs: Any) -> dict[str, Any]:
+    def _post(self, path: str, source: str | None = None, **kwargs: Any) -> dict[str, Any]:
         url = f"{self.base}/{path}"
         headers = {"Authorization": f"Bearer {self._token}", **kwargs.pop("headers", {})}
         try:
@@ -245,17 +253,47 @@ class CustodianClient(RegisterClient):
             raise RemoteError(f"{url}: {exc.__class__.__name__}") from None
         if answer.status_code != 200:
             try:
-                detail = answer.json().get("detail", "")
+                problem = answer.json()
+                detail = problem.get("detail", "")
             except ValueError:
-                detail = answer.text.strip().splitlines()[0] if answer.text.strip() else ""
+                problem, detail = {}, answer.text.strip().splitlines()[0] if answer.text.strip() else ""
+            faults = _faults(problem) if answer.status_code == 422 and source else None
+            if faults is not None:  # every fault the server found, named as in the file sent
+                raise FaultsFound(faults, source)
             raise RemoteError(f"{url}: HTTP {answer.status_code}: {detail}")
         return dict(answer.json())
 
-    def load_rsf(self, path: str, reason: str | None = None) -> dict[str, Any]:
-        """Send the RSF file at ``path`` (streamed) to be loaded; the server's answer (with receipt)."""
+    def load_rsf(self, path: str, reason: str | None = None, max_errors: int | None = None) -> dict[str, Any]:
+        """Send the RSF file at ``path`` (streamed) to be loaded; the server's answer (with
+        receipt). A refusal with several faults raises FaultsFound naming ``path``."""
+        params = {name: str(value) for name, value in (("reason", reason), ("max-errors", max_errors)) if value}
         with open(path, "rb") as body:
-            return self._post("load-rsf", data=body, params={"reason": reason} if reason else None,
-                              headers={"Content-Type": "application/uk-gov-rsf"})
+            return self._post("load-rsf", data=body, params=params or None,
+                              headers={"Content-Type": "application/uk-gov-rsf"}, source=path)
+
+    def load_table(
+        self, path: str, fmt: str, *, history: bool = False, dry_run: bool = False, end_missing: str | None = None,
+        max_end: int | None = None, reason: str | None = None, max_errors: int | None = None,
+    ) -> dict[str, Any]:
+        """Send the table at ``path`` (streamed, with its length and SHA-256, which the server
+        checks before comparing anything) to be loaded as ``registers load`` loads a local one;
+        the server's answer: the diff and, unless ``dry_run``, the new head and receipt."""
+        digest = hashlib.sha256()
+        with open(path, "rb") as body:
+            while chunk := body.read(1 << 16):
+                digest.update(chunk)
+        params: dict[str, str] = {"format": fmt}
+        for name, value in (("history", history), ("dry-run", dry_run)):
+            if value:
+                params[name] = "true"
+        for name, given in (("end-missing", end_missing), ("max-end", max_end), ("reason", reason),
+                            ("max-errors", max_errors)):
+            if given is not None:
+                params[name] = str(given)
+        headers = {"Content-Type": _TABLE_TYPES[fmt], "Content-Length": str(os.path.getsize(path)),
+                   "Content-Digest": f"sha-256=:{base64.b64encode(digest.digest()).decode('ascii')}:"}
+        with open(path, "rb") as body:
+            return self._post("load-table", data=body, params=params, headers=headers, source=path)
 
     def change(self, change: RecordChange, *, reason: str | None = None) -> dict[str, Any]:
         """Add, amend or end one record remotely; the server's answer (with receipt)."""
@@ -263,3 +301,20 @@ class CustodianClient(RegisterClient):
         if reason:
             body["reason"] = reason
         return self._post("changes", json=body)
+
+
+def _faults(problem: Any) -> FaultLog | None:
+    """The faults a 422 problem's ``errors`` (and ``more``) name, when it names more than one."""
+    errors = problem.get("errors") if isinstance(problem, dict) else None
+    more = problem.get("more", 0) if isinstance(problem, dict) else 0
+    if not isinstance(errors, list) or not isinstance(more, int) or len(errors) + more < 2:
+        return None
+    log = FaultLog(limit=len(errors))
+    for error in errors:
+        if not isinstance(error, dict):
+            return None
+        log.add(error.get("line") if isinstance(error.get("line"), int) else None,
+                str(error.get("message") or error.get("reason") or ""),
+                error.get("key") if isinstance(error.get("key"), str) else None)
+    log.count += more
+    return log

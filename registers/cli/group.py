@@ -18,6 +18,7 @@ from sqlalchemy.exc import DatabaseError
 
 from .. import service
 from ..core.errors import RegisterError
+from ..core.faults import FaultsFound
 from ..settings import Settings, current
 from ..store.engine import DatabaseMissing
 
@@ -25,17 +26,52 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _friendly(func: F) -> F:
-    """Turn RegisterError into ``error: <one line>`` and exit status 1."""
+    """Turn RegisterError into ``error: <one line>`` and exit status 1 (a load's faults: one
+    line each, then ``error: N faults in FILE; nothing stored``)."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except FaultsFound as exc:  # every fault of a load, each on its line, then what it came to
+            if exc.faults.count == 1:
+                click.echo(f"error: {exc}", err=True)  # one fault: its line, as any refusal
+                sys.exit(1)
+            for line in exc.lines():
+                click.echo(line, err=True)
+            count = exc.faults.count
+            click.echo(f"error: {count} fault{'s' if count != 1 else ''} in {exc.source or 'the input'}; "
+                       "nothing stored", err=True)
+            sys.exit(1)
         except RegisterError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
         except DatabaseError as exc:  # the database is unreachable, busy or damaged: say so in one line
             click.echo(f"error: database: {str(exc.orig).splitlines()[0]}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _faults_as_json(func: F) -> F:
+    """With ``--json`` (``as_json``): a load's faults as JSON lines on stdout, one object
+    ``{file, line, key, field, value, reason, message}`` each (then ``{file, more}`` when more
+    were counted than named), and ``error: N faults …`` on stderr, exit status 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FaultsFound as exc:
+            if not kwargs.get("as_json"):
+                raise
+            for fault in exc.faults.kept:
+                click.echo(json.dumps({"file": exc.source, **fault.record()}, ensure_ascii=False))
+            if exc.faults.more:
+                click.echo(json.dumps({"file": exc.source, "more": exc.faults.more}))
+            count = exc.faults.count
+            click.echo(f"error: {count} fault{'s' if count != 1 else ''} in {exc.source or 'the input'}; "
+                       "nothing stored", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]

@@ -4,7 +4,6 @@ review by the custodian, and data-quality reports."""
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
@@ -12,6 +11,7 @@ import click
 from .. import service
 from ..service import quality
 from .group import _engine, _friendly, main
+from .progress import progress
 from .records import WHO
 
 PROGRESS_FROM = 100_000  # records from which ``check`` shows how far it has read
@@ -180,8 +180,8 @@ def check(ctx: click.Context, name: str, as_json: bool, file_fixes: bool, limit:
     if size < PROGRESS_FROM:
         report = make(engine, name, listed=None if every else max(limit, 0))
     else:  # minutes for a register of millions: say how far it has read
-        with click.progressbar(length=size, label="reading records", file=sys.stderr) as bar:
-            report = make(engine, name, listed=None if every else max(limit, 0), progress=bar.update)
+        with progress(f"checking {name}", size, "records") as step:
+            report = make(engine, name, listed=None if every else max(limit, 0), progress=step)
     if as_json:
         click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=1))
     else:

@@ -13,11 +13,13 @@ import click
 
 from .. import service
 from ..core.errors import RegisterError
+from ..core.faults import DEFAULT_LIMIT
 from ..core.items import hash_text
 from .group import (
     RECEIPT,
     REMOTE,
     _engine,
+    _faults_as_json,
     _friendly,
     _print_findings,
     _print_json,
@@ -26,6 +28,7 @@ from .group import (
     _write_receipt,
     main,
 )
+from .progress import progress
 
 
 @main.command()
@@ -39,20 +42,31 @@ from .group import (
 @click.option("--history", is_flag=True, help="Table: a key's rows are its history, oldest first.")
 @click.option("--end-missing", metavar="DATE", help="Table: end records the table no longer holds, on DATE.")
 @click.option("--dry-run", is_flag=True, help="Check everything and print the changes; store nothing.")
+@click.option("--max-end", type=click.IntRange(0), metavar="N",
+              help="Table: let --end-missing end up to N records (default: 10, or 1% of the records if more).")
 @click.option("--allow-dangling", is_flag=True, help="Table: load links to records that do not exist yet (listed).")
 @click.option("--strict", is_flag=True, help="RSF: refuse datatype and link findings instead of reporting them.")
 @click.option("--as", "by", metavar="WHO", help="Who makes this change (default: $REGISTERS_AS, else your login).")
 @click.option("--reason", metavar="WHY", help="Why (recorded with the change).")
+@click.option("--max-errors", type=click.IntRange(1), default=DEFAULT_LIMIT, show_default=True, metavar="N",
+              help="Name at most N faults (then count the rest).")
+@click.option("--json", "as_json", is_flag=True, help="Print the faults as JSON lines on stdout.")
 @RECEIPT
 @REMOTE
 @click.pass_context
 @_friendly
+@_faults_as_json
 def load(ctx: click.Context, /, file: str, name: str | None, fmt: str | None, **options: Any) -> None:
     """Load a file into a register: an RSF dump or patch, or a CSV, TSV, JSON or JSONL table.
 
     An RSF creates the register if new; entries it already holds are skipped. A table goes
     into a register made with 'registers create': new and changed rows become entries,
-    unchanged rows add nothing, so loading the same file twice adds 0. Any error stores nothing.
+    unchanged rows add nothing, so loading the same file twice adds 0.
+
+    The whole file is checked first: every fault (a bad value, a key twice, a link to a
+    missing record, a row that cannot be read) is named on its own line, file:line first,
+    and then nothing is stored. With --remote URL --token T the file is sent to a served
+    register, which loads it the same way (tables too: --history, --dry-run, --end-missing).
 
     \b
     Examples:
@@ -62,19 +76,36 @@ def load(ctx: click.Context, /, file: str, name: str | None, fmt: str | None, **
     """
     fmt = service.table_format(file, fmt)
     if options["remote"]:
-        if fmt != "rsf" or file == "-":
-            raise RegisterError("--remote loads an RSF file (tables: load them into a local copy, or use add/amend)")
+        if file == "-":
+            raise RegisterError("--remote sends a file: name it (standard input cannot be sent with its length)")
         token = _remote(name, options["remote"], options["token"], options["by"])
-        return _remote_done(service.remote_load(options["remote"], token, file, options["reason"]), options["receipt"])
+        if fmt == "rsf":
+            answer = service.remote_load(options["remote"], token, file, options["reason"], options["max_errors"])
+            return _remote_done(answer, options["receipt"])
+        if options["allow_dangling"]:
+            raise RegisterError("--allow-dangling is for local loads: a served register takes only links that resolve")
+        answer = service.remote_load_table(
+            options["remote"], token, file, fmt, history=options["history"], dry_run=options["dry_run"],
+            end_missing=options["end_missing"], max_end=options["max_end"], reason=options["reason"],
+            max_errors=options["max_errors"])
+        diff = answer["diff"]
+        _print_diff(_Diff(diff), options["dry_run"] or bool(options["end_missing"]))
+        if options["dry_run"]:
+            added = diff["added"] + diff["changed"] + diff["ended"]
+            click.echo(f"{answer['register']}: dry run: {added} entries would be appended; nothing stored")
+            return None
+        return _remote_done(answer, options["receipt"])
     engine = _engine(ctx)
     if fmt == "rsf":
-        for table_only in ("history", "end_missing", "allow_dangling"):
+        for table_only in ("history", "end_missing", "allow_dangling", "max_end"):
             if options[table_only]:
                 raise RegisterError(f"--{table_only.replace('_', '-')} applies to tables, not RSF")
-        result = service.load_rsf(
-            engine, file, name, strict=options["strict"], by=options["by"], reason=options["reason"],
-            dry_run=options["dry_run"],
-        )
+        size = os.path.getsize(file) if file != "-" else 0
+        with _rsf_progress(file, size) as step:
+            result = service.load_rsf(
+                engine, file, name, strict=options["strict"], by=options["by"], reason=options["reason"],
+                dry_run=options["dry_run"], max_errors=options["max_errors"], progress=step,
+            )
         if options["dry_run"]:
             click.echo(f"{result.register}: dry run: {result.added} entries would be appended; nothing stored")
         else:
@@ -88,6 +119,7 @@ def load(ctx: click.Context, /, file: str, name: str | None, fmt: str | None, **
             engine, stream, fmt, register, source="<stdin>" if file == "-" else file,
             history=options["history"], end_missing=options["end_missing"], dry_run=options["dry_run"],
             allow_dangling=options["allow_dangling"], by=options["by"], reason=options["reason"], progress=progress,
+            max_errors=options["max_errors"], max_end=options["max_end"],
         )
     _print_diff(load.diff, options["dry_run"] or bool(options["end_missing"]))
     if options["dry_run"]:
@@ -106,6 +138,15 @@ def _print_result(result: Any) -> None:
         f"{result.register}: {result.added_user} added ({result.added_system} system){present}; "
         f"root {h.user_size} {hash_text(h.user_root)}"
     )
+
+
+class _Diff:
+    """A diff a server answered (JSON) read as a local TableDiff is."""
+
+    def __init__(self, answered: dict[str, Any]) -> None:
+        for kind in ("added", "changed", "unchanged", "vanished", "ended"):
+            setattr(self, kind, int(answered.get(kind, 0)))
+        self.examples = dict(answered.get("examples") or {})
 
 
 def _print_diff(diff: Any, examples: bool) -> None:
@@ -130,8 +171,19 @@ def _open_input(file: str) -> Iterator[BinaryIO]:
 
 
 @contextmanager
+def _rsf_progress(file: str, size: int) -> Iterator[Callable[[int], None] | None]:
+    """Progress in bytes read for an RSF file over a few megabytes."""
+    if file == "-" or size < 5_000_000:
+        yield None
+        return
+    with progress(f"loading {os.path.basename(file)}", size, "bytes") as step:
+        yield step
+
+
+@contextmanager
 def _progress(file: str) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on stderr for tables over a few thousand rows."""
+    """Progress on stderr for tables over a few thousand rows (a bar on a terminal, else a line
+    every few seconds: ``progress.progress``)."""
     if file == "-" or os.path.getsize(file) < 50_000:
         yield None
         return
@@ -140,8 +192,8 @@ def _progress(file: str) -> Iterator[Callable[[int], None] | None]:
     if rows < 2000:
         yield None
         return
-    with click.progressbar(length=rows, label="loading", file=sys.stderr) as bar:
-        yield bar.update
+    with progress(f"loading {os.path.basename(file)}", rows) as step:
+        yield step
 
 
 @main.command()

@@ -24,12 +24,12 @@ EntryToCheck = tuple[int, str, int, bytes]  # line, key, entry number, canonical
 
 @dataclass
 class Checked:
-    """What checking a run of entries found: findings ``(line, message)`` in entry order,
-    the first ``(line, field)`` naming each link target (by register, then key), and the
-    indexed fields' ``field_value`` rows."""
+    """What checking a run of entries found: findings ``(line, message, key)`` in entry
+    order, the first ``(line, field, key)`` naming each link target (by register, then
+    target key), and the indexed fields' ``field_value`` rows."""
 
-    findings: list[tuple[int, str]]
-    links: dict[str, dict[str, tuple[int, str]]]
+    findings: list[tuple[int, str, str]]
+    links: dict[str, dict[str, tuple[int, str, str]]]
     field_rows: list[FieldRow]
 
 
@@ -52,11 +52,11 @@ def check_entries(
         if definition is None or check is None:
             continue
         for finding in check(key, value):
-            found.findings.append((line, finding.message))
+            found.findings.append((line, finding.message, key))
         for field, target_register, target in link_targets(definition, value, linking):
             if field == definition.key_field:
                 continue  # a record's own key: it exists once the batch is written
             if target_register == definition.register:  # itself, whatever name it is loaded under
                 target_register = register
-            found.links.setdefault(target_register, {}).setdefault(target, (line, field))
+            found.links.setdefault(target_register, {}).setdefault(target, (line, field, key))
     return found

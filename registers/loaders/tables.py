@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 
 from ..core.definitions import Definition
 from ..core.errors import InvalidTable
+from ..core.faults import FaultLog
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".rsf": "rsf"}
 
@@ -41,14 +42,26 @@ def table_format(path: str, given: str | None = None) -> str:
     return fmt
 
 
-def read_rows(stream: BinaryIO, fmt: str, definition: Definition) -> Iterator[Row]:
-    """The rows of a table as items of ``definition``'s register, in file order."""
+def _refuse(error: InvalidTable, faults: FaultLog | None) -> None:
+    """Raise ``error``, or with ``faults`` count it there (the row is left out and reading goes on)."""
+    if faults is None:
+        raise error
+    faults.add_error(error)
+
+
+def read_rows(stream: BinaryIO, fmt: str, definition: Definition, faults: FaultLog | None = None) -> Iterator[Row]:
+    """The rows of a table as items of ``definition``'s register, in file order. A row that
+    cannot be read refuses the table, or with ``faults`` is counted there and left out (a
+    problem with the whole file, such as its header or JSON syntax, always refuses it)."""
     if fmt in ("csv", "tsv"):
-        yield from _delimited(stream, fmt, definition)
+        yield from _delimited(stream, fmt, definition, faults)
     elif fmt == "jsonl":
         for number, raw in enumerate(stream, 1):
             if raw.strip():
-                yield _row(number, _json_object(raw, number), definition)
+                try:
+                    yield _row(number, _json_object(raw, number), definition)
+                except InvalidTable as exc:
+                    _refuse(exc, faults)
     elif fmt == "json":
         try:
             doc = json.loads(stream.read())
@@ -59,27 +72,31 @@ def read_rows(stream: BinaryIO, fmt: str, definition: Definition) -> Iterator[Ro
         if not isinstance(doc, list):
             raise InvalidTable("a JSON table is an array of objects")
         for number, value in enumerate(doc, 1):
-            if not isinstance(value, dict):
-                raise InvalidTable(f"element {number} is not an object", number)
-            yield _row(number, value, definition)
+            try:
+                if not isinstance(value, dict):
+                    raise InvalidTable(f"element {number} is not an object", number)
+                yield _row(number, value, definition)
+            except InvalidTable as exc:
+                _refuse(exc, faults)
     else:
         raise InvalidTable(f"'{fmt}' is not a table format")
 
 
-def _decoded_lines(stream: BinaryIO) -> Iterator[str]:
-    """The stream's lines as text, naming the exact line and byte of any invalid UTF-8."""
+def _decoded_lines(stream: BinaryIO, faults: FaultLog | None = None) -> Iterator[str]:
+    """The stream's lines as text, naming the exact line and byte of any invalid UTF-8 (with
+    ``faults``: counted there, the line read as an empty one)."""
     for number, raw in enumerate(stream, 1):
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InvalidTable(
-                f"the line is not valid UTF-8 (byte {exc.start + 1} is 0x{raw[exc.start]:02x})", number
-            ) from None
+            _refuse(InvalidTable(f"the line is not valid UTF-8 (byte {exc.start + 1} is 0x{raw[exc.start]:02x})",
+                                 number), faults)
+            text = "\n"
         yield text[1:] if number == 1 and text.startswith("\ufeff") else text
 
 
-def _delimited(stream: BinaryIO, fmt: str, definition: Definition) -> Iterator[Row]:
-    lines = _decoded_lines(stream)
+def _delimited(stream: BinaryIO, fmt: str, definition: Definition, faults: FaultLog | None) -> Iterator[Row]:
+    lines = _decoded_lines(stream, faults)
     if fmt == "tsv":
         reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE, strict=True)
     else:
@@ -93,14 +110,18 @@ def _delimited(stream: BinaryIO, fmt: str, definition: Definition) -> Iterator[R
         _check_header(header, definition)
         line = reader.line_num + 1
         for cells in reader:
-            if len(cells) > len(header):
-                raise InvalidTable(f"the row has {len(cells)} cells but the header has {len(header)}", line)
-            if any(cells):
-                values = {name: cell for name, cell in zip(header, cells, strict=False) if cell != ""}
-                yield _row(line, _split_lists(values, definition), definition)
+            try:
+                if len(cells) > len(header):
+                    raise InvalidTable(f"the row has {len(cells)} cells but the header has {len(header)}", line)
+                if any(cells):
+                    values = {name: cell for name, cell in zip(header, cells, strict=False) if cell != ""}
+                    yield _row(line, _split_lists(values, definition), definition)
+            except InvalidTable as exc:
+                _refuse(exc, faults)
             line = reader.line_num + 1
-    except csv.Error as exc:
-        raise InvalidTable(f"malformed {fmt.upper()}: {exc}", line) from None
+    except csv.Error as exc:  # the reader cannot go on past it
+        rest = "; the rest of the file was not read" if faults is not None else ""
+        _refuse(InvalidTable(f"malformed {fmt.upper()}: {exc}{rest}", line), faults)
 
 
 def _check_header(header: list[str], definition: Definition) -> None:

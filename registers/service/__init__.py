@@ -92,7 +92,7 @@ from .registers import (
     system_patch,
     verify,
 )
-from .remote import remote_change, remote_load, remote_parse_change
+from .remote import remote_change, remote_load, remote_load_table, remote_parse_change
 from .tokens import Forbidden, IssuedToken, TokenInfo, Unauthorized, authorise, issue_token, list_tokens, revoke_token
 
 __all__ = [
@@ -120,6 +120,7 @@ __all__ = [
     "Audited",
     "remote_change",
     "remote_load",
+    "remote_load_table",
     "remote_parse_change",
     "Forbidden",
     "IssuedToken",

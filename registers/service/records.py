@@ -22,6 +22,7 @@ from ..core.changes import FieldValue, RecordChange, new_item, parse_assignments
 from ..core.definitions import Definition, load_definition
 from ..core.entries import Log, now_timestamp
 from ..core.errors import InvalidEntry, LineError, RegisterError, RegisterNotFound
+from ..core.faults import DEFAULT_LIMIT, FaultLog, stopped
 from ..core.items import canonical_json, item_digest
 from ..core.rsf import AddItem, AppendEntry, Command
 from ..loaders.diff import TableDiff, diff_commands, history_commands
@@ -121,34 +122,43 @@ def load_table(
     by: str | None = None,
     reason: str | None = None,
     progress: Callable[[int], None] | None = None,
+    max_errors: int = DEFAULT_LIMIT,
+    max_end: int | None = None,
 ) -> TableLoad:
     """Load a CSV/TSV/JSON/JSONL table into an existing register, appending only what changed.
 
     New and changed rows become entries; unchanged rows append nothing; records missing from
-    the table are reported, and ended (``end-date``) only when ``end_missing`` gives the date.
-    A key twice is refused unless ``history``. ``dry_run`` checks everything and stores nothing.
-    Raises a LineError naming ``source`` and the line; nothing is stored then.
+    the table are reported, and ended (``end-date``) only when ``end_missing`` gives the date,
+    at most ``max_end`` of them (default: 10 or 1% of the records, whichever is more; more
+    refuses the load). A key twice is refused unless ``history``. ``dry_run`` checks everything and stores nothing.
+    The whole table is checked: every fault (a row that cannot be read, a key twice, a bad
+    datatype, key or link) is collected, and the load then refused with all of them
+    (``FaultsFound``, a LineError naming ``source``, the first ``max_errors`` kept); a problem
+    with the whole file (its header, its syntax) refuses it at once. Nothing is stored then.
     """
     diff = TableDiff()
     stamp = now_timestamp()
+    faults = FaultLog(max_errors)
 
     def commands(conn: Connection, reg_id: int) -> Iterator[Command]:
-        rows = read_rows(stream, fmt, definition_of(conn, reg_id, register))
+        rows = read_rows(stream, fmt, definition_of(conn, reg_id, register), faults)
         if history:
-            return history_commands(conn, reg_id, rows, stamp, diff, progress)
-        return diff_commands(conn, reg_id, rows, stamp, diff, end_missing=end_missing, progress=progress)
+            return history_commands(conn, reg_id, rows, stamp, diff, progress, faults)
+        return diff_commands(conn, reg_id, rows, stamp, diff, end_missing=end_missing, progress=progress,
+                             faults=faults, max_end=max_end)
 
     change = Change(
         by=by or default_actor(),
         reason=reason or f"load {os.path.basename(source)}",
         strict=True,
         allow_dangling=allow_dangling,
+        faults=faults,
     )
     try:
         result = append(engine, check_register_name(register), commands, create=False, extend=True, change=change,
                         commit=not dry_run)
     except LineError as exc:
-        raise exc.located(source) from None
+        raise stopped(exc, faults, source) from None
     return TableLoad(diff, result)
 
 

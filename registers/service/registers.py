@@ -7,7 +7,7 @@ values; user mistakes are raised as ``RegisterError`` subclasses with one-line m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from ..core.entries import Log, now_timestamp
 from ..core.errors import InvalidRSF, LineError, RegisterNotFound
+from ..core.faults import DEFAULT_LIMIT, FaultLog, stopped
 from ..core.items import canonical_json, hash_text, item_digest
 from ..core.notes import VerifierKey
 from ..core.rsf import AddItem, AppendEntry, Command, read_rsf
@@ -58,9 +59,13 @@ def load_rsf(
     source: str | None = None,
     create: bool = True,
     authored: bool = False,
+    max_errors: int = DEFAULT_LIMIT,
+    progress: Callable[[int], None] | None = None,
 ) -> AppendResult:
     """Load an RSF file (``-`` for stdin) into a register, creating it if new (unless not
-    ``create``). Errors name ``source`` (default: the path) and the line.
+    ``create``). Errors name ``source`` (default: the path) and the line; a ``strict`` load
+    goes on past datatype, key and link faults and is then refused with every one of them
+    (``FaultsFound``, the first ``max_errors`` kept).
 
     The register is ``register``, else the dump's ``name`` system entry, else the file's stem.
     Entries the register already holds are skipped; a patch must continue from a root the
@@ -76,16 +81,39 @@ def load_rsf(
     """
     name = register or _name_for(path)
     source = source or ("<stdin>" if path == "-" else path)
-    stream = open_rsf(path)
-    change = Change(by=by, reason=reason, strict=strict, authored=authored)
+    stream: Any = open_rsf(path)
+    if progress is not None:
+        stream = _Counted(stream, progress)
+    faults = FaultLog(max_errors) if strict else None
+    change = Change(by=by, reason=reason, strict=strict, authored=authored, faults=faults)
     try:
         return append(engine, check_register_name(name), read_rsf(stream), change=change, commit=not dry_run,
                       create=create)
     except LineError as exc:
-        raise exc.located(source) from None
+        raise stopped(exc, faults, source) from None
     finally:
         if path != "-":
             stream.close()
+
+
+class _Counted:
+    """A binary stream, read in blocks, that says every megabyte or so how many bytes it gave."""
+
+    STEP = 1 << 20
+
+    def __init__(self, stream: BinaryIO, progress: Callable[[int], None]) -> None:
+        self.stream, self.progress, self.pending = stream, progress, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.pending += len(data)
+        if self.pending >= self.STEP or (not data and self.pending):
+            self.progress(self.pending)
+            self.pending = 0
+        return data
+
+    def close(self) -> None:
+        self.stream.close()
 
 
 def _name_for(path: str) -> str:

@@ -8,9 +8,22 @@ from ..client import CustodianClient, RegisterClient
 from ..core.changes import RecordChange, parse_assignments
 
 
-def remote_load(url: str, token: str, path: str, reason: str | None = None) -> dict[str, Any]:
+def remote_load(url: str, token: str, path: str, reason: str | None = None, max_errors: int | None = None,
+                ) -> dict[str, Any]:
     """Load the RSF file at ``path`` into the register at ``url``; the server's answer."""
-    return CustodianClient(url, token).load_rsf(path, reason)
+    return CustodianClient(url, token).load_rsf(path, reason, max_errors)
+
+
+def remote_load_table(
+    url: str, token: str, path: str, fmt: str, *, history: bool = False, dry_run: bool = False,
+    end_missing: str | None = None, max_end: int | None = None, reason: str | None = None,
+    max_errors: int | None = None,
+) -> dict[str, Any]:
+    """Load the table at ``path`` into the register at ``url`` as a local load would (the
+    server diffs it against its records); the server's answer, with the diff."""
+    return CustodianClient(url, token).load_table(path, fmt, history=history, dry_run=dry_run,
+                                                  end_missing=end_missing, max_end=max_end, reason=reason,
+                                                  max_errors=max_errors)
 
 
 def remote_parse_change(url: str, action: str, key: str, assignments: list[str]) -> RecordChange:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from ..core.entries import REGISTER_NAME, Entry, Log, key_problem, leaf_bytes, now_timestamp, timestamp_problem
 from ..core.errors import IntegrityError, InvalidName, InvalidRSF, LineError, RegisterNotFound
+from ..core.faults import FaultsFound
 from ..core.items import canonical_json, hash_text, item_digest
 from ..core.merkle import EMPTY_ROOT, leaf_hash, verify_consistency
 from ..core.rsf import AddItem, AppendEntry, AssertRootHash, Command
@@ -289,6 +290,9 @@ class _Batch:
                 if len(self.good_timestamps) >= GOOD_TIMESTAMPS:
                     self.good_timestamps.clear()  # memory stays flat however long the file
                 self.good_timestamps.add(timestamp)
+        if problem and self.change.faults is not None and self.change.strict and log == Log.USER and line:
+            self.change.faults.add(line, problem, key, InvalidRSF)  # the batch is refused at its end, with every fault
+            return
         if problem:
             raise InvalidRSF(problem, line)
         pos = self.pos
@@ -429,7 +433,7 @@ class _Batch:
         self._write()
         self._write_settled()
         self.writer.wait()
-        orphan = self._first_orphan()
+        orphan = None if self.change.faults else self._first_orphan()  # a faulty row's item is left unused
         if orphan is not None:
             digest, line = orphan
             raise InvalidRSF(f"add-item {hash_text(digest)} is used by no entry in the file (an orphan item)", line)
@@ -438,6 +442,8 @@ class _Batch:
         if staged_new_keys is None and self.added[Log.USER]:
             self.writer.supersede_written(self.head.user_size)  # the as-of index of a direct write
         self.checks.check_links()
+        if self.change.faults:  # every fault of the batch, found: refuse it with all of them
+            raise FaultsFound(self.change.faults)
         if not any(self.added.values()):
             if before_commit is not None:
                 before_commit(self.head)

@@ -23,6 +23,7 @@ from ..core.checking import Checked, check_entries
 from ..core.definitions import Definition, definition_problem, undefined_field_problem
 from ..core.entries import KNOWN_SYSTEM_KEYS, known_system_key
 from ..core.errors import InvalidEntry, InvalidRSF
+from ..core.faults import FaultLog
 from ..core.field_values import FieldRow
 from ..core.validation import ItemCheck, compile_checks, validate_item
 from . import fields, reads, records
@@ -40,6 +41,8 @@ class Change:
     ``strict``: datatype, key and link findings refuse the whole batch (tables, amends);
     otherwise they are reported and the batch loads as given (published RSF).
     ``allow_dangling``: links to records that do not exist are reported, not refused.
+    ``faults``: with ``strict``, every fault is collected here and the batch goes on to its
+    end, then is refused with all of them (``core.faults.FaultsFound``).
     ``authored``: the batch's new system entries are written here and now (``registers
     create``, a custodian's RSF upload over HTTP), not copied from a published log. A new
     ``change`` entry is refused (who and why are the platform's to record: ``by`` and
@@ -53,6 +56,7 @@ class Change:
     strict: bool = True
     allow_dangling: bool = False
     authored: bool = False
+    faults: FaultLog | None = None  # strict: collect every fault, refuse at the end (else the first refuses)
 
     @property
     def recorded(self) -> bool:
@@ -106,7 +110,7 @@ class EntryChecks:
         self.pending: list[tuple[int, str, bytes, int]] = []  # (line, key, digest, number) to validate
         self.index_fields = fields.indexed_fields(conn, reg_id)
         self.field_rows: list[FieldRow] = []  # for field_value, from the entries validated
-        self.links: dict[str, dict[str, tuple[int, str]]] = {}  # register -> key -> (line, field)
+        self.links: dict[str, dict[str, tuple[int, str, str]]] = {}  # register -> target -> (line, field, key)
         self.checker = checker  # runs large runs of checks on the second core, when given
         self._version = 0  # bumped whenever the definition may have changed
 
@@ -202,8 +206,8 @@ class EntryChecks:
             self.checker.close()
 
     def _take(self, checked: Checked) -> None:
-        for line, message in checked.findings:
-            self._report(line, message)
+        for line, message, key in checked.findings:
+            self._report(line, message, key=key)
         for register, targets in checked.links.items():
             known = self.links.setdefault(register, {})
             for target, first in targets.items():
@@ -215,17 +219,20 @@ class EntryChecks:
         for register, targets in self.links.items():
             reg_id = reads.register_id(self.conn, register)
             found = records.existing_keys(self.conn, reg_id, [k for k in targets if k]) if reg_id is not None else set()
-            missing = [(line, field, key) for key, (line, field) in targets.items() if key not in found]
+            missing = [(line, field, key, record) for key, (line, field, record) in targets.items() if key not in found]
             if reg_id is not None:
                 missing = [m for m in missing if m[2]]  # 'register:' alone names an existing register
-            for line, field, key in sorted(missing):
+            for line, field, key, record in sorted(missing):
                 what = f"value '{key}'" if key else f"value '{register}:'"
                 where = f"register '{register}'" + ("" if reg_id is not None else ", which does not exist")
-                self._report(line, f"field '{field}': {what} is not a key of {where}", dangling=True)
+                self._report(line, f"field '{field}': {what} is not a key of {where}", dangling=True, key=record)
 
-    def _report(self, line: int, message: str, dangling: bool = False) -> None:
+    def _report(self, line: int, message: str, dangling: bool = False, key: str | None = None) -> None:
         refuse = self.change.strict and not (dangling and self.change.allow_dangling)
-        if refuse:
+        if refuse and self.change.faults is not None:
+            self.change.faults.add(line, message, key, InvalidEntry)
+        elif refuse:
             raise InvalidEntry(message, line)
-        self.findings.add(line, message, dangling)
+        else:
+            self.findings.add(line, message, dangling)
 

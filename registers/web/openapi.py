@@ -164,6 +164,20 @@ def document() -> dict[str, Any]:
         "/{register}/load-rsf": _post(
             "Load RSF (the body) into the register; a custodian token is needed", RSF,
             [_query("reason", "string", "Why (recorded with the change)")]),
+        "/{register}/load-table": _post(
+            "Load a table (the body: CSV, TSV, JSON or JSON lines) as 'registers load' loads a local one: diffed "
+            "against the current records, every fault named (422 errors); a custodian token is needed. The body "
+            "comes with its Content-Length and Content-Digest (sha-256), checked before anything is compared",
+            "text/csv",
+            [_query("format", "string", "csv, tsv, json or jsonl"),
+             _query("history", "boolean", "A key's rows are its history, oldest first"),
+             _query("dry-run", "boolean", "Answer the diff; store nothing"),
+             _query("end-missing", "string", "End the records the table lacks, on this date"),
+             _query("max-end", "integer", "End at most this many (default: 10, or 1% of the records if more)"),
+             _query("max-errors", "integer", "Name at most this many faults (default 100)"),
+             _query("reason", "string", "Why (recorded with the change)")],
+            {"400": "No Content-Digest, or the bytes received are not those sent",
+             "411": "No Content-Length"}),
         "/{register}/changes": _post(
             "Add, amend or end one record: {action, key, fields, date, reason}; a custodian token is needed", JSON, [],
             schema=json_schema(CHANGE)),
@@ -195,6 +209,9 @@ def document() -> dict[str, Any]:
             {"409": "Decided already, or stale: the record changed since it was checked"}),
         "/{register}/suggest": _suggestion_form("a new record", []),
         "/{register}/suggest/{key}": _suggestion_form("a change to one record", [key]),
+        "/{register}/suggested/{id}": _get(
+            "The confirmation (HTML) of a suggestion sent from its form: a panel linking to the proposal it made",
+            [_path_param("id", "integer")], HTML),
         "/{register}/quality": _get(
             "The last data-quality report 'registers check' stored (when, at which size): findings, record by record, "
             "with proposed fixes; the first page of every kind, or of one kind (404 when none is stored)",

@@ -24,6 +24,7 @@ from ..core.errors import (
     RegisterNotFound,
     StoredItemCorrupt,
 )
+from ..core.faults import Fault, FaultsFound
 from ..service.proposals import InvalidProposal, OpenProposalsFull, ProposalConflict, ProposalNotFound, RateLimited
 from ..service.tokens import Forbidden, Unauthorized
 
@@ -68,9 +69,9 @@ _STATUS: list[tuple[type[RegisterError], int, str]] = [
 ]
 
 
-def problem(status: int, title: str, detail: str) -> Response:
-    """A problem+json response."""
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
+def problem(status: int, title: str, detail: str, extra: dict[str, object] | None = None) -> Response:
+    """A problem+json response (``extra``: its extension members)."""
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail, **(extra or {})})
     return Response(body, status=status, mimetype=MEDIA_TYPE, headers={
         "Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After"})
 
@@ -80,6 +81,9 @@ _SUFFIXES = (".json", ".csv", ".jsonl", ".rsf", ".zip")
 _PAGES = {
     400: ("There is a problem with the request", True),
     404: ("Page not found", True),
+    411: ("Your form could not be sent", True),
+    413: ("Your form is too long to send", True),
+    415: ("Your form could not be sent", True),
     429: ("Sorry, there have been too many requests", False),
     500: ("Sorry, there is a problem with the service", False),
     503: ("Sorry, the service is unavailable", False),
@@ -93,13 +97,14 @@ def _choosing() -> bool:
 
 
 def _for_a_browser() -> bool:
-    if not _choosing() or "Accept" not in request.headers:
+    form_post = request.method == "POST" and "/suggest" in request.path  # a person's form, sent from a page
+    if not (_choosing() or form_post) or "Accept" not in request.headers:
         return False
     return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
 
 
-def answer(status: int, title: str, detail: str) -> Response:
-    """The error as a page for a browser, else as problem+json (``problem``)."""
+def answer(status: int, title: str, detail: str, extra: dict[str, object] | None = None) -> Response:
+    """The error as a page for a browser, else as problem+json (``problem``, with ``extra``)."""
     if _for_a_browser():
         heading, show = _PAGES.get(status, (title, status < 500))  # a server fault's detail is for its log
         try:
@@ -111,7 +116,7 @@ def answer(status: int, title: str, detail: str) -> Response:
             page = Response(body, status=status, mimetype="text/html")
             page.vary.add("Accept")
             return page
-    made = problem(status, title, detail)
+    made = problem(status, title, detail, extra)
     if _choosing():
         made.vary.add("Accept")
     return made
@@ -126,6 +131,17 @@ def without_paths(detail: str) -> str:
     file system: ``/tmp/…``, ``/srv/…``) replaced by ``…``: the log has them, the client has no
     business with them (a URL's path, ``/country/records``, is kept)."""
     return _FILE_PATH.sub(lambda found: "…" if os.path.isdir("/" + found[1]) else found[0], detail)
+
+
+def _faults(exc: LineError) -> dict[str, object]:
+    """A refused input's faults as the problem's ``errors``: ``[{line, key, field, value,
+    reason, message}]`` (every one a load found, up to its limit; then ``more``, how many more)."""
+    if isinstance(exc, FaultsFound):
+        found: dict[str, object] = {"errors": [fault.record() for fault in exc.faults.kept]}
+        if exc.faults.more:
+            found["more"] = exc.faults.more
+        return found
+    return {"errors": [Fault.of(exc.line, exc.reason).record()]}
 
 
 def log_corrupt(exc: StoredItemCorrupt) -> None:
@@ -157,7 +173,7 @@ def install(app: Flask) -> None:
                     current_app.logger.error("stored data does not verify (%s %s): %s", request.method,
                                              request.full_path.rstrip("?"), detail)
                     detail = "stored data does not verify (the server's log says where)"
-                made = answer(status, title, detail)
+                made = answer(status, title, detail, _faults(exc) if isinstance(exc, LineError) else None)
                 if status == 401:
                     made.headers["WWW-Authenticate"] = 'Bearer realm="registers"'
                 if isinstance(exc, RateLimited):

@@ -1,6 +1,9 @@
 """Remote writes by custodians: each needs a bearer token issued for the register.
 
 - ``POST /<register>/load-rsf``: the body is RSF (a patch or a dump); ``?reason=`` says why.
+- ``POST /<register>/load-table?format=csv|tsv|json|jsonl``: the body is a table, loaded as
+  ``registers load`` loads a local one (``history``, ``dry-run``, ``end-missing``, ``max-end``);
+  its length and SHA-256 (``Content-Digest``) are checked first.
 - ``POST /<register>/changes``: JSON ``{"action": "add"|"amend"|"end", "key": ..., "fields":
   {...}, "date": "YYYY-MM-DD" (end), "reason": ...}`` (``bodies.ChangeBody``): each field's value
   is a string, a list of strings (a cardinality-n field) or null (removes it), stored exactly as
@@ -14,7 +17,10 @@ token is never logged or echoed.
 
 from __future__ import annotations
 
+import base64
 import errno
+import hashlib
+import hmac
 import os
 import re
 import tempfile
@@ -24,11 +30,13 @@ from typing import IO, Any
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import Engine
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, LengthRequired, RequestEntityTooLarge
 
 from .. import service
+from ..core.faults import DEFAULT_LIMIT
 from ..core.items import hash_text
 from .bodies import CHANGE, load_body
+from .problems import BadRequest
 from .representations import json_response
 from .state import state
 
@@ -96,9 +104,10 @@ def _sweep_at_start(setup: Any) -> None:
         setup.app.logger.warning("removed the spool of an upload whose process died: %s", path)
 
 
-def _spool_body(limit: int) -> IO[bytes]:
+def _spool_body(limit: int, digest: Any = None) -> IO[bytes]:
     """The request body in a spool file (its caller removes it); 413 past ``limit`` bytes,
-    507 when the spool directory is full (the partial file removed)."""
+    507 when the spool directory is full (the partial file removed). ``digest`` (a hashlib
+    object) is fed every byte on the way."""
     spool = tempfile.NamedTemporaryFile(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", suffix=".rsf", delete=False)
     try:
         received = 0
@@ -107,6 +116,8 @@ def _spool_body(limit: int) -> IO[bytes]:
             if received > limit:
                 raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")
             spool.write(chunk)
+            if digest is not None:
+                digest.update(chunk)
         spool.flush()
     except OSError as exc:
         _discard(spool)
@@ -141,17 +152,20 @@ def bearer_token() -> str | None:
     return value.strip() if scheme.lower() == "bearer" else None
 
 
-def _answer(result: Any) -> Response:
+def _body(result: Any, receipt: bool = True) -> dict[str, Any]:
     head = result.head
-    body = {
+    return {
         "register": result.register,
         "user-entries-added": result.added_user,
         "system-entries-added": result.added_system,
         "total-entries": head.user_size,
         "root-hash": hash_text(head.user_root),
-        "receipt": service.receipt_for(_engine(), result),
+        "receipt": service.receipt_for(_engine(), result) if receipt else None,
     }
-    return json_response(body, {"Cache-Control": "no-store"})
+
+
+def _answer(result: Any) -> Response:
+    return json_response(_body(result), {"Cache-Control": "no-store"})
 
 
 @blueprint.post("/<register>/load-rsf")
@@ -173,11 +187,89 @@ def load_rsf(register: str) -> Response:
             raise InsufficientStorage() from None
         raise
     try:
+        max_errors = min(_whole(request.args.get("max-errors"), "max-errors") or DEFAULT_LIMIT, MAX_ERRORS) or 1
         result = service.load_rsf(_engine(), spool.name, register, by=by, reason=request.args.get("reason"),
-                                  source="request body", create=False, authored=True, strict=True)
+                                  source="request body", create=False, authored=True, strict=True,
+                                  max_errors=max_errors)
     finally:
         _discard(spool)
     return _answer(result)
+
+
+TABLE_FORMATS = ("csv", "tsv", "json", "jsonl")
+MAX_ERRORS = 1000  # the most faults a refusal names (``max-errors``): the rest are counted
+_DIGEST = re.compile(r"(?:^|,)\s*sha-256=:([A-Za-z0-9+/]{43}=):\s*(?:,|$)")
+
+
+@blueprint.post("/<register>/load-table")
+def load_table(register: str) -> Response:
+    """Load the table in the request body into ``register`` as ``registers load`` loads a
+    local one: diffed against its current records under the write lock, through the one write
+    path (all or nothing), every fault named (422 ``errors``). The query says how:
+    ``format`` (csv, tsv, json, jsonl), ``history``, ``dry-run`` (the diff only, nothing
+    stored), ``end-missing=DATE`` with ``max-end=N`` (the guard), ``reason``. The body must
+    come with its ``Content-Length`` (411 without) and ``Content-Digest: sha-256=:…:`` (400
+    without, or when the bytes received are not the bytes sent), both checked before anything
+    is compared; past ``REGISTERS_MAX_UPLOAD``, 413 before a byte is read."""
+    by = service.authorise(_engine(), register, bearer_token())
+    args = request.args
+    fmt = args.get("format", "")
+    if fmt not in TABLE_FORMATS:
+        raise BadRequest(f"format must be one of {', '.join(TABLE_FORMATS)}")
+    flags = {name: _flag(args.get(name), name) for name in ("history", "dry-run")}
+    end_missing = args.get("end-missing") or None
+    max_end = _whole(args.get("max-end"), "max-end")
+    max_errors = min(_whole(args.get("max-errors"), "max-errors") or DEFAULT_LIMIT, MAX_ERRORS) or 1
+    if request.content_length is None:
+        raise LengthRequired("send the table with its Content-Length")
+    limit = state().settings.max_upload
+    if request.content_length > limit:
+        raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")
+    claimed = _DIGEST.search(request.headers.get("Content-Digest", ""))
+    if claimed is None:
+        raise BadRequest("send the table's SHA-256 as Content-Digest: sha-256=:<base64>:")
+    digest = hashlib.sha256()
+    try:
+        spool = _spool_body(limit, digest)
+    except OSError as exc:
+        if exc.errno in NO_ROOM:
+            raise InsufficientStorage() from None
+        raise
+    try:
+        size = os.path.getsize(spool.name)
+        if size != request.content_length:
+            raise BadRequest(f"received {size} bytes, not the {request.content_length} of Content-Length")
+        if not hmac.compare_digest(base64.b64encode(digest.digest()).decode("ascii"), claimed[1]):
+            raise BadRequest("the table received does not match its Content-Digest (sha-256): nothing was compared")
+        with open(spool.name, "rb") as stream:
+            load = service.load_table(
+                _engine(), stream, fmt, register, source="request body", history=flags["history"],
+                end_missing=end_missing, dry_run=flags["dry-run"], by=by, reason=args.get("reason") or None,
+                max_end=max_end, max_errors=max_errors)
+    finally:
+        _discard(spool)
+    diff = load.diff
+    answer = _body(load.result, receipt=not flags["dry-run"])
+    answer["dry-run"] = flags["dry-run"]
+    answer["diff"] = {"added": diff.added, "changed": diff.changed, "unchanged": diff.unchanged,
+                      "vanished": diff.vanished, "ended": diff.ended, "examples": diff.examples}
+    return json_response(answer, {"Cache-Control": "no-store"})
+
+
+def _flag(text: str | None, name: str) -> bool:
+    if text in (None, "", "false"):
+        return False
+    if text == "true":
+        return True
+    raise BadRequest(f"{name} must be true or false")
+
+
+def _whole(text: str | None, name: str) -> int | None:
+    if text is None or text == "":
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
+        raise BadRequest(f"{name} must be a whole number")
+    return int(text)
 
 
 @blueprint.post("/<register>/changes")

@@ -21,9 +21,10 @@ def _registers_command() -> list[str]:
     return [installed] if installed else [sys.executable, str(ROOT / "cli.py")]
 
 
-def run(db_url: str, *args: str, cwd: Path | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    """Run ``registers --db URL ARGS`` and capture its output."""
-    env = {k: v for k, v in os.environ.items() if k != "REGISTERS_DATABASE_URL"}
+def run(db_url: str, *args: str, cwd: Path | None = None, stdin: bytes | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``registers --db URL ARGS`` (in ``env``, default this process's) and capture its output."""
+    env = {k: v for k, v in (os.environ if env is None else env).items() if k != "REGISTERS_DATABASE_URL"}
     return subprocess.run(
         [*_registers_command(), "--db", db_url, *args], capture_output=True, cwd=cwd, input=stdin, env=env, timeout=120
     )

@@ -12,7 +12,7 @@ TSV = SHARED / "data" / "tsv"
 
 def test_init_with_fixtures_then_again_adds_nothing(db_url: str) -> None:
     out = ok(db_url, "init", "--with-fixtures")
-    assert "country: 217 added, 206 entries" in out
+    assert "country: 227 added, 209 entries" in out
     assert "school: 1013 added, 1000 entries; 900 findings reported: the published 2017 dump" in out
     again = ok(db_url, "init", "--with-fixtures")
     assert again.splitlines()[-1] == "0 entries added"
@@ -62,9 +62,12 @@ def test_dry_run_prints_the_diff_and_stores_nothing(db_url: str) -> None:
 def test_large_loads_show_progress_on_stderr_and_data_on_stdout(db_url: str) -> None:
     name = "westminster-parliamentary-constituency"
     ok(db_url, "create", name, "--schema", str(ROOT / f"schemas/{name}.json"))
-    result = run(db_url, "load", str(TSV / f"{name}.tsv"), "--history")
+    import os
+
+    result = run(db_url, "load", str(TSV / f"{name}.tsv"), "--history",
+                 env={**os.environ, "REGISTERS_PROGRESS_SECONDS": "0"})
     assert result.returncode == 0
-    assert "loading" in result.stderr.decode()
+    assert f"loading {name}.tsv: " in result.stderr.decode()
     assert "loading" not in result.stdout.decode()
     assert result.stdout.decode().startswith(f"{name}: 3877 added")
 
@@ -80,3 +83,76 @@ def test_allow_dangling_loads_and_lists_every_dangling_link(db_url: str) -> None
     rows = (TSV / "local-authority-eng.tsv").read_text().splitlines()[1:]
     distinct_types = {row.split("\t")[1] for row in rows if row.split("\t")[1]}
     assert len(listed) == len(distinct_types) > 3  # each missing type, with the first line naming it
+
+
+FIVE_FAULTS = """local-authority-nir,local-authority-type,name,website,start-date
+ABC,DIS,Antrim and Newtownabbey,https://antrimandnewtownabbey.gov.uk,2015-04-01
+ARD,DIS,Ards and North Down,https://ardsandnorthdown.gov.uk,2015-02-30
+BFS,NOPE,Belfast,https://belfastcity.gov.uk,2015-04-01
+CCG,DIS,Causeway Coast and Glens,not a web address,2015-04-01
+ABC,DIS,Antrim again,https://example.gov.uk,2015-04-01
+DCS,DIS,Derry City and Strabane,https://derrystrabane.com,2015-04-01,extra
+"""
+
+
+def test_every_fault_of_a_table_in_one_run_and_nothing_stored(db_url: str, tmp_path: Path) -> None:
+    """Five different faults (a bad date, a link to a missing type, a bad URL, a key twice, a row
+    too long) are all named in one run, in file order; nothing is stored; --max-errors 2 names
+    two and counts the rest; --json gives each as a JSON line with its parts."""
+    import json
+
+    ok(db_url, "create", "local-authority-type", "--schema", str(ROOT / "schemas/local-authority-type.json"))
+    ok(db_url, "load", str(TSV / "local-authority-type.tsv"))
+    ok(db_url, "create", "local-authority-nir", "--schema", str(ROOT / "schemas/local-authority-nir.json"))
+    table = tmp_path / "nir.csv"
+    table.write_text(FIVE_FAULTS)
+    before = ok(db_url, "root", "local-authority-nir")
+    result = run(db_url, "load", str(table), "--register", "local-authority-nir")
+    assert result.returncode == 1
+    lines = result.stderr.decode().splitlines()
+    assert lines == [
+        f"{table}:3: field 'start-date': value '2015-02-30' is not a valid datetime",
+        f"{table}:4: field 'local-authority-type': value 'NOPE' is not a key of register 'local-authority-type'",
+        f"{table}:5: field 'website': value 'not a web address' is not a valid url (http or https, with a host name)",
+        f"{table}:6: key 'ABC' is also on line 2 (use --history to load rows as a key's history)",
+        f"{table}:7: the row has 6 cells but the header has 5",
+        f"error: 5 faults in {table}; nothing stored",
+    ], lines
+    assert ok(db_url, "root", "local-authority-nir") == before  # nothing stored
+    capped = run(db_url, "load", str(table), "--register", "local-authority-nir", "--max-errors", "2")
+    assert capped.returncode == 1
+    assert capped.stderr.decode().splitlines()[2:] == [
+        "… and 3 more faults (--max-errors N shows more)", f"error: 5 faults in {table}; nothing stored"]
+    as_json = run(db_url, "load", str(table), "--register", "local-authority-nir", "--json")
+    assert as_json.returncode == 1
+    faults = [json.loads(line) for line in as_json.stdout.decode().splitlines()]
+    assert [(f["line"], f["key"], f["field"], f["value"]) for f in faults] == [
+        (3, "ARD", "start-date", "2015-02-30"), (4, "BFS", "local-authority-type", "NOPE"),
+        (5, "CCG", "website", "not a web address"), (6, "ABC", None, None), (7, None, None, None)]
+    assert faults[0]["reason"] == "is not a valid datetime" and all(f["file"] == str(table) for f in faults)
+    dry = run(db_url, "load", str(table), "--register", "local-authority-nir", "--dry-run")
+    assert dry.returncode == 1 and dry.stderr.decode().splitlines()[-1] == f"error: 5 faults in {table}; nothing stored"
+
+
+def test_a_long_load_reports_progress_when_stderr_is_not_a_terminal(db_url: str, tmp_path: Path) -> None:
+    """Cron and CI logs see how far a load has got: a line every REGISTERS_PROGRESS_SECONDS
+    (here every update) with rows done, of how many, the rate and the time left; then a last one."""
+    import json
+    import os
+
+    from registers.core.definitions import Definition, FieldDef
+
+    schema = tmp_path / "colour.json"
+    schema.write_text(json.dumps(Definition("colour", (FieldDef("colour"), FieldDef("name"))).to_json()))
+    ok(db_url, "create", "colour", "--schema", str(schema))
+    table = tmp_path / "colours.csv"
+    table.write_text("colour,name\n" + "".join(f"c{i},The colour number {i} of many\n" for i in range(3000)))
+    env = {**os.environ, "REGISTERS_PROGRESS_SECONDS": "0"}
+    result = run(db_url, "load", str(table), "--register", "colour", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.decode().splitlines() if line.startswith("loading colours.csv: ")]
+    assert len(lines) >= 3 and "of 3,000 rows (" in lines[0] and "rows/s" in lines[0]
+    assert "left" in lines[0] and lines[-1].startswith("loading colours.csv: 3,000 of 3,000 rows (100%)")
+    assert "done in" in lines[-1]
+    quiet = run(db_url, "load", str(table), "--register", "colour")  # the default: a line every 5 s at most
+    assert quiet.returncode == 0 and "loading colours.csv" not in quiet.stderr.decode()

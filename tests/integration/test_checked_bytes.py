@@ -106,6 +106,7 @@ WALK: dict[str, list[tuple[str, dict[str, str], str]]] = {
     "/<register>/quality": [("/country/quality", HTML, OK)],
     "/<register>/suggest": [("/country/suggest", HTML, OK)],  # the register's fields, no record
     "/<register>/suggest/<path:key>": [("/country/suggest/GM", HTML, PROBLEM)],
+    "/<register>/suggested/<int:ident>": [("/country/suggested/1", HTML, PROBLEM)],  # the proposal, as its page
     "/<register>/quality.json": [("/country/quality.json", {}, OK), ("/country/quality.json?kind=duplicate", {}, OK)],
     "/<register>/system/checkpoint": [("/country/system/checkpoint", {}, OK)],
     "/<register>/system/entries": [("/country/system/entries", {}, OK), ("/country/system/entries", HTML, OK)],

@@ -233,6 +233,12 @@ def test_a_form_sent_chunked_or_not_as_a_form_is_refused_before_it_is_read(clien
     multipart = client.post("/country/suggest", data={"csrf-token": token, "file": (io.BytesIO(b"x" * 1000), "f")},
                             headers=HTML, content_type="multipart/form-data")
     assert multipart.status_code == 415
+    for refused in (chunked, multipart):  # a person's form: a GOV.UK page, not problem+json
+        assert refused.content_type.startswith("text/html") and "Your form could not be sent" in refused.text
+    too_long = client.post("/country/suggest/GB", data={"csrf-token": token, "reason": "x" * 70_000}, headers=HTML)
+    assert too_long.status_code == 413 and "Your form is too long to send" in too_long.text
+    api = client.post("/country/proposals", data=b"x" * 10, headers={"Content-Type": "text/plain"})
+    assert api.status_code == 415 and api.content_type == "application/problem+json"
     assert service.list_proposals(engine, "country") == []
 
 

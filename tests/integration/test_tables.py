@@ -11,7 +11,8 @@ from sqlalchemy import Engine
 
 from registers import service
 from registers.core.definitions import load_definition
-from registers.core.errors import InvalidEntry, InvalidTable, LineError, RegisterError
+from registers.core.errors import InvalidEntry, LineError, RegisterError
+from registers.core.faults import FaultsFound
 from registers.core.items import item_hash
 from tests.conftest import ROOT, RSF, SHARED
 from tests.integration.helpers import snapshot
@@ -32,7 +33,8 @@ def load(engine: Engine, name: str, data: bytes | Path, fmt: str = "tsv", **opti
 
 def test_every_fixture_loads_and_loading_again_adds_nothing(engine: Engine) -> None:
     first = {f.register: f for f in service.init_fixtures(engine)}
-    assert first["country"].size == 206 and first["local-authority-eng"].size == 354
+    assert first["country"].size == 209 and first["local-authority-eng"].size == 354  # country: GOV.UK's 2019 dump
+    assert first["industrial-classification"].size == 1187
     assert first["westminster-parliamentary-constituency"].size == 3877
     assert first["school"].size == 1000 and first["school"].findings > 0
     again = list(service.init_fixtures(engine))
@@ -73,8 +75,11 @@ def test_a_link_to_a_missing_record_is_refused_until_its_register_has_it(engine:
     create(engine, "local-authority-type")
     create(engine, "local-authority-eng")
     before = snapshot(engine)
-    with pytest.raises(InvalidEntry, match=r"local-authority-eng.tsv:2: field 'local-authority-type': value 'UA' is not a key of register 'local-authority-type'"):
+    with pytest.raises(FaultsFound, match=r"local-authority-eng.tsv:2: field 'local-authority-type': value 'UA' is not a key of register 'local-authority-type' \(and 6 more faults\)") as caught:
         load(engine, "local-authority-eng", TSV / "local-authority-eng.tsv")
+    assert caught.value.faults.count == 7  # every missing type named in one pass (at its first use)
+    assert {f.value for f in caught.value.faults.kept} == {"UA", "NMD", "MD", "LBO", "CC", "SRA", "CTY"}
+    assert {f.field for f in caught.value.faults.kept} == {"local-authority-type"}
     assert snapshot(engine) == before
     dangling = load(engine, "local-authority-eng", TSV / "local-authority-eng.tsv", allow_dangling=True, dry_run=True)
     assert dangling.result.findings.dangling > 0 and snapshot(engine) == before
@@ -130,8 +135,10 @@ def test_history_tables_append_only_beyond_the_stored_history(engine: Engine) ->
     path = TSV / f"{name}.tsv"
     assert load(engine, name, path, history=True).result.added_user == 3877
     assert load(engine, name, path, history=True).result.added == 0
-    with pytest.raises(InvalidTable, match=r":3: key '101' is also on line 2 \(use --history"):
+    with pytest.raises(FaultsFound, match=r":3: key '101' is also on line 2 \(use --history") as caught:
         load(engine, name, path)
+    assert caught.value.faults.count == 3877 - 1450  # every repeated key, the first 100 named
+    assert len(caught.value.faults.kept) == 100 and caught.value.faults.kept[0].key == "101"
     aberavon = _history(engine, name, "101")
     assert [r.item["start-date"] for r in aberavon] == sorted(r.item["start-date"] for r in aberavon)
 

@@ -169,7 +169,7 @@ def test_checker_process_imports_only_core() -> None:
     )
     assert child.returncode == 0, child.stderr.decode()
     findings, _links, values = pickle.loads(child.stdout[8:])
-    assert findings == [(2, "field 'when': value 'soon' is not a valid datetime")]  # it did check
+    assert findings == [(2, "field 'when': value 'soon' is not a valid datetime", 'b')]  # it did check (line, message, key)
     assert [name for name, _hashes, _numbers in values] == ["thing"]
     imported = {line.rpartition("|")[2].strip() for line in child.stderr.decode().splitlines() if "|" in line}
     ours = {name for name in imported if name.startswith("registers.")}
