@@ -7,7 +7,9 @@ cardinality, the register it links to, text). ``schemas/<register>.json`` holds 
 
 from __future__ import annotations
 
+import difflib
 import json
+from collections import Counter
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +20,10 @@ from .errors import RegisterError
 
 class InvalidDefinition(RegisterError):
     """A register definition that cannot be used (unknown datatype, missing field, ...)."""
+
+
+CARDINALITIES = ("1", "n")  # one value, or a list of values
+PHASES = ("discovery", "alpha", "beta", "live")  # v1's phases (any string is kept; others are warned of)
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ class FieldDef:
     def __post_init__(self) -> None:
         if self.datatype not in CHECKERS:
             raise InvalidDefinition(f"field '{self.name}': unknown datatype '{self.datatype}'")
-        if self.cardinality not in ("1", "n"):
+        if self.cardinality not in CARDINALITIES:
             raise InvalidDefinition(f"field '{self.name}': cardinality must be '1' or 'n', not '{self.cardinality}'")
 
     def item(self) -> dict[str, str]:
@@ -272,9 +278,259 @@ def _shown(value: Any) -> str:
 
 
 def load_definition(text: str) -> Definition:
-    """Parse a ``schemas/<register>.json`` document."""
+    """Parse a definition file (``schemas/<register>.json``), or refuse it with its first
+    problem as ``check_definition_file`` names it (``register.fields[2]: 'colour' is listed but
+    no field defines it``), saying how many more there are."""
+    checked = check_definition_file(text)
+    if checked.definition is None:
+        first, more = checked.problems[0], len(checked.problems) - 1
+        also = f" (and {more} more: 'registers schema check FILE' lists every one)" if more else ""
+        raise InvalidDefinition(f"{first}{also}")
+    return checked.definition
+
+
+# A definition file: what ``registers create --schema FILE`` reads and ``registers schema check``
+# checks (docs/definitions.md). It holds the items of the definition's system entries (one
+# ``register`` object, a ``field`` object per field) and is held to the rules of
+# ``definition_problem`` above, every problem named with where it is; ``check_definition_file``
+# finishes by running ``definition_problem`` itself on the entries the file makes, so a file
+# it passes is one those rules pass, bar links to registers the database does not have.
+
+TOP = "(top level)"
+_DOCUMENT_MEMBERS = ({"register", "fields"}, {"$schema", "register", "fields", "register-name"})
+_NAME_RULE = "(a letter, then letters, digits or -)"
+_HINTS = {  # what a missing member holds
+    (TOP, "register"): "the register's id and its field names, in order",
+    (TOP, "fields"): "the list of field definitions",
+    ("register", "register"): "the register's id, e.g. 'country'",
+    ("register", "fields"): "the register's field names, in order",
+    ("field", "field"): "the field's name",
+    ("field", "datatype"): "one of: " + ", ".join(CHECKERS),
+    ("field", "cardinality"): "'1' or 'n'",
+}
+
+
+@dataclass(frozen=True)
+class DefinitionProblem:
+    """One problem of a definition file: where it is (``fields[1].datatype``,
+    ``register.fields[2]``, ``(top level)``, or ``line 3, column 5`` in JSON that does not
+    parse) and what is wrong with it, in plain words."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class DefinitionCheck:
+    """What ``check_definition_file`` found: the problems that refuse the file, warnings that
+    do not (a field left out of ``register.fields``, no key field, a phase v1 did not have),
+    and the definition when there is no problem."""
+
+    problems: tuple[DefinitionProblem, ...]
+    warnings: tuple[DefinitionProblem, ...]
+    definition: Definition | None
+
+
+class _Object(dict[str, Any]):
+    """A JSON object as parsed, remembering the members given more than once (JSON readers
+    keep one of them, which one depends on the reader)."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    obj = _Object(pairs)
+    if len(obj) != len(pairs):
+        counts = Counter(name for name, _value in pairs)
+        obj.repeated = tuple(sorted(name for name, count in counts.items() if count > 1))
+    return obj
+
+
+def check_definition_file(text: str) -> DefinitionCheck:
+    """Every problem of a definition file's text (its JSON, then ``check_definition``)."""
     try:
-        return Definition.from_json(json.loads(text))
-    except (ValueError, TypeError) as exc:
-        raise InvalidDefinition(f"schema is not valid: {exc}") from None
+        doc = json.loads(text, object_pairs_hook=_object)
+    except json.JSONDecodeError as exc:
+        return DefinitionCheck((DefinitionProblem(f"line {exc.lineno}, column {exc.colno}",
+                                                  f"not valid JSON: {exc.msg}"),), (), None)
+    except RecursionError:
+        return DefinitionCheck((DefinitionProblem(TOP, "not a definition: nested too deeply"),), (), None)
+    return check_definition(doc)
+
+
+def check_definition(doc: Any) -> DefinitionCheck:
+    """Every problem of a parsed definition file ``doc``, in order: the top level, the
+    ``register`` object, then each field; and the warnings. Links are checked by name only
+    (whether the linked register exists is for ``registers create`` to find out)."""
+    found = _Found()
+    if not isinstance(doc, Mapping):
+        found.problem(TOP, f"a definition is a JSON object with 'register' and 'fields', not {_kind(doc)}")
+        return found.result(None)
+    found.members(TOP, doc, _DOCUMENT_MEMBERS, "a definition", TOP)
+    found.string(doc, "register-name", "register-name")
+    fields = doc.get("fields")
+    items = fields if isinstance(fields, list) else []
+    defined: dict[str, int] = {}  # field name -> where it is first defined
+    for i, item in enumerate(items):
+        name = item.get("field") if isinstance(item, Mapping) else None
+        if isinstance(name, str):
+            defined.setdefault(name, i)
+    listed = None
+    if "register" in doc:
+        listed = found.register(doc["register"], defined if isinstance(fields, list) else None)
+    if "fields" in doc and not isinstance(fields, list):
+        found.problem("fields", f"must be a list of field definitions, not {_kind(fields)}")
+    for i, item in enumerate(items):
+        found.field(i, item, defined)
+    if listed is not None and isinstance(fields, list):
+        found.unlisted_and_key(doc["register"].get("register"), listed, items, defined)
+    if found.problems:
+        return found.result(None)
+    try:
+        definition = Definition.from_json(doc)
+    except InvalidDefinition as exc:  # not expected: each rule it holds is checked above
+        found.problem(TOP, str(exc))
+        return found.result(None)
+    found.system_rules(definition, defined)
+    return found.result(None if found.problems else definition)
+
+
+class _Found:
+    """The problems and warnings of one definition file, as they are found."""
+
+    def __init__(self) -> None:
+        self.problems: list[DefinitionProblem] = []
+        self.warnings: list[DefinitionProblem] = []
+
+    def result(self, definition: Definition | None) -> DefinitionCheck:
+        return DefinitionCheck(tuple(self.problems), tuple(self.warnings), definition)
+
+    def problem(self, where: str, message: str) -> None:
+        self.problems.append(DefinitionProblem(where, message))
+
+    def warn(self, where: str, message: str) -> None:
+        self.warnings.append(DefinitionProblem(where, message))
+
+    def members(self, where: str, obj: Mapping[str, Any], members: tuple[set[str], set[str]], what: str,
+                kind: str) -> None:
+        """Members repeated, missing (with what they hold) or not allowed (with the likeliest meant)."""
+        required, allowed = members
+        for name in getattr(obj, "repeated", ()):
+            self.problem(where, f"'{name}' is given more than once")
+        for name in sorted(required - set(obj)):
+            self.problem(where, f"{what} has no '{name}' ({_HINTS[kind, name]})")
+        for name in sorted(set(obj) - allowed):
+            self.problem(where, f"'{name[:100]}' is not a member of {what} (members: {', '.join(sorted(allowed))})"
+                         + _did_you_mean(name, allowed))
+
+    def string(self, obj: Mapping[str, Any], member: str, where: str) -> bool:
+        """True when ``member`` is absent or a string; else a problem."""
+        if member in obj and not isinstance(obj[member], str):
+            self.problem(where, f"must be a string, not {_kind(obj[member])}")
+            return False
+        return True
+
+    def register(self, reg: Any, defined: dict[str, int] | None) -> list[str] | None:
+        """Check the ``register`` object; the field names it lists (each once), when it lists some."""
+        if not isinstance(reg, Mapping):
+            self.problem("register", f"must be an object (the register's id and field names), not {_kind(reg)}")
+            return None
+        self.members("register", reg, _REGISTER_MEMBERS, "the register", "register")
+        if self.string(reg, "register", "register.register") and "register" in reg and check_name(reg["register"]):
+            self.problem("register.register", f"{_shown(reg['register'])} is not a register id {_NAME_RULE}")
+        for member in ("phase", "registry", "text"):
+            self.string(reg, member, f"register.{member}")
+        self.phase(reg, "register.phase")
+        listed = reg.get("fields")
+        if "fields" in reg and not isinstance(listed, list):
+            self.problem("register.fields", f"must be a list of field names, not {_kind(listed)}")
+        first: dict[str, int] = {}
+        for i, name in enumerate(listed if isinstance(listed, list) else []):
+            where = f"register.fields[{i}]"
+            if not isinstance(name, str):
+                self.problem(where, f"must be a field name (a string), not {_kind(name)}")
+            elif name in first:
+                self.problem(where, f"'{name}' is listed twice (first at register.fields[{first[name]}])")
+            else:
+                first[name] = i
+                if defined is not None and name not in defined:
+                    self.problem(where, f"'{name}' is listed but no field defines it (add it to 'fields')")
+        return list(first) if isinstance(listed, list) else None
+
+    def field(self, i: int, item: Any, defined: dict[str, int]) -> None:
+        """Check ``fields[i]``."""
+        where = f"fields[{i}]"
+        if not isinstance(item, Mapping):
+            self.problem(where, f"must be an object (a field definition), not {_kind(item)}")
+            return
+        name = item.get("field")
+        what = f"field '{name}'" if isinstance(name, str) else "the field"
+        self.members(where, item, _FIELD_MEMBERS, what, "field")
+        strings = {member: self.string(item, member, f"{where}.{member}") if member != "cardinality" else True
+                   for member in sorted(_FIELD_MEMBERS[1] & set(item))}
+        if isinstance(name, str):
+            if check_name(name):
+                self.problem(f"{where}.field", f"'{name}' is not a field name {_NAME_RULE}")
+            elif defined.get(name, i) != i:
+                self.problem(where, f"field '{name}' is defined twice (first at fields[{defined[name]}])")
+        datatype = item.get("datatype")
+        if strings.get("datatype") and datatype not in CHECKERS:
+            self.problem(f"{where}.datatype", f"{_shown(datatype)} is not a datatype (one of: {', '.join(CHECKERS)})"
+                         + _did_you_mean(str(datatype), CHECKERS))
+        cardinality = item.get("cardinality")
+        if "cardinality" in item and cardinality not in CARDINALITIES:
+            self.problem(f"{where}.cardinality", f"'{cardinality}' must be '1' or 'n'" if isinstance(cardinality, str)
+                         else f"must be the string '1' or 'n', not {_kind(cardinality)}")
+        linked = item.get("register")
+        if strings.get("register") and linked and check_name(linked):
+            self.problem(f"{where}.register", f"'{linked}' is not a register id {_NAME_RULE}: give the id "
+                         "of the register the field links to, or '' for no link")
+        if strings.get("phase"):
+            self.phase(item, f"{where}.phase")
+
+    def phase(self, obj: Mapping[str, Any], where: str) -> None:
+        phase = obj.get("phase")
+        if isinstance(phase, str) and phase not in PHASES:
+            self.warn(where, f"'{phase}' is not one of v1's phases ({', '.join(PHASES)})")
+
+    def unlisted_and_key(self, register: Any, listed: list[str], items: list[Any], defined: dict[str, int]) -> None:
+        """Warn of fields left out of ``register.fields`` and of a missing or list-valued key field."""
+        for name, i in defined.items():
+            if name not in listed:
+                self.warn(f"fields[{i}]", f"field '{name}' is defined but not listed in register.fields, "
+                          "so the register does not have it")
+        if not isinstance(register, str) or check_name(register):
+            return  # the register's id is a problem
+        if register not in listed:
+            self.warn("register.fields", f"no field is named '{register}' after the register, so no field holds "
+                      "each record's key")
+        elif register in defined and items[defined[register]].get("cardinality") == "n":
+            self.warn(f"fields[{defined[register]}].cardinality", f"the key field '{register}' holds a list "
+                      "(cardinality n), which can never equal a record's key: no record could be added")
+
+    def system_rules(self, definition: Definition, defined: dict[str, int]) -> None:
+        """``definition_problem`` on each system entry the file makes (links taken as existing)."""
+        seen: set[str] = set()
+        for key, item in definition.system_items():
+            problem = definition_problem(key, item, seen, lambda _name: True)
+            if problem:
+                name = key.partition(":")[2]
+                where = (f"fields[{defined[name]}]" if key.startswith("field:") and name in defined
+                         else "register.register" if key == "name" else key.partition(":")[0])
+                self.problem(where, problem)
+            seen.add(key)
+
+
+def _kind(value: Any) -> str:
+    """``value`` as a problem shows it: its JSON, cut short."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
