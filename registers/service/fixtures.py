@@ -1,4 +1,8 @@
-"""``registers init --with-fixtures``: every register we ship, created in link order and loaded."""
+"""``registers init --with-fixtures``: every register we ship, created in link order and loaded.
+
+A register GOV.UK published a dump of is loaded from that RSF as published (no schema step, so
+its system entries are GOV.UK's too): its user root is the one the dump's final
+``assert-root-hash`` states. The others are created from ``schemas/`` and filled from tables."""
 
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ..core.errors import RegisterError
+from ..core.errors import InvalidRSF, RegisterError, RegisterNotFound
+from ..store.append import AppendResult
 from .records import create_register, load_table, read_schema
-from .registers import append_items, load_rsf
+from .registers import append_items, head, load_rsf
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -71,7 +76,7 @@ def init_fixtures(
             continue
         path = fixtures / spec["file"]
         if path.suffix == ".rsf":
-            result = load_rsf(engine, str(path), name, by=by, reason=f"load fixture {spec['file']}" if by else None)
+            result = _load_published(engine, path, name, spec["file"], by)
             yield FixtureLoad(name, added + result.added, result.head.user_size, result.findings.count,
                               spec.get("note", ""))
             continue
@@ -83,3 +88,21 @@ def init_fixtures(
         result = load.result
         note = spec.get("note", "")
         yield FixtureLoad(name, added + result.added, result.head.user_size, result.findings.count, note)
+
+
+def _load_published(engine: Engine, path: Path, name: str, file: str, by: str | None) -> AppendResult:
+    """Load a published dump; a register that holds another history (an init before ``name`` came
+    from GOV.UK's dump built it from a table) is refused, saying why and what to do."""
+    try:
+        existed = head(engine, name).user_size > 0
+    except RegisterNotFound:
+        existed = False
+    try:
+        return load_rsf(engine, str(path), name, by=by, reason=f"load fixture {file}" if by else None)
+    except InvalidRSF as exc:
+        if not existed:
+            raise
+        raise RegisterError(
+            f"{exc}; if an earlier 'registers init' built '{name}' from a table, its root cannot become the "
+            f"one GOV.UK published in fixtures/{file} here: run 'registers init --with-fixtures' on a new database"
+        ) from None
