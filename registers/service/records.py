@@ -25,6 +25,7 @@ from ..core.errors import InvalidEntry, LineError, RegisterError, RegisterNotFou
 from ..core.faults import DEFAULT_LIMIT, FaultLog, stopped
 from ..core.items import canonical_json, item_digest
 from ..core.rsf import AddItem, AppendEntry, Command
+from ..core.validation import link_targets
 from ..loaders.diff import TableDiff, diff_commands, history_commands
 from ..loaders.tables import read_rows
 from ..settings import current
@@ -179,10 +180,14 @@ def apply_change(
     ``commit`` false checks everything and stores nothing; ``also`` writes its own rows in the
     same transaction (see ``append``)."""
     stamp = now_timestamp()
+    kept: set[tuple[str, str, str]] = set()
 
     def commands(conn: Connection, reg_id: int) -> Iterator[Command]:
         definition = definition_of(conn, reg_id, name)
         current = records.current_records(conn, reg_id, [change.key]).get(change.key)
+        if current is not None:  # the links the record already makes: held to the rules when made, not now
+            kept.update((field, name if target == definition.register else target, key)
+                        for field, target, key in link_targets(definition, current.item))
         value = new_item(change, definition, current.item if current is not None else None)
         blob = canonical_json(value)
         digest = item_digest(blob)
@@ -191,7 +196,8 @@ def apply_change(
         yield AddItem(blob, digest)
         yield AppendEntry(Log.USER, change.key, stamp, (digest,))
 
-    recorded = Change(by=by or default_actor(), reason=reason or f"{change.action} {change.key}")
+    recorded = Change(by=by or default_actor(), reason=reason or f"{change.action} {change.key}",
+                      kept_links=kept)  # filled in by commands(), read when the links are checked
     return append(engine, check_register_name(name), commands, create=False, extend=True, change=recorded,
                   commit=commit, also=also)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,9 @@ class Change:
     ``strict``: datatype, key and link findings refuse the whole batch (tables, amends);
     otherwise they are reported and the batch loads as given (published RSF).
     ``allow_dangling``: links to records that do not exist are reported, not refused.
+    ``kept_links``: links (field, register, key) the changed record already made; one of them
+    that names no record is reported, not refused: a change is held to the links it adds, so a
+    record whose old link dangles can still be amended or ended.
     ``faults``: with ``strict``, every fault is collected here and the batch goes on to its
     end, then is refused with all of them (``core.faults.FaultsFound``).
     ``authored``: the batch's new system entries are written here and now (``registers
@@ -57,6 +61,7 @@ class Change:
     allow_dangling: bool = False
     authored: bool = False
     faults: FaultLog | None = None  # strict: collect every fault, refuse at the end (else the first refuses)
+    kept_links: AbstractSet[tuple[str, str, str]] = frozenset()  # (field, register, key) the record already had
 
     @property
     def recorded(self) -> bool:
@@ -225,7 +230,11 @@ class EntryChecks:
             for line, field, key, record in sorted(missing):
                 what = f"value '{key}'" if key else f"value '{register}:'"
                 where = f"register '{register}'" + ("" if reg_id is not None else ", which does not exist")
-                self._report(line, f"field '{field}': {what} is not a key of {where}", dangling=True, key=record)
+                message = f"field '{field}': {what} is not a key of {where}"
+                if (field, register, key) in self.change.kept_links:  # not this change's link: it was there
+                    self.findings.add(line, message + " (the record already linked it)", dangling=True)
+                    continue
+                self._report(line, message, dangling=True, key=record)
 
     def _report(self, line: int, message: str, dangling: bool = False, key: str | None = None) -> None:
         refuse = self.change.strict and not (dangling and self.change.allow_dangling)

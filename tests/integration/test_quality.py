@@ -84,9 +84,10 @@ def test_a_seeded_dangling_link_and_legacy_value(shipped: Engine, tmp_path: Path
     [legacy] = _kinds(report, "invalid-value")
     assert (legacy.key, legacy.field) == ("ZZZ", "start-date")
     assert legacy.fix is not None and legacy.fix["fields"] == {"start-date": "2001-04-01"}
-    # the legacy fix can be proposed, but the record's dangling link refuses any change to it
+    # the legacy fix can be proposed: a change is held to the links it adds, and this one keeps
+    # the record's dangling link as it was (its own finding says so)
     filed = quality.propose_fixes(shipped, report)
-    assert filed.filed == [] and len(filed.refused) == 1 and "NOPE" in filed.refused[0]
+    assert len(filed.filed) == 1 and filed.refused == []
 
 
 def test_a_seeded_ended_record_still_linked(shipped: Engine) -> None:
@@ -248,3 +249,22 @@ def test_links_to_ended_records_are_looked_up_where_indexed(shipped: Engine, mon
     assert eng_id not in read_through and read_through  # its own records only
     assert looked_up.counts() == scanned.counts()
     assert sorted(looked_up.findings, key=repr) == sorted(scanned.findings, key=repr)
+
+
+def test_a_record_whose_old_link_dangles_can_be_amended_ended_and_proposed_for(shipped: Engine) -> None:
+    """A change is held to the links it adds: the 2017 schools link to UPRNs no fixture holds,
+    yet a school can be renamed, ended, and a fix proposed for it; a new dangling link is still
+    refused."""
+    from registers.core.errors import InvalidEntry
+
+    rec = next(r for r in service.list_records(shipped, "school") if "address" in r.item)
+    key = rec.item["school"]
+    changed = service.amend_record(shipped, "school", key, {"name": "A renamed school"}, by="test")
+    assert changed.added_user == 1
+    assert any("already linked" in f for f in changed.findings.examples)  # reported, not refused
+    with pytest.raises(InvalidEntry, match=r"field 'address': value '999999999999' is not a key of register"):
+        service.amend_record(shipped, "school", key, {"address": "999999999999"}, by="test")
+    proposed = service.propose(shipped, "school", key, {"end-date": "2020-01-01"}, "closed", action="end")
+    assert proposed.status == "open"
+    service.end_record(shipped, "school", key, "2020-01-01", by="test")
+    assert service.show_record(shipped, "school", key)[0].record.item["end-date"] == "2020-01-01"
