@@ -7,7 +7,6 @@ an estimate of the time left, and one line at the end; nothing for a job that en
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -16,14 +15,11 @@ from typing import TextIO
 
 import click
 
-DEFAULT_SECONDS = 5.0
+from ..settings import current
 
 
 def _seconds() -> float:
-    try:
-        return max(0.0, float(os.environ.get("REGISTERS_PROGRESS_SECONDS", DEFAULT_SECONDS)))
-    except ValueError:
-        return DEFAULT_SECONDS
+    return float(current().progress_seconds)
 
 
 def _duration(seconds: float) -> str:

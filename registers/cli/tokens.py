@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import service
+from ..core.entries import now_timestamp
 from .group import _engine, _friendly, main
 
 
@@ -16,9 +17,11 @@ def token() -> None:
 @token.command()
 @click.argument("name")
 @click.option("--label", metavar="TEXT", help="Whose token this is (recorded as who made each change).")
+@click.option("--expires", metavar="WHEN",
+              help="Nd (N days), a date YYYY-MM-DD, or never (default: $REGISTERS_TOKEN_EXPIRY_DAYS days, 90).")
 @click.pass_context
 @_friendly
-def issue(ctx: click.Context, name: str, label: str | None) -> None:
+def issue(ctx: click.Context, name: str, label: str | None, expires: str | None) -> None:
     """Issue a token for register NAME and print it, this once (only its hash is kept).
 
     \b
@@ -26,9 +29,10 @@ def issue(ctx: click.Context, name: str, label: str | None) -> None:
       registers token issue country --label "Jane Doe, FCDO"
       registers add country XK name=Kosovo --remote https://registers.example.gov.uk/country/ --token rgt_...
     """
-    issued = service.issue_token(_engine(ctx), name, label)
+    issued = service.issue_token(_engine(ctx), name, label, expires)
     click.echo(issued.secret)
-    click.echo(f"token {issued.id} for '{name}' ({issued.label}); shown once: keep it secret", err=True)
+    ends = f"expires {issued.expires}" if issued.expires else "never expires"
+    click.echo(f"token {issued.id} for '{name}' ({issued.label}), {ends}; shown once: keep it secret", err=True)
 
 
 @token.command("list")
@@ -36,9 +40,15 @@ def issue(ctx: click.Context, name: str, label: str | None) -> None:
 @click.pass_context
 @_friendly
 def list_(ctx: click.Context, name: str) -> None:
-    """The tokens of register NAME: id, label, issued, revoked (never the tokens themselves)."""
+    """The tokens of register NAME: id, label, when issued, when it expires, when last used, and
+    when revoked (never the tokens themselves). A token past its expiry is marked EXPIRED."""
+    now = now_timestamp()
     for t in service.list_tokens(_engine(ctx, existing=True), name):
-        click.echo(f"{t.id}\t{t.label}\tissued {t.created}" + (f"\trevoked {t.revoked}" if t.revoked else ""))
+        ends = "never expires" if t.expires is None else (
+            f"EXPIRED {t.expires}" if t.expires <= now else f"expires {t.expires}")
+        used = f"last used {t.last_used}" if t.last_used else "never used"
+        click.echo(f"{t.id}\t{t.label}\tissued {t.created}\t{ends}\t{used}"
+                   + (f"\trevoked {t.revoked}" if t.revoked else ""))
 
 
 @token.command()

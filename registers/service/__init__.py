@@ -93,7 +93,17 @@ from .registers import (
     verify,
 )
 from .remote import remote_change, remote_load, remote_load_table, remote_parse_change
-from .tokens import Forbidden, IssuedToken, TokenInfo, Unauthorized, authorise, issue_token, list_tokens, revoke_token
+from .tokens import (
+    Forbidden,
+    IssuedToken,
+    TokenInfo,
+    Unauthorized,
+    authorise,
+    issue_token,
+    list_tokens,
+    note_use,
+    revoke_token,
+)
 
 __all__ = [
     "AppendResult",
@@ -127,6 +137,7 @@ __all__ = [
     "TokenInfo",
     "Unauthorized",
     "authorise",
+    "note_use",
     "issue_token",
     "list_tokens",
     "revoke_token",

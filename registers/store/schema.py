@@ -25,7 +25,8 @@ a log row is then written where it belongs once, not once per page it dirties.
 - ``mirror``: the registers copied from another server (read-only here), with its URL.
 - ``mirror_key``: for each mirrored register, the origin's public keys that verify its
   checkpoints (as given on purpose, or learnt through a handover note the origin served).
-- ``token``: custodian tokens for remote writes, one register each, stored only as hashes.
+- ``token``: custodian tokens for remote writes, one register each, stored only as hashes, with
+  when each expires and was last used.
 - ``field_index``: the fields of a register whose values are indexed (chosen by the custodian).
 - ``field_value``: for each indexed field, a 64-bit hash of every value an entry gave it, with
   the entry's number; written once, like the log. Joined to ``record`` it finds the current
@@ -311,4 +312,6 @@ token = Table(
     Column("label", String(200), nullable=False),
     Column("created", String(20), nullable=False),
     Column("revoked", String(20)),
+    Column("expires", String(20)),  # NULL: never (asked for on purpose, or made before expiry existed)
+    Column("last_used", String(20)),  # the last write it authorised (to the minute); NULL: none yet
 )

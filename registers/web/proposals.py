@@ -40,7 +40,7 @@ from .bodies import PROPOSAL, load_body, read_json
 from .problems import BadRequest, NotFound
 from .representations import json_response, wants_html
 from .state import state
-from .writes import bearer_token
+from .writes import authorised
 
 blueprint = Blueprint("proposals", __name__, url_prefix="/<register>")
 NO_STORE = {"Cache-Control": "no-store", **CORS}  # a script on another site may read Location
@@ -141,7 +141,7 @@ def proposal(register: str, ident: str) -> Response | str:
 def decide(register: str, ident: int, decision: str) -> Response:
     """The custodian approves, rejects or re-checks a proposal (bearer token of the register)."""
     engine = _write_engine()
-    by = service.authorise(engine, register, bearer_token())
+    by = authorised(register, engine)
     if decision not in ("approve", "reject", "recheck"):
         raise NotFound(f"there is no '{decision}' for a proposal (approve, reject or recheck)")
     body = read_json(state().settings.proposal_max_bytes)

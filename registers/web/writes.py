@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException, LengthRequired, RequestEntityTooLarge
 
@@ -146,6 +146,23 @@ def _engine() -> Engine:
     return state().write_engine
 
 
+def authorised(register: str, engine: Engine | None = None) -> str:
+    """The label of the request's token if it may write to ``register`` (401/403 otherwise);
+    the token's use is recorded once the answer is a success (``_note_use``)."""
+    secret = bearer_token()
+    label = service.authorise(engine or _engine(), register, secret)
+    g.registers_token_used = (engine or _engine(), secret)
+    return label
+
+
+@blueprint.after_app_request
+def _note_use(response: Response) -> Response:
+    used = g.pop("registers_token_used", None)
+    if used is not None and response.status_code < 400:
+        service.note_use(*used)
+    return response
+
+
 def bearer_token() -> str | None:
     """The token of the request's ``Authorization: Bearer`` header, if it has one."""
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
@@ -176,7 +193,7 @@ def load_rsf(register: str) -> Response:
     amend (datatypes, cardinality, keys, links), system entries to the rules of ``registers
     create``, and a ``change`` entry or a system key the platform does not know is refused: who
     and why are the token's label and ``?reason=``, recorded by the platform."""
-    by = service.authorise(_engine(), register, bearer_token())
+    by = authorised(register)
     limit = state().settings.max_upload
     if request.content_length is not None and request.content_length > limit:  # refused before a byte is read
         raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")
@@ -211,7 +228,7 @@ def load_table(register: str) -> Response:
     come with its ``Content-Length`` (411 without) and ``Content-Digest: sha-256=:…:`` (400
     without, or when the bytes received are not the bytes sent), both checked before anything
     is compared; past ``REGISTERS_MAX_UPLOAD``, 413 before a byte is read."""
-    by = service.authorise(_engine(), register, bearer_token())
+    by = authorised(register)
     args = request.args
     fmt = args.get("format", "")
     if fmt not in TABLE_FORMATS:
@@ -276,6 +293,6 @@ def _whole(text: str | None, name: str) -> int | None:
 def change(register: str) -> Response:
     """Add, amend or end one record of ``register``: the body (``bodies.ChangeBody``) is the
     typed change itself, passed on exactly as sent."""
-    by = service.authorise(_engine(), register, bearer_token())
+    by = authorised(register)
     body = load_body(CHANGE, min(state().settings.max_upload, CHANGE_MAX_BYTES))
     return _answer(service.apply_change(_engine(), register, body["change"], by=by, reason=body["reason"]))

@@ -102,8 +102,9 @@ def test_a_rejected_proposal_never_becomes_an_entry(client: FlaskClient, engine:
     assert client.post(f"/country/proposals/{ident}/approve", json={"reason": "changed my mind"},
                        headers=_auth(token)).status_code == 409
     after = snapshot(engine)
-    assert {t: rows for t, rows in after.items() if t != "proposal"} == \
-        {t: rows for t, rows in stored.items() if t != "proposal"}  # only the proposal's status moved
+    assert {t: rows for t, rows in after.items() if t not in ("proposal", "token")} == \
+        {t: rows for t, rows in stored.items() if t not in ("proposal", "token")}  # the proposal's status moved
+    assert service.list_tokens(engine, "country")[0].last_used is not None  # and the token's last use
     assert service.show_record(engine, "country", "FR")[0].record.item["name"] == "France"
 
 

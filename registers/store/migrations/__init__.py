@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import Connection
 
-HEAD = "0011"  # the newest revision: keep equal to the last file in versions/
+HEAD = "0012"  # the newest revision: keep equal to the last file in versions/
 BASELINE = "0001"  # the schema before signed checkpoints (landed with issue 3)
 
 
@@ -73,7 +73,9 @@ def schema_revision(conn: Connection, tables: set[str] | None = None) -> str | N
         if "client_mac" not in columns:
             return "0009"
         indexes = {i["name"] for i in inspect(conn).get_indexes("checkpoint")}
-        return "0011" if "checkpoint_by_user_size" in indexes else "0010"
+        if "checkpoint_by_user_size" not in indexes:
+            return "0010"
+        return "0012" if "expires" in {c["name"] for c in inspect(conn).get_columns("token")} else "0011"
     if "search_field" in tables:
         return "0008"
     if "superseded" in tables:
