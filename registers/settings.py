@@ -163,6 +163,7 @@ class Settings:
     trust_dir: Path | None = _declare(None, DIRECTORY, "where `registers verify URL` (an audit) keeps the checkpoints it has verified", shown="`~/.registers/trust`")
     actor: str | None = _declare(None, TEXT, "who makes a change when `--as` is not given", variable="AS", shown="your login name")
     token: str | None = _declare(None, TEXT, "the custodian token `--remote` sends when `--token` is not given", secret=True)
+    contact_retention_days: int = _declare(90, whole(0, "days"), "how long a proposer's contact is kept after the proposal is decided; `registers proposals purge` (from cron) deletes it then")
     token_expiry_days: int = _declare(90, whole(1, "days"), "how long a token `registers token issue` makes lives when `--expires` is not given (`--expires never` must be asked for)")
     progress_seconds: int = _declare(5, whole(0, "seconds"), "how often a long load or check writes a progress line when stderr is not a terminal (0: at every step)")
 

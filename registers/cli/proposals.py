@@ -10,6 +10,7 @@ import click
 
 from .. import service
 from ..service import quality
+from ..settings import current
 from .group import _engine, _friendly, main
 from .progress import progress
 from .records import WHO
@@ -62,7 +63,8 @@ class _ListByDefault(click.Group):
 
 @main.group(cls=_ListByDefault, context_settings={"ignore_unknown_options": True})
 def proposals() -> None:
-    """Review proposed changes: list them (registers proposals NAME), show, approve, reject, recheck.
+    """Review proposed changes: list them (registers proposals NAME), show, approve, reject, recheck;
+    purge deletes proposers' contacts once kept long enough.
 
     \b
     Examples:
@@ -146,6 +148,27 @@ def recheck(ctx: click.Context, name: str, ident: int) -> None:
     click.echo(f"proposal {ident} still applies; it is current again")
     for field, (now, proposed) in found.diff.items():
         click.echo(f"  {field}: {_shown(now)} -> {_shown(proposed)}")
+
+
+@proposals.command()
+@click.option("--days", type=click.IntRange(0), metavar="N",
+              help="Keep contacts N days after a decision (default: $REGISTERS_CONTACT_RETENTION_DAYS, 90).")
+@click.pass_context
+@_friendly
+def purge(ctx: click.Context, days: int | None) -> None:
+    """Delete proposers' contacts once their proposals were decided N days ago, and rate-limit
+    counts whose window has passed, in every register. Open proposals keep their contacts.
+    Run it from cron, daily.
+
+    \b
+    Examples:
+      registers proposals purge
+      registers proposals purge --days 30
+    """
+    kept = days if days is not None else current().contact_retention_days
+    done = service.purge(_engine(ctx), kept)
+    click.echo(f"purged {done.contacts} contact{'s' if done.contacts != 1 else ''} of proposals decided before "
+               f"{done.before} and {done.rate_rows} rate-limit count{'s' if done.rate_rows != 1 else ''}")
 
 
 @main.command("check")

@@ -18,6 +18,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select, update
@@ -155,6 +156,36 @@ def check_rate(engine: Engine, client: str, scope: str, limit: int, window: int 
     if hits > limit:
         raise RateLimited(f"more than {limit} requests in {window} s from this client: try again later",
                           max(1, int(window - now % window)))
+
+
+@dataclass(frozen=True)
+class Purged:
+    """What ``purge`` deleted: proposers' contacts, and rate-limit counts whose window had passed."""
+
+    contacts: int
+    rate_rows: int
+    before: str  # contacts of proposals decided before this time were deleted
+
+
+def purge(engine: Engine, days: int, now: datetime | None = None) -> Purged:
+    """Delete the contact of every proposal decided more than ``days`` days before ``now``
+    (open proposals keep theirs: the custodian may still need to ask), and every rate-limit
+    count whose window has passed. Nothing else is touched; run from cron."""
+    now = now or datetime.now(UTC)
+    before = (now - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    p, r = proposal.c, rate_window.c
+    with writer(engine).begin() as conn:
+        contacts = conn.execute(
+            update(proposal).where(p.decided.is_not(None), p.decided < before, p.contact.is_not(None))
+            .values(contact=None)
+        ).rowcount
+        rate_rows = 0
+        for scope in conn.execute(select(r.scope).distinct()).scalars().all():
+            window = scope.rpartition("/")[2]
+            if window.isdigit() and int(window) > 0:
+                current = int(now.timestamp() // int(window))
+                rate_rows += conn.execute(delete(rate_window).where(r.scope == scope, r.bucket < current)).rowcount
+    return Purged(contacts, rate_rows, before)
 
 
 def propose(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +47,8 @@ def open_engine(url: str | None = None, *, create_tables: bool = True, existing:
     where = _where(driver, url)
     if existing:
         _require_file(driver, url, where)
+    else:
+        _create_private(driver, url)
     try:
         engine = driver.create_engine(url, sqlite_cache_mib)
     except (ArgumentError, ImportError, TypeError, ValueError) as exc:  # a dialect, option or part it cannot use
@@ -82,6 +85,20 @@ def _where(driver: Dialect, url: str) -> str:
     if file is None:
         return parsed.render_as_string(hide_password=True)
     return str(file) if file.is_absolute() or file.parent != Path(".") else f"./{file}"
+
+
+def _create_private(driver: Dialect, url: str) -> None:
+    """Make a new SQLite database file readable and writable by its owner only (mode 0600;
+    SQLite gives its -wal and -shm files the same mode): it holds proposers' contacts. An
+    existing file is left as it is."""
+    parsed = make_url(url)
+    file = driver.database_file(parsed)
+    if file is None or parsed.query.get("uri") or file.exists() or not file.parent.is_dir():
+        return
+    try:
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:  # another process made it meanwhile
+        pass
 
 
 def _require_file(driver: Dialect, url: str, where: str) -> None:
