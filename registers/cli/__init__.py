@@ -7,7 +7,7 @@ It parses arguments, calls the library and prints; errors a user can cause becom
 on stderr and a non-zero exit status, never a traceback.
 """
 
-from . import audit, indexes, keys, proposals, receipts, records, registers, schema, tokens  # noqa: F401  (they add the commands to main)
+from . import audit, changes, indexes, keys, proposals, receipts, records, registers, schema, tokens  # noqa: F401  (they add the commands to main)
 from .group import main
 
 __all__ = ["main"]

@@ -56,6 +56,7 @@ from .reading import (
     changes,
     export_records,
     is_current,
+    list_changes,
     list_records,
     show_record,
 )
@@ -185,6 +186,7 @@ __all__ = [
     "inclusion_proof",
     "init_fixtures",
     "is_current",
+    "list_changes",
     "list_records",
     "list_registers",
     "load_rsf",

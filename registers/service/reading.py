@@ -57,6 +57,15 @@ def changes(conn: Connection, reg_id: int) -> list[ChangeNote]:
     return notes
 
 
+def list_changes(engine: Engine, name: str, by: str | None = None) -> list[ChangeNote]:
+    """Every recorded change of register ``name`` that made user entries, oldest first; with
+    ``by``, only those made by that author (a token's label, a ``--as`` name): how an operator
+    finds what a leaked token changed. Reads every change note (a custodian's command)."""
+    with snapshot(engine) as conn:
+        found = changes(conn, register_id_of(conn, name))
+    return [note for note in found if by is None or note.by == by]
+
+
 def _system_history(conn: Connection, reg_id: int, key: str) -> list[records.Record]:
     entries = records.key_history(conn, reg_id, key, Log.SYSTEM)
     blobs = reads.item_contents(conn, reg_id, [e.digests[0] for e in entries])

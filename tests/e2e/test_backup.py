@@ -64,6 +64,13 @@ def test_a_backup_restores_verifies_and_carries_on(db_url: str, tmp_path: Path, 
     try:
         for name in ("country", "sic"):
             assert ok(restored_url, "verify", name).startswith(f"{name}: ok: ")
+        # the runbook: prove the restored register against the checkpoint published before
+        published = tmp_path / "published.checkpoint"
+        published.write_text(notes[0], encoding="utf-8")
+        restored_rsf = tmp_path / "restored.rsf"
+        restored_rsf.write_text(ok(restored_url, "export", "country"), encoding="utf-8")
+        proved = ok(restored_url, "verify", str(restored_rsf), "--checkpoint", str(published), "--key", keys[0])
+        assert "matches the signed checkpoint at 208" in proved, proved
         restored = service.open_database(restored_url)
         assert (service.checkpoint_note(restored, "country"), service.checkpoint_note(restored, "sic")) == notes
         assert service.public_keys(restored) == keys
