@@ -58,10 +58,15 @@ def verify(ctx: click.Context, target: str, checkpoint_file: str | None, since: 
     handover note, or given with --key (after 'keys rotate --lost').
     Exits 0 when everything holds; otherwise names the first fault and exits 1.
 
+    In the examples localhost+1a2b3c4d+AW... stands for the origin's public key, as 'registers
+    keys list' prints it, and keys.txt for a file of them ('registers keys list > keys.txt').
+
     \b
     Examples:
       registers verify country
-      registers verify address --since 40000000
+      registers verify country --since 209
+      curl -o country.rsf https://registers.example.gov.uk/country/download-rsf
+      curl -o country.checkpoint https://registers.example.gov.uk/country/checkpoint
       registers verify country.rsf --checkpoint country.checkpoint --key localhost+1a2b3c4d+AW...
       registers verify https://registers.example.gov.uk/country/ --key keys.txt
     """
@@ -120,9 +125,13 @@ def mirror(ctx: click.Context, url: str, keys: tuple[str, ...]) -> None:
     checkpoint. Safe from cron: one summary line, exit status 0 when current, 1 on any failure
     (nothing applied).
 
+    The copy is kept under the register's name in the local database (in the example, a
+    database of its own: mirror.db); localhost+1a2b3c4d+AW... stands for the origin's public
+    key, as 'registers keys list' prints it.
+
     \b
     Example:
-      registers mirror https://registers.example.gov.uk/country/ --key localhost+1a2b3c4d+AW...
+      registers --db sqlite:///mirror.db mirror https://registers.example.gov.uk/country/ --key localhost+1a2b3c4d+AW...
     """
     try:
         verifiers = service.read_keys(list(keys))

@@ -102,17 +102,23 @@ def _engine(ctx: click.Context, existing: bool = False):  # type: ignore[no-unty
 def main(ctx: click.Context, db: str | None) -> None:
     """Keep verifiable registers: append-only, hash-chained logs of reference data.
 
-    Every write is signed: make the signing key once, first ('keys generate'; 'init' and
-    'create' make one on a database with none).
+    Every write is signed: 'init' and 'create' make the signing key on a new database (one
+    with no key), 'keys generate' makes one on purpose. 'registers COMMAND --help' shows the
+    command's examples; they run as written from the project folder, after 'registers init
+    --with-fixtures'.
+
+    Tab completion in bash: the last example, put in ~/.bashrc (zsh: zsh_source instead of
+    bash_source, in ~/.zshrc).
 
     \b
     Examples:
-      registers keys generate
+      registers init --with-fixtures
       registers load fixtures/rsf/country.rsf
       registers root country
       registers proof inclusion country 10 200
       registers export country --from 200 --to 209 > patch.rsf
       registers --db postgresql://postgres@127.0.0.1/test list
+      eval "$(_REGISTERS_COMPLETE=bash_source registers)"
     """
     ctx.ensure_object(dict).update(db=db, settings=current())  # a bad setting is refused here
 

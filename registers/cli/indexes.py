@@ -19,12 +19,13 @@ from .group import _engine, _friendly, main
 @click.pass_context
 @_friendly
 def index(ctx: click.Context, name: str, fields: tuple[str, ...], drop: bool, searched: bool) -> None:
-    """Index FIELDS of register NAME, so that finding records by a value of one of them
-    (``records/postcode/SW1A 1AA``, ``registers records address --field postcode --value ...``)
-    stays fast however many records there are. With no FIELDS, list the indexed fields.
+    """Index FIELDS of register NAME, so that finding records by a value of one of them stays
+    fast however many records there are: /address/records/postcode/SW1A 1AA in the API, or
+    'registers records address --field postcode --value "SW1A 1AA"'. With no FIELDS, list the
+    indexed fields.
 
-    With --search, word search (``/NAME/?q=``, ``/NAME/records?q=``) reads FIELDS too: every
-    register's search reads the key and the ``name`` field, and the words of these fields are
+    With --search, word search (/NAME/?q= and /NAME/records?q=) reads FIELDS too: every
+    register's search reads the key and the name field, and the words of these fields are
     added to every current record's now (and to every later entry's). With no FIELDS, list the
     fields search reads.
 

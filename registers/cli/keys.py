@@ -19,6 +19,11 @@ def keys() -> None:
     A key is made only by 'keys generate' (or 'init'/'create' on a fresh database: one with
     no key and no mirrored register), recorded from a file only by 'keys import', replaced
     only by 'keys rotate'. Any other *.key file in the key directory is ignored.
+
+    \b
+    Examples:
+      registers keys list
+      registers keys list > keys.txt
     """
 
 
@@ -33,7 +38,7 @@ def generate(ctx: click.Context, name: str | None) -> None:
 
     \b
     Example:
-      registers keys generate --name registers.example.gov.uk
+      registers --db sqlite:///new.db keys generate --name registers.example.gov.uk
     """
     made = service.generate_key(_engine(ctx), name)
     click.echo(made.vkey)
@@ -52,9 +57,12 @@ def import_(ctx: click.Context, file: Path) -> None:
     key on a database with none. A key that is retired, compromised or unrelated to the one
     that signs is refused.
 
+    The example installs the key that signs, from its file in keys/ (1a2b3c4d stands for its
+    id, as 'registers keys list' prints it), in a second server's key directory.
+
     \b
     Example:
-      REGISTERS_KEY_DIR=/etc/registers/keys registers keys import backup/1a2b3c4d.key
+      REGISTERS_KEY_DIR=server2/keys registers keys import keys/1a2b3c4d.key
     """
     try:
         mode = file.stat().st_mode & 0o777  # as it was: the import may be making this very file 0600
@@ -118,6 +126,11 @@ def list_(ctx: click.Context) -> None:
     starting with '#', are ignored there. A key that signs nothing more (retired, compromised,
     superseded) is listed after '# ', so such a file hands out only the keys that sign now
     (remove the '# ' to verify old checkpoints with one).
+
+    \b
+    Examples:
+      registers keys list
+      registers keys list > keys.txt
     """
     engine = _engine(ctx, existing=True)
     for recorded in service.key_statuses(engine):

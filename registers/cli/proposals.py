@@ -34,8 +34,8 @@ def propose(ctx: click.Context, name: str, key: str, assignments: tuple[str, ...
 
     \b
     Examples:
-      registers propose country GB official-name="The United Kingdom" --reason "shorter form in use"
-      registers propose local-authority-eng XYZ --end 2023-04-01 --reason "abolished"
+      registers propose country GB official-name="The United Kingdom" --reason "the short form in use"
+      registers propose local-authority-eng CAR --end 2023-04-01 --reason "now part of Cumberland"
     """
     engine = _engine(ctx)
     if end_date is not None:
@@ -68,10 +68,8 @@ def proposals() -> None:
 
     \b
     Examples:
-      registers proposals country --status open
-      registers proposals show country 3
-      registers proposals approve country 3 --reason "confirmed with FCDO"
-      registers proposals reject country 4 --reason "the short name is in 'name'"
+      registers proposals country
+      registers proposals country --status all
     """
 
 
@@ -82,7 +80,13 @@ def proposals() -> None:
 @click.pass_context
 @_friendly
 def list_(ctx: click.Context, name: str, status: str) -> None:
-    """The proposals of register NAME, newest first: id, status, action, key, what changes."""
+    """The proposals of register NAME, newest first: id, status, action, key, what changes
+    ('registers proposals NAME' is short for 'registers proposals list NAME').
+
+    \b
+    Example:
+      registers proposals list country --status approved
+    """
     found = service.list_proposals(_engine(ctx, existing=True), name, None if status == "all" else status)
     for p in found:
         stale = " STALE (re-check)" if p.stale else ""
@@ -98,7 +102,12 @@ def list_(ctx: click.Context, name: str, status: str) -> None:
 @click.pass_context
 @_friendly
 def show(ctx: click.Context, name: str, ident: int) -> None:
-    """Proposal ID of register NAME in full, with the proposer's contact (for the custodian)."""
+    """Proposal ID of register NAME in full, with the proposer's contact (for the custodian).
+
+    \b
+    Example:
+      registers proposals show country 1
+    """
     engine = _engine(ctx, existing=True)
     found = service.get_proposal(engine, name, ident)
     shown = found.public() | {"contact": service.contact_of(engine, name, ident)}
@@ -116,7 +125,12 @@ def show(ctx: click.Context, name: str, ident: int) -> None:
 @_friendly
 def approve(ctx: click.Context, name: str, ident: int, reason: str, by: str | None,
             receipt_file: str | None) -> None:
-    """Approve proposal ID: its change is appended through the one write path."""
+    """Approve proposal ID: its change is appended through the one write path.
+
+    \b
+    Example:
+      registers proposals approve country 1 --reason "confirmed with FCDO" --receipt approved.json
+    """
     done, receipt = service.approve(_engine(ctx), name, ident, by=by or service.default_actor(), reason=reason)
     if receipt_file:
         with open(receipt_file, "w", encoding="utf-8") as out:
@@ -132,7 +146,12 @@ def approve(ctx: click.Context, name: str, ident: int, reason: str, by: str | No
 @click.pass_context
 @_friendly
 def reject(ctx: click.Context, name: str, ident: int, reason: str, by: str | None) -> None:
-    """Reject proposal ID, saying why; nothing is appended."""
+    """Reject proposal ID, saying why (the proposer sees it); nothing is appended.
+
+    \b
+    Example:
+      registers proposals reject local-authority-eng 2 --reason "the council asked for it already"
+    """
     service.reject(_engine(ctx), name, ident, by=by or service.default_actor(), reason=reason)
     click.echo(f"proposal {ident} rejected")
 
@@ -143,7 +162,13 @@ def reject(ctx: click.Context, name: str, ident: int, reason: str, by: str | Non
 @click.pass_context
 @_friendly
 def recheck(ctx: click.Context, name: str, ident: int) -> None:
-    """Check a stale proposal again against the record as it is now."""
+    """Check a stale proposal again against the record as it is now (a proposal is stale when
+    its record changed after it was checked; it cannot be approved until checked again).
+
+    \b
+    Example:
+      registers proposals recheck local-authority-eng 2
+    """
     found = service.recheck(_engine(ctx), name, ident)
     click.echo(f"proposal {ident} still applies; it is current again")
     for field, (now, proposed) in found.diff.items():

@@ -67,12 +67,15 @@ def verify_receipt_(file: str, key_values: tuple[str, ...]) -> None:
     No database is used: only FILE (- for standard input) and the public keys. Prints one line
     per log on success; on any failure prints 'FILE: FAILED: <why>' and exits with status 1.
 
+    In the last example localhost+1a2b3c4d+AW... stands for a public key as 'registers keys
+    list' prints it.
+
     \b
     Examples:
       registers keys list > keys.txt
-      registers add country XK name=Kosovo --receipt xk.json
-      registers verify-receipt xk.json --key keys.txt
-      registers verify-receipt xk.json --key localhost+f500e056+Aed55Kq3MuBQckVE0VcCWS2r4pmHu8SqrLtnZzf0zMCr
+      registers amend country CV name="Cabo Verde" --receipt cv.json
+      registers verify-receipt cv.json --key keys.txt
+      registers verify-receipt cv.json --key localhost+1a2b3c4d+AW...
     """
     keys = _keys(key_values)
     receipt = _read(file)

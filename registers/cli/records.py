@@ -38,7 +38,7 @@ def create(ctx: click.Context, name: str, schema_file: str, custodian: str | Non
 
     \b
     Example:
-      registers create country --schema schemas/country.json --custodian "Jane Doe"
+      registers create country --schema schemas/country.json --custodian "Foreign, Commonwealth & Development Office"
     """
     definition = service.read_schema(schema_file)
     engine = _engine(ctx)
@@ -101,7 +101,7 @@ def add(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: st
 
     \b
     Example:
-      registers add country XK name=Kosovo official-name="The Republic of Kosovo" --reason "recognised"
+      registers add local-authority-eng NNT name="North Northamptonshire" local-authority-type=UA --reason "new in 2021"
     """
     _change(ctx, name, "add", key, values, by, reason, receipt, remote, token)
 
@@ -123,7 +123,7 @@ def amend(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: 
 
     \b
     Example:
-      registers amend country CZ name=Czechia --reason "short name changed"
+      registers amend country TR name=Türkiye official-name="The Republic of Türkiye" --reason "renamed in 2022"
     """
     _change(ctx, name, "amend", key, values, by, reason, receipt, remote, token)
 
@@ -140,7 +140,12 @@ def amend(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: 
 @_friendly
 def end(ctx: click.Context, name: str, key: str, date: str, by: str | None, reason: str | None,
         receipt: str | None, remote: str | None, token: str | None) -> None:
-    """End a record: append an entry with its end-date (nothing is deleted)."""
+    """End a record: append an entry with its end-date (nothing is deleted).
+
+    \b
+    Example:
+      registers end local-authority-eng ALL --date 2023-04-01 --reason "now part of Cumberland"
+    """
     if remote:
         return _remote_done(service.remote_change(remote, _remote(name, remote, token, by),
                                                   service.RecordChange.end(key, date), reason=reason), receipt)
@@ -154,7 +159,13 @@ def end(ctx: click.Context, name: str, key: str, date: str, by: str | None, reas
 @click.pass_context
 @_friendly
 def show(ctx: click.Context, name: str, key: str, history: bool) -> None:
-    """Show a record as JSON (or, with --history, each of its entries with who and why)."""
+    """Show a record as JSON (or, with --history, each of its entries with who and why).
+
+    \b
+    Examples:
+      registers show country GB
+      registers show country GB --history
+    """
     for line in service.show_record(_engine(ctx, existing=True), name, key, history):
         e = line.record.entry
         if history:
@@ -207,7 +218,14 @@ def records_(ctx: click.Context, name: str, field: str | None, value: str | None
 @click.pass_context
 @_friendly
 def init(ctx: click.Context, with_fixtures: bool, project: str | None, by: str | None) -> None:
-    """Create every shipped register in link order and load its real data (again: adds 0)."""
+    """Create every shipped register in link order and load its real data (again: adds 0).
+
+    On a new database (no signing key, no mirrored register) it makes the signing key first.
+
+    \b
+    Example:
+      registers init --with-fixtures
+    """
     total = 0
     fixtures, _schemas = service.find_fixtures(project)  # a wrong --project is refused before a key is made
     shipped = [spec["register"] for spec in json.loads((fixtures / "fixtures.json").read_text())["registers"]]

@@ -70,9 +70,12 @@ def load(ctx: click.Context, /, file: str, name: str | None, fmt: str | None, **
 
     \b
     Examples:
-      registers load country.rsf
-      registers load country.tsv --register country --history --reason "2024 update"
-      registers load local-authority-eng.csv --end-missing 2024-04-01 --dry-run
+      registers load fixtures/rsf/country.rsf
+      registers load fixtures/tsv/government-organisation.tsv --history --reason "2024 update"
+      registers load fixtures/tsv/local-authority-eng.tsv --end-missing 2024-04-01 --dry-run
+      registers load fixtures/tsv/territory.tsv --remote https://registers.example.gov.uk/territory/ --token rgt_...
+
+    (rgt_... stands for the register's custodian token: 'registers token issue'.)
     """
     fmt = service.table_format(file, fmt)
     if options["remote"]:
@@ -202,7 +205,13 @@ def _progress(file: str) -> Iterator[Callable[[int], None] | None]:
 @click.pass_context
 @_friendly
 def root(ctx: click.Context, name: str, size: int | None) -> None:
-    """Print '<size> sha-256:<hex>' of a register's user log (now, or at --size)."""
+    """Print '<size> sha-256:<hex>' of a register's user log (now, or at --size).
+
+    \b
+    Examples:
+      registers root country
+      registers root country --size 200
+    """
     engine = _engine(ctx, existing=True)
     if size is None:
         h = service.head(engine, name)
@@ -215,7 +224,12 @@ def root(ctx: click.Context, name: str, size: int | None) -> None:
 @click.pass_context
 @_friendly
 def list_(ctx: click.Context) -> None:
-    """List the registers with their sizes and roots."""
+    """List the registers with their sizes and roots.
+
+    \b
+    Example:
+      registers list
+    """
     for summary in service.list_registers(_engine(ctx, existing=True)):
         h = summary.head
         click.echo(f"{summary.name}\t{h.user_size}\t{hash_text(h.user_root)}")
@@ -251,7 +265,14 @@ def export(ctx: click.Context, name: str, fmt: str, start: int, end: int | None)
 
 @main.group()
 def proof() -> None:
-    """Print v1 Merkle proofs as JSON."""
+    """Print v1 Merkle proofs as JSON: that an entry is in the log, or that the log at one size
+    is the log at a smaller size with entries appended.
+
+    \b
+    Examples:
+      registers proof inclusion country 10 200
+      registers proof consistency country 197 200
+    """
 
 
 @proof.command()
@@ -261,7 +282,12 @@ def proof() -> None:
 @click.pass_context
 @_friendly
 def inclusion(ctx: click.Context, name: str, number: int, size: int) -> None:
-    """The audit path of entry NUMBER in the tree of SIZE entries."""
+    """The audit path of entry NUMBER in the tree of SIZE entries.
+
+    \b
+    Example:
+      registers proof inclusion country 10 200
+    """
     _print_json(service.inclusion_proof(_engine(ctx, existing=True), name, number, size))
 
 
@@ -272,7 +298,12 @@ def inclusion(ctx: click.Context, name: str, number: int, size: int) -> None:
 @click.pass_context
 @_friendly
 def consistency(ctx: click.Context, name: str, first: int, second: int) -> None:
-    """The consistency proof from the tree of FIRST entries to SECOND."""
+    """The consistency proof from the tree of FIRST entries to SECOND.
+
+    \b
+    Example:
+      registers proof consistency country 197 200
+    """
     _print_json(service.consistency_proof(_engine(ctx, existing=True), name, first, second))
 
 
@@ -280,7 +311,12 @@ def consistency(ctx: click.Context, name: str, first: int, second: int) -> None:
 @click.pass_context
 @_friendly
 def migrate(ctx: click.Context) -> None:
-    """Bring the database's schema up to this version (back it up first; see docs/operations.md)."""
+    """Bring the database's schema up to this version (back it up first; see docs/operations.md).
+
+    \b
+    Example:
+      registers migrate
+    """
     before, after = service.migrate(ctx.ensure_object(dict).get("db"))
     if before == after:
         click.echo(f"schema already at revision {after}")
@@ -298,8 +334,14 @@ def migrate(ctx: click.Context) -> None:
 @click.pass_context
 @_friendly
 def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Serve the v1 API for development (production: gunicorn 'registers.web:create_app()').
-    Without REGISTERS_SECRET_KEY, client addresses are kept under a secret made for this process."""
+    """Serve the v1 API and the pages for development, until stopped (production: gunicorn
+    'registers.web:create_app()'). Without REGISTERS_SECRET_KEY, client addresses are kept
+    under a secret made for this process.
+
+    \b
+    Example:
+      registers serve
+    """
     import secrets
 
     from ..settings import current

@@ -12,7 +12,12 @@ from .group import main
 
 @main.group()
 def schema() -> None:
-    """Register definition files (schemas/NAME.json): the format is in docs/definitions.md."""
+    """Register definition files (schemas/NAME.json): the format is in docs/definitions.md.
+
+    \b
+    Example:
+      registers schema check schemas/*.json
+    """
 
 
 @schema.command()

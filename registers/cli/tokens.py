@@ -11,7 +11,12 @@ from .group import _engine, _friendly, main
 
 @main.group()
 def token() -> None:
-    """Bearer tokens that let a custodian change one register over HTTP (stored hashed)."""
+    """Bearer tokens that let a custodian change one register over HTTP (stored hashed).
+
+    \b
+    Example:
+      registers token list country
+    """
 
 
 @token.command()
@@ -24,10 +29,13 @@ def token() -> None:
 def issue(ctx: click.Context, name: str, label: str | None, expires: str | None) -> None:
     """Issue a token for register NAME and print it, this once (only its hash is kept).
 
+    The second example uses it (rgt_... stands for the token printed).
+
     \b
-    Example:
-      registers token issue country --label "Jane Doe, FCDO"
-      registers add country XK name=Kosovo --remote https://registers.example.gov.uk/country/ --token rgt_...
+    Examples:
+      registers token issue local-authority-eng --label "Jane Doe, MHCLG"
+      registers end local-authority-eng COP --date 2023-04-01 \\
+        --remote https://registers.example.gov.uk/local-authority-eng/ --token rgt_...
     """
     issued = service.issue_token(_engine(ctx), name, label, expires)
     click.echo(issued.secret)
@@ -41,7 +49,12 @@ def issue(ctx: click.Context, name: str, label: str | None, expires: str | None)
 @_friendly
 def list_(ctx: click.Context, name: str) -> None:
     """The tokens of register NAME: id, label, when issued, when it expires, when last used, and
-    when revoked (never the tokens themselves). A token past its expiry is marked EXPIRED."""
+    when revoked (never the tokens themselves). A token past its expiry is marked EXPIRED.
+
+    \b
+    Example:
+      registers token list local-authority-eng
+    """
     now = now_timestamp()
     for t in service.list_tokens(_engine(ctx, existing=True), name):
         ends = "never expires" if t.expires is None else (
@@ -57,6 +70,11 @@ def list_(ctx: click.Context, name: str) -> None:
 @click.pass_context
 @_friendly
 def revoke(ctx: click.Context, name: str, token_id: int) -> None:
-    """Revoke token ID of register NAME; it stops working at once."""
+    """Revoke token ID of register NAME; it stops working at once.
+
+    \b
+    Example:
+      registers token revoke local-authority-eng 2
+    """
     service.revoke_token(_engine(ctx), name, token_id)
     click.echo(f"token {token_id} of '{name}' revoked")
