@@ -32,9 +32,10 @@ An example passes when it exits 0. One shown with its output (``$ registers …`
 after it, e.g. a refused load) must print that output, stdout and stderr together (``…`` stands
 for anything), and exit 1 when the output's last line starts with ``error:`` (else 0).
 ALLOWLIST names the few that cannot run here, and why; it may name only examples that exist.
-The --help reader takes two liberties with the listed order: a proposal is made before
-proposals are reviewed (READ_BEFORE), and the signing key is replaced last (READ_LAST), after
-the audits and mirrors that trust it.
+The --help reader takes three liberties with the listed order: a proposal is made before
+proposals are reviewed (READ_BEFORE); the quality check, whose --propose files proposals of its
+own, runs after the review examples that name proposals by number; and the signing key is
+replaced last, after the audits and mirrors that trust it (READ_LAST).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ ALLOWLIST: dict[str, str] = {
 
 # the --help reader reads these commands' examples before those of the one named, and these last
 READ_BEFORE = {"registers propose": "registers proposals"}
-READ_LAST = ("registers keys rotate",)
+READ_LAST = ("registers check", "registers keys rotate")
 
 # a command at the start of a line, after ; & | or $( , after any VAR=value: registers (any path to it) or curl
 COMMAND = re.compile(r"(?:^|[;&|(]\s*)(?:[A-Za-z_]\w*=\S*\s+)*(?:[^\s=]*/)?(?:registers|curl)(?=[\s)]|$)")
