@@ -161,7 +161,7 @@ class Settings:
     origin: str = _declare("localhost", ORIGIN, "the origin checkpoints are signed for (`<origin>/<register>`, `<origin>/<register>/system`) and new keys' name")
     key_dir: Path | None = _declare(None, DIRECTORY, "where the private signing key lives (a file of mode 0600, never in the database); only a key the database records signs, and with none at hand writes are refused", shown="`keys/` beside a SQLite database file; none for PostgreSQL (required to write)")
     trust_dir: Path | None = _declare(None, DIRECTORY, "where `registers verify URL` (an audit) keeps the checkpoints it has verified", shown="`~/.registers/trust`")
-    actor: str | None = _declare(None, TEXT, "who makes a change when `--as` is not given", variable="AS", shown="your login name")
+    actor: str | None = _declare(None, TEXT, "who makes a change when `--as` is not given: a role or team (`fcdo-data-team`), never a person's name, as it is published in the register's log for ever; with neither, a local change is refused (`init --with-fixtures` records `fixtures`)", variable="AS", shown="none: `--as` is needed")
     token: str | None = _declare(None, TEXT, "the custodian token `--remote` sends when `--token` is not given", secret=True)
     contact_retention_days: int = _declare(90, whole(0, "days"), "how long a proposer's contact is kept after the proposal is decided; `registers proposals purge` (from cron) deletes it then")
     token_expiry_days: int = _declare(90, whole(1, "days"), "how long a token `registers token issue` makes lives when `--expires` is not given (`--expires never` must be asked for)")

@@ -63,6 +63,14 @@ def fresh_database(tmp_path: Path, name: str) -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
+def author(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Who the suite's local changes are made by: a team's name, as REGISTERS_AS (a change with
+    no author is refused, and the login name is never used: tests/e2e/test_authorship.py)."""
+    monkeypatch.setenv("REGISTERS_AS", "test-suite")
+    return "test-suite"
+
+
+@pytest.fixture(autouse=True)
 def key_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test signs with keys of its own, kept in its own directory (and saves audited
     checkpoints in a trust store of its own)."""

@@ -123,6 +123,21 @@ def main(ctx: click.Context, db: str | None) -> None:
     ctx.ensure_object(dict).update(db=db, settings=current())  # a bad setting is refused here
 
 
+AUTHOR_NEEDED = (
+    "say who makes this change: --as TEAM, or set REGISTERS_AS=TEAM (a role or team, such as "
+    "'fcdo-data-team', not a person's name: it is published in the register's log for ever)"
+)
+
+
+def _author(by: str | None) -> str:
+    """Who makes a local change: ``--as``, else ``REGISTERS_AS``; refused with neither (the
+    login name is never used: it would be published for ever)."""
+    who = by or _settings(click.get_current_context()).actor
+    if not who:
+        raise RegisterError(AUTHOR_NEEDED)
+    return who
+
+
 def _settings(ctx: click.Context) -> Settings:
     """The ``REGISTERS_*`` settings the command started with."""
     found: Settings = ctx.find_root().ensure_object(dict).get("settings") or current()

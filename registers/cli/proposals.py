@@ -11,7 +11,7 @@ import click
 from .. import service
 from ..service import quality
 from ..settings import current
-from .group import _engine, _friendly, main
+from .group import _author, _engine, _friendly, _settings, main
 from .progress import progress
 from .records import WHO
 
@@ -46,7 +46,7 @@ def propose(ctx: click.Context, name: str, key: str, assignments: tuple[str, ...
     else:
         fields, action = service.parse_fields(engine, name, list(assignments)), None
     made = service.propose(engine, name, key, fields, reason, action=action, contact=contact,
-                           source=service.default_actor())
+                           source=_settings(ctx).actor or "anonymous")
     click.echo(f"proposal {made.id}: {made.action} {name} {key}, open for the custodian")
     for field, (now, proposed) in made.diff.items():
         click.echo(f"  {field}: {_shown(now)} -> {_shown(proposed)}")
@@ -129,9 +129,9 @@ def approve(ctx: click.Context, name: str, ident: int, reason: str, by: str | No
 
     \b
     Example:
-      registers proposals approve country 1 --reason "confirmed with FCDO" --receipt approved.json
+      registers proposals approve country 1 --as fcdo-data-team --reason "confirmed with FCDO" --receipt approved.json
     """
-    done, receipt = service.approve(_engine(ctx), name, ident, by=by or service.default_actor(), reason=reason)
+    done, receipt = service.approve(_engine(ctx), name, ident, by=_author(by), reason=reason)
     if receipt_file:
         with open(receipt_file, "w", encoding="utf-8") as out:
             json.dump(receipt, out, indent=1)
@@ -150,9 +150,9 @@ def reject(ctx: click.Context, name: str, ident: int, reason: str, by: str | Non
 
     \b
     Example:
-      registers proposals reject local-authority-eng 2 --reason "the council asked for it already"
+      registers proposals reject local-authority-eng 2 --as mhclg-data-team --reason "the council asked for it already"
     """
-    service.reject(_engine(ctx), name, ident, by=by or service.default_actor(), reason=reason)
+    service.reject(_engine(ctx), name, ident, by=_author(by), reason=reason)
     click.echo(f"proposal {ident} rejected")
 
 

@@ -73,7 +73,7 @@ def verify_receipt_(file: str, key_values: tuple[str, ...]) -> None:
     \b
     Examples:
       registers keys list > keys.txt
-      registers amend country CV name="Cabo Verde" --receipt cv.json
+      registers amend country CV name="Cabo Verde" --as fcdo-data-team --receipt cv.json
       registers verify-receipt cv.json --key keys.txt
       registers verify-receipt cv.json --key localhost+1a2b3c4d+AW...
     """

@@ -11,9 +11,22 @@ import click
 from .. import service
 from ..core.errors import NoSigningKey, RegisterError
 from ..core.items import hash_text
-from .group import RECEIPT, REMOTE, _engine, _friendly, _remote, _remote_done, _write_receipt, main
+from .group import (
+    RECEIPT,
+    REMOTE,
+    _author,
+    _engine,
+    _friendly,
+    _remote,
+    _remote_done,
+    _settings,
+    _write_receipt,
+    main,
+)
 
-WHO = click.option("--as", "by", metavar="WHO", help="Who makes this change (default: $REGISTERS_AS, else your login).")
+WHO = click.option("--as", "by", metavar="TEAM",
+                   help="Who makes this change, a role or team (default: $REGISTERS_AS; one is needed). "
+                        "Public for ever.")
 WHY = click.option("--reason", metavar="WHY", help="Why (recorded with the change, shown in histories).")
 
 
@@ -38,12 +51,14 @@ def create(ctx: click.Context, name: str, schema_file: str, custodian: str | Non
 
     \b
     Example:
-      registers create country --schema schemas/country.json --custodian "Foreign, Commonwealth & Development Office"
+      registers create country --schema schemas/country.json --as fcdo-data-team \\
+        --custodian "Foreign, Commonwealth & Development Office"
     """
     definition = service.read_schema(schema_file)
     engine = _engine(ctx)
+    author = _author(by)
     result = _keyed(ctx, [name], lambda: service.create_register(engine, name, definition, custodian=custodian,
-                                                                  by=by, reason=reason))
+                                                                  by=author, reason=reason))
     click.echo(f"{name}: {result.added_system} system entries added ({len(definition.fields)} fields)")
 
 
@@ -79,9 +94,10 @@ def _change(ctx: click.Context, name: str, action: str, key: str, values: tuple[
         secret = _remote(name, remote, token, by)
         made = service.remote_parse_change(remote, action, key, list(values))
         return _remote_done(service.remote_change(remote, secret, made, reason=reason), receipt)
+    author = _author(by)
     engine = _engine(ctx)
     made = service.parse_change(engine, name, action, key, list(values))
-    _done(ctx, service.apply_change(engine, name, made, by=by, reason=reason), receipt)
+    _done(ctx, service.apply_change(engine, name, made, by=author, reason=reason), receipt)
 
 
 @main.command()
@@ -101,7 +117,8 @@ def add(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: st
 
     \b
     Example:
-      registers add local-authority-eng NNT name="North Northamptonshire" local-authority-type=UA --reason "new in 2021"
+      registers add local-authority-eng NNT name="North Northamptonshire" local-authority-type=UA \\
+        --as mhclg-data-team --reason "new in 2021"
     """
     _change(ctx, name, "add", key, values, by, reason, receipt, remote, token)
 
@@ -123,7 +140,8 @@ def amend(ctx: click.Context, name: str, key: str, values: tuple[str, ...], by: 
 
     \b
     Example:
-      registers amend country TR name=Türkiye official-name="The Republic of Türkiye" --reason "renamed in 2022"
+      registers amend country TR name=Türkiye official-name="The Republic of Türkiye" \\
+        --as fcdo-data-team --reason "renamed in 2022"
     """
     _change(ctx, name, "amend", key, values, by, reason, receipt, remote, token)
 
@@ -144,12 +162,13 @@ def end(ctx: click.Context, name: str, key: str, date: str, by: str | None, reas
 
     \b
     Example:
-      registers end local-authority-eng ALL --date 2023-04-01 --reason "now part of Cumberland"
+      registers end local-authority-eng ALL --date 2023-04-01 --as mhclg-data-team --reason "now part of Cumberland"
     """
     if remote:
         return _remote_done(service.remote_change(remote, _remote(name, remote, token, by),
                                                   service.RecordChange.end(key, date), reason=reason), receipt)
-    _done(ctx, service.end_record(_engine(ctx), name, key, date, by=by, reason=reason), receipt)
+    author = _author(by)
+    _done(ctx, service.end_record(_engine(ctx), name, key, date, by=author, reason=reason), receipt)
 
 
 @main.command()
@@ -230,7 +249,7 @@ def init(ctx: click.Context, with_fixtures: bool, project: str | None, by: str |
     fixtures, _schemas = service.find_fixtures(project)  # a wrong --project is refused before a key is made
     shipped = [spec["register"] for spec in json.loads((fixtures / "fixtures.json").read_text())["registers"]]
     _first_key(ctx, shipped)  # a mirrored one among them is refused before anything is made
-    for load in service.init_fixtures(_engine(ctx), project, by=by):
+    for load in service.init_fixtures(_engine(ctx), project, by=by or _settings(ctx).actor or "fixtures"):
         total += load.added
         findings = f"; {load.findings} findings reported: {load.note}" if load.findings else ""
         click.echo(f"{load.register}: {load.added} added, {load.size} entries{findings}")

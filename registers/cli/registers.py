@@ -18,6 +18,7 @@ from ..core.items import hash_text
 from .group import (
     RECEIPT,
     REMOTE,
+    _author,
     _engine,
     _faults_as_json,
     _friendly,
@@ -25,6 +26,7 @@ from .group import (
     _print_json,
     _remote,
     _remote_done,
+    _settings,
     _write_receipt,
     main,
 )
@@ -46,7 +48,9 @@ from .progress import progress
               help="Table: let --end-missing end up to N records (default: 10, or 1% of the records if more).")
 @click.option("--allow-dangling", is_flag=True, help="Table: load links to records that do not exist yet (listed).")
 @click.option("--strict", is_flag=True, help="RSF: refuse datatype and link findings instead of reporting them.")
-@click.option("--as", "by", metavar="WHO", help="Who makes this change (default: $REGISTERS_AS, else your login).")
+@click.option("--as", "by", metavar="TEAM",
+              help="Who makes this change, a role or team (default: $REGISTERS_AS; a table load needs one). "
+                   "Public for ever.")
 @click.option("--reason", metavar="WHY", help="Why (recorded with the change).")
 @click.option("--max-errors", type=click.IntRange(1), default=DEFAULT_LIMIT, show_default=True, metavar="N",
               help="Name at most N faults (then count the rest).")
@@ -71,7 +75,7 @@ def load(ctx: click.Context, /, file: str, name: str | None, fmt: str | None, **
     \b
     Examples:
       registers load fixtures/rsf/country.rsf
-      registers load fixtures/tsv/government-organisation.tsv --history --reason "2024 update"
+      registers load fixtures/tsv/government-organisation.tsv --history --as cabinet-office-data --reason "2024 update"
       registers load fixtures/tsv/local-authority-eng.tsv --end-missing 2024-04-01 --dry-run
       registers load fixtures/tsv/territory.tsv --remote https://registers.example.gov.uk/territory/ --token rgt_...
 
@@ -106,7 +110,8 @@ def load(ctx: click.Context, /, file: str, name: str | None, fmt: str | None, **
         size = os.path.getsize(file) if file != "-" else 0
         with _rsf_progress(file, size) as step:
             result = service.load_rsf(
-                engine, file, name, strict=options["strict"], by=options["by"], reason=options["reason"],
+                engine, file, name, strict=options["strict"], by=options["by"] or _settings(ctx).actor,
+                reason=options["reason"],
                 dry_run=options["dry_run"], max_errors=options["max_errors"], progress=step,
             )
         if options["dry_run"]:
@@ -117,11 +122,12 @@ def load(ctx: click.Context, /, file: str, name: str | None, fmt: str | None, **
         _print_findings(result.findings, file)
         return
     register = name or Path(file).stem
+    author = _author(options["by"]) if not options["dry_run"] else options["by"] or _settings(ctx).actor
     with _open_input(file) as stream, _progress(file) as progress:
         load = service.load_table(
             engine, stream, fmt, register, source="<stdin>" if file == "-" else file,
             history=options["history"], end_missing=options["end_missing"], dry_run=options["dry_run"],
-            allow_dangling=options["allow_dangling"], by=options["by"], reason=options["reason"], progress=progress,
+            allow_dangling=options["allow_dangling"], by=author, reason=options["reason"], progress=progress,
             max_errors=options["max_errors"], max_end=options["max_end"],
         )
     _print_diff(load.diff, options["dry_run"] or bool(options["end_missing"]))

@@ -8,7 +8,6 @@ reported).
 
 from __future__ import annotations
 
-import getpass
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -48,9 +47,10 @@ def read_schema(path: str) -> Definition:
         raise RegisterError(f"{path}: {exc}") from None
 
 
-def default_actor() -> str:
-    """Who is acting when ``--as`` is not given: $REGISTERS_AS, else the login name."""
-    return current().actor or getpass.getuser()
+def default_actor() -> str | None:
+    """Who is acting when ``--as`` is not given: $REGISTERS_AS, else no one named (never the
+    login name: who made a change is published in the register's log for ever)."""
+    return current().actor
 
 
 def definition_of(conn: Connection, reg_id: int, name: str) -> Definition:
