@@ -92,6 +92,12 @@ def _boolean(text: str) -> bool:
     raise ValueError
 
 
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
+        raise ValueError
+    return int(text)
+
+
 def _email(text: str) -> str:
     if not re.fullmatch(r"[^\s@<>\"'()]+@[^\s@<>\"'()]+\.[^\s@<>\"'()]+", text):
         raise ValueError
@@ -117,6 +123,7 @@ DATE = Kind("date", "a date like 2026-03-01", _date)
 WEB_URL = Kind("URL", "an http or https URL", _web_url)
 PUBLIC_URL = Kind("URL", "a scheme and host like 'https://registers.example.gov.uk' (no path)", _public_url)
 URL = Kind("database URL", "a database URL", str)  # opening the database says what is wrong with one
+PORT = Kind("port", "a TCP port, 1 to 65535", _port)
 DIRECTORY = Kind("directory", "a directory", Path)
 ORIGIN = Kind("name", "a name like 'registers.example.gov.uk' (no scheme, spaces or '+')", _origin)
 
@@ -148,6 +155,8 @@ class Settings:
     trusted_proxies: int = _declare(0, whole(0), "how many proxies in front of the web app append to `X-Forwarded-For` (and set `X-Forwarded-Proto`/`-Host`): the client address is the one the outermost trusted proxy saw (werkzeug's `ProxyFix`); 0: the socket's address, forwarded headers ignored")
     secret_key: str | None = _declare(None, TEXT, "the server secret client addresses are kept under (an HMAC, never the address); the web app refuses to start without it, except `registers serve`, which makes one for its process", secret=True)
     server_name: str | None = _declare(None, PUBLIC_URL, "the public scheme and host of the web app: redirects and `register.json`'s `domain` use it, never a request's `Host`", shown="none: redirects are relative, `domain` is `REGISTERS_ORIGIN`")
+    metrics: bool = _declare(True, BOOLEAN, "the metrics (Prometheus text format: requests, latency, entries appended, signing and verification failures, proposals), at `/metrics` unless `REGISTERS_METRICS_PORT` says where; false: not served", shown="true: at `/metrics`")
+    metrics_port: int | None = _declare(None, PORT, "serve the metrics on this port (every interface) instead of `/metrics`: under gunicorn by its master, with `-c python:registers.web.gunicorn_conf` (every worker's counts summed); by `registers serve` itself", shown="none: at `/metrics`")
     service_name: str = _declare("Registers", TEXT, "the service's name, in the pages' header and the accessibility statement")
     phase: str = _declare("beta", choice("alpha", "beta", "live"), "the service's phase: alpha and beta show GOV.UK's phase banner on every page, live none")
     govuk_brand: bool = _declare(False, BOOLEAN, "the GOV.UK brand on the pages (the crown in header and footer, GOV.UK's icons, the GDS Transport font): only a service on gov.uk may use it", shown="false: off")

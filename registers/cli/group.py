@@ -19,6 +19,7 @@ from sqlalchemy.exc import DatabaseError
 from .. import service
 from ..core.errors import RegisterError
 from ..core.faults import FaultsFound
+from ..logs import configure
 from ..settings import Settings, current
 from ..store.engine import DatabaseMissing
 
@@ -120,6 +121,7 @@ def main(ctx: click.Context, db: str | None) -> None:
       registers --db postgresql://postgres@127.0.0.1/test list
       eval "$(_REGISTERS_COMPLETE=bash_source registers)"
     """
+    configure(json_lines=False)  # the platform's warnings as text; its events are for servers' logs
     ctx.ensure_object(dict).update(db=db, settings=current())  # a bad setting is refused here
 
 

@@ -350,8 +350,17 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     """
     import secrets
 
+    from werkzeug.serving import WSGIRequestHandler
+
     from ..settings import current
     from ..web import create_app
+
+    class QuietRequests(WSGIRequestHandler):
+        """The app logs each request itself (with its id, never its query): werkzeug's line, which
+        holds the query, is left out."""
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            return None
 
     db = ctx.ensure_object(dict).get("db")
     config: dict[str, str] = {"DATABASE_URL": db} if db else {}
@@ -359,4 +368,11 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         config["SECRET_KEY"] = secrets.token_hex(32)
         click.echo("REGISTERS_SECRET_KEY is not set: client addresses are kept under a secret made for this "
                    "process (rate limits start again with it); set one to keep them across restarts", err=True)
-    create_app(config).run(host=host, port=port)
+    app = create_app(config)
+    settings = current()
+    if settings.metrics and settings.metrics_port is not None:
+        from ..web import metrics
+
+        metrics.serve_on_port(settings.metrics_port, host)
+        click.echo(f"metrics at http://{host}:{settings.metrics_port}/metrics", err=True)
+    app.run(host=host, port=port, request_handler=QuietRequests)

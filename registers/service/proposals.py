@@ -15,11 +15,13 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
@@ -28,6 +30,7 @@ from ..core.changes import FieldValue, RecordChange, diff, new_item
 from ..core.definitions import Definition
 from ..core.entries import now_timestamp
 from ..core.errors import InvalidEntry, RegisterError
+from ..logs import event
 from ..store import records as store_records
 from ..store.engine import snapshot, writer
 from ..store.schema import entry_key, proposal, rate_window
@@ -39,6 +42,9 @@ MAX_REASON = 2_000
 MAX_FIELDS = 50
 MAX_VALUE = 2_000
 STATUSES = ("open", "approved", "rejected")
+logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class InvalidProposal(RegisterError):
@@ -188,6 +194,25 @@ def purge(engine: Engine, days: int, now: datetime | None = None) -> Purged:
     return Purged(contacts, rate_rows, before)
 
 
+def _outcome(name: str, outcome: str, **fields: Any) -> None:
+    """The ``proposal`` event: what became of one (never its contact, fields or reason)."""
+    event(logger, logging.INFO, "proposal", register=name, outcome=outcome, **fields)
+
+
+def _refusals_logged(propose: Callable[P, R]) -> Callable[P, R]:
+    @wraps(propose)
+    def logged(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return propose(*args, **kwargs)
+        except (InvalidProposal, OpenProposalsFull) as exc:  # the message may quote the values: not logged
+            name = kwargs["name"] if "name" in kwargs else args[1] if len(args) > 1 else None
+            _outcome(str(name), "refused", why="full" if isinstance(exc, OpenProposalsFull) else "invalid")
+            raise
+
+    return logged
+
+
+@_refusals_logged
 def propose(
     engine: Engine,
     name: str,
@@ -242,6 +267,7 @@ def propose(
                 base_entry=current.entry.number if current is not None else None, created=stamp, checked=stamp,
             ).returning(proposal.c.id)
         ).scalar_one()
+    _outcome(name, "made", proposal=int(new_id), action=change.action)
     return get_proposal(engine, name, int(new_id))
 
 
@@ -448,6 +474,7 @@ def approve(engine: Engine, name: str, proposal_id: int, *, by: str, reason: str
     receipt = receipt_for(engine, result) or {}
     with writer(engine).begin() as conn:
         conn.execute(update(proposal).where(proposal.c.id == proposal_id).values(receipt=json.dumps(receipt)))
+    _outcome(name, "approved", proposal=proposal_id, by=by, entry=result.head.user_size)
     return get_proposal(engine, name, proposal_id), receipt
 
 
@@ -471,6 +498,7 @@ def reject(engine: Engine, name: str, proposal_id: int, *, by: str, reason: str)
         ).rowcount
     if decided != 1:
         raise ProposalConflict(f"proposal {proposal_id} was decided meanwhile")
+    _outcome(name, "rejected", proposal=proposal_id, by=by)
     return get_proposal(engine, name, proposal_id)
 
 

@@ -7,6 +7,7 @@ values; user mistakes are raised as ``RegisterError`` subclasses with one-line m
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +17,13 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from ..core.entries import Log, now_timestamp
-from ..core.errors import InvalidRSF, LineError, RegisterNotFound
+from ..core.errors import IntegrityError, InvalidRSF, LineError, RegisterNotFound
 from ..core.faults import DEFAULT_LIMIT, FaultLog, stopped
 from ..core.items import canonical_json, hash_text, item_digest
 from ..core.notes import VerifierKey
 from ..core.rsf import AddItem, AppendEntry, Command, read_rsf
 from ..loaders.rsf import export_rsf_chunks, export_system_chunks, open_rsf, register_name_in
+from ..logs import event
 from ..store import reads, signing
 from ..store.append import AppendResult, append, check_register_name
 from ..store.checks import Change
@@ -31,6 +33,8 @@ from ..store.tree import StoredTree
 from ..store.verify import Verified, verify_register
 
 PROOF_ID = "merkle:sha-256"
+
+logger = logging.getLogger(__name__)
 
 
 def open_database(url: str | None = None, *, existing: bool = False) -> Engine:
@@ -227,8 +231,12 @@ def verify(engine: Engine, name: str, since: int = 0, *, signed: bool = True,
     latest checkpoints must also be signed by one of them or a key they hand over to through
     the handover notes recorded here."""
     dialect_for(engine).refresh_statistics(engine)
-    with snapshot(engine) as conn:
-        return verify_register(conn, register_id_of(conn, name), since, signed=signed, given=keys)
+    try:
+        with snapshot(engine) as conn:
+            return verify_register(conn, register_id_of(conn, name), since, signed=signed, given=keys)
+    except IntegrityError as exc:
+        event(logger, logging.WARNING, "verification_failed", kind="verify", register=name, reason=str(exc))
+        raise
 
 
 def checkpoint_note(engine: Engine, name: str, log: Log = Log.USER) -> str:

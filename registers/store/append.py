@@ -13,6 +13,7 @@ it exactly and are skipped, so loading the same file twice appends nothing.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -20,12 +21,14 @@ from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.engine import Connection
 
 from ..core.entries import REGISTER_NAME, Entry, Log, key_problem, leaf_bytes, now_timestamp, timestamp_problem
-from ..core.errors import IntegrityError, InvalidName, InvalidRSF, LineError, RegisterNotFound
+from ..core.errors import IntegrityError, InvalidName, InvalidRSF, LineError, RegisterError, RegisterNotFound
 from ..core.faults import FaultsFound
 from ..core.items import canonical_json, hash_text, item_digest
 from ..core.merkle import EMPTY_ROOT, leaf_hash, verify_consistency
+from ..core.notes import signer_ids
 from ..core.rsf import AddItem, AppendEntry, AssertRootHash, Command
 from ..core.tiles import TileBuilder
+from ..logs import event
 from . import reads, search, signing
 from .bulk import BulkWriter, Chunk
 from .checker import CheckerProcess
@@ -35,8 +38,10 @@ from .dialects.base import violates_integrity
 from .engine import writer
 from .pending import PendingItems
 from .schema import checkpoint, entry, entry_key, register
-from .signers import OWN_KEY, Signed
+from .signers import OWN_KEY, OwnKey, Signed
 from .tree import StoredTree
+
+logger = logging.getLogger(__name__)
 
 CHUNK = 10_000  # entries or items held in memory before they are written
 # A batch of this many entries, or of a tenth of the log (and at least 1,000), refreshes the
@@ -48,7 +53,7 @@ GOOD_TIMESTAMPS = 4096  # timestamps remembered as valid (files mostly repeat th
 # system logs may have).
 RESERVED = frozenset(
     {"healthz", "readyz", "keys", "static", "openapi", "api", "search", "catalogue", "favicon", "system",
-     "accessibility"}
+     "accessibility", "metrics"}
 )
 _NEW_REGISTER = text("INSERT INTO register (name, created) VALUES (:name, :created) ON CONFLICT (name) DO NOTHING")
 
@@ -160,11 +165,24 @@ def append(
             transaction.rollback()
     added = batch.added
     grew = added[Log.USER] + added[Log.SYSTEM]
+    if commit and grew:
+        _log_committed(batch, head)
     if commit and (grew >= ANALYZE_AFTER or (grew >= 1000 and grew * 10 >= head.user_size)):
         dialect_for(engine).refresh_statistics(engine)
     return AppendResult(
         name, created, added[Log.USER], added[Log.SYSTEM], batch.present, head, batch.checks.findings
     )
+
+
+def _log_committed(batch: _Batch, head: reads.Head) -> None:
+    """The ``append`` event of a committed batch (who, how many, the sizes and user root after),
+    and, when this server signed its checkpoints, ``checkpoint_signed`` naming the key."""
+    event(logger, logging.INFO, "append", register=batch.name, user_entries_added=batch.added[Log.USER],
+          system_entries_added=batch.added[Log.SYSTEM], user_size=head.user_size, system_size=head.system_size,
+          root=hash_text(head.user_root), by=batch.change.by)
+    if isinstance(batch.signed, OwnKey):
+        event(logger, logging.INFO, "checkpoint_signed", register=batch.name, user_size=head.user_size,
+              system_size=head.system_size, key=" ".join(signer_ids(batch.notes.get(Log.USER, ""))))
 
 
 def _lock_register(conn: Connection, name: str, create: bool) -> tuple[int, bool]:
@@ -223,6 +241,7 @@ class _Batch:
         self.dry_run = dry_run  # checked and rolled back: signed by nobody, so it needs no key
         self.signed = signed
         self.search_fields = search.searched_fields(conn, reg_id)  # each new user entry's words are indexed
+        self.notes: dict[Log, str] = {}  # the signed notes of the new checkpoint
 
     def _builder(self, log: Log) -> TileBuilder:
         size = self.head.size(log)
@@ -457,7 +476,11 @@ class _Batch:
         )
         if before_commit is not None:
             before_commit(new)
-        notes = self._sign(new)
+        try:
+            notes = self.notes = self._sign(new)
+        except RegisterError as exc:  # no key at hand, or the last checkpoint does not hold: nothing is stored
+            event(logger, logging.ERROR, "signing_failed", register=self.name, reason=str(exc))
+            raise
         self.conn.execute(
             insert(checkpoint).values(
                 register_id=self.reg_id,

@@ -7,6 +7,7 @@ checked when the app is made; a request finds them, and the engines, through ``s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,11 +17,26 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..core.errors import NoSigningKey, RegisterError
+from ..logs import configure, event
 from ..settings import BadSetting, current, declared
 from ..store import signing
 from ..store.engine import open_engine
 from ..store.lookup import RecordLookup
-from . import api, canonical, catalogue, health, openapi, pages, problems, proposals, security, signed, suggest, writes
+from . import (
+    api,
+    canonical,
+    catalogue,
+    health,
+    openapi,
+    pages,
+    problems,
+    proposals,
+    request_log,
+    security,
+    signed,
+    suggest,
+    writes,
+)
 from .state import AppState, install
 
 NO_SECRET = ("REGISTERS_SECRET_KEY is not set: the web app keeps client addresses only as an HMAC under it; "
@@ -48,8 +64,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     ``ORIGIN``, ``KEY_DIR`` and ``SQLITE_CACHE_MIB`` from the environment); its other keys
     (``TESTING``) go to Flask's config. With ``READ_DATABASE_URL`` (a read-only replica, or a
     read-only role), every read is served from it and only custodians' writes go to
-    ``DATABASE_URL``.
+    ``DATABASE_URL``. The app logs JSON lines on stderr (``registers.logs``): one per request,
+    with its id, and one per event; its metrics are at ``/metrics`` (``web/metrics.py``).
     """
+    configure(json_lines=True)  # before anything logs (a blueprint does, as it is registered)
     app = Flask(__name__)
     names = {d.variable for d in declared()}
     given = dict(test_config or {})
@@ -70,6 +88,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     except RegisterError as exc:  # a bad URL, not a database, unreachable: one line, not a traceback
         raise DatabaseRefused(str(exc)) from None
     install(app, AppState(settings, engine, primary, RecordLookup(engine)))
+    # imported here, not with this package: prometheus-client must find PROMETHEUS_MULTIPROC_DIR
+    # set (by gunicorn_conf) before its first import
+    from . import metrics
+
+    metrics.install(app, settings)
+    request_log.install(app)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # v1 member order is part of the format
     problems.install(app)
     canonical.install(app)
@@ -97,6 +121,6 @@ def _say_whether_writes_can_be_signed(app: Flask, primary: Any) -> None:
         with primary.connect() as conn:
             signing.current_signer(conn)
     except NoSigningKey as exc:
-        app.logger.warning("custodians' writes will be refused: %s", exc)
+        event(app.logger, logging.WARNING, "no_signing_key", reason=str(exc))  # custodians' writes will be refused
     except (RegisterError, SQLAlchemyError):  # unreachable database, a compromised key: told on use
         pass

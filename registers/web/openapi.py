@@ -105,6 +105,9 @@ def document() -> dict[str, Any]:
         "/readyz": {"get": {"summary": "Readiness (the database answers)",
                             "responses": {"200": {"description": "Ready"}}}},
         "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
+        "/metrics": {"get": {"summary": "Metrics in the Prometheus text format (unless REGISTERS_METRICS is false "
+                                        "or REGISTERS_METRICS_PORT serves them elsewhere)",
+                             "responses": {"200": {"description": "Metrics", "content": {"text/plain": {}}}}}},
         "/accessibility": {"get": {"summary": "The accessibility statement (HTML)",
                                    "responses": {"200": {"description": "The statement", "content": {HTML: {}}}}}},
         "/{register}/": _get("The register's page, with its records a page at a time (as /records gives a browser)",

@@ -6,6 +6,7 @@ on ``Accept``, it says so (``Vary: Accept``)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 
@@ -25,6 +26,7 @@ from ..core.errors import (
     StoredItemCorrupt,
 )
 from ..core.faults import Fault, FaultsFound
+from ..logs import event
 from ..service.proposals import InvalidProposal, OpenProposalsFull, ProposalConflict, ProposalNotFound, RateLimited
 from ..service.tokens import Forbidden, Unauthorized
 
@@ -146,8 +148,8 @@ def _faults(exc: LineError) -> dict[str, object]:
 
 def log_corrupt(exc: StoredItemCorrupt) -> None:
     """Tell the operator (the app's log, error level) which register and item do not verify."""
-    current_app.logger.error("stored data does not verify: register '%s', item sha-256:%s (%s %s)",
-                             exc.register, exc.digest.hex(), request.method, request.full_path.rstrip("?"))
+    event(current_app.logger, logging.ERROR, "verification_failed", kind="stored_item", register=exc.register,
+          item=f"sha-256:{exc.digest.hex()}", method=request.method, path=request.path)
 
 
 def install(app: Flask) -> None:
@@ -165,13 +167,12 @@ def install(app: Flask) -> None:
         for kind, status, title in _STATUS:
             if isinstance(exc, kind):
                 detail = str(exc)
-                if isinstance(exc, NoSigningKey):  # where the key was looked for is the operator's business
-                    current_app.logger.error("write refused: %s", detail)
+                if isinstance(exc, NoSigningKey):  # where the key was looked for: the log's signing_failed says
                     detail = "no signing key is configured"
                 elif isinstance(exc, IntegrityError) and not isinstance(exc, StoredItemCorrupt):
                     # it may name a file of the server's (a key's): the log says which, the answer does not
-                    current_app.logger.error("stored data does not verify (%s %s): %s", request.method,
-                                             request.full_path.rstrip("?"), detail)
+                    event(current_app.logger, logging.ERROR, "verification_failed", kind="integrity",
+                          method=request.method, path=request.path, reason=detail)
                     detail = "stored data does not verify (the server's log says where)"
                 made = answer(status, title, detail, _faults(exc) if isinstance(exc, LineError) else None)
                 if status == 401:
@@ -188,8 +189,8 @@ def install(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def _database_error(exc: OperationalError) -> Response:
         # the driver's message names the server's host and port, or its file: for the log only
-        current_app.logger.error("database unavailable (%s %s): %s", request.method, request.full_path.rstrip("?"),
-                                 str(exc.orig).strip())
+        event(current_app.logger, logging.ERROR, "database_unavailable", method=request.method, path=request.path,
+              reason=str(exc.orig).strip())
         made = answer(503, "Database unavailable", "the database did not answer (the server's log says why)")
         made.headers["Cache-Control"] = "no-store"
         return made

@@ -21,6 +21,7 @@ import base64
 import errno
 import hashlib
 import hmac
+import logging
 import os
 import re
 import tempfile
@@ -35,6 +36,7 @@ from werkzeug.exceptions import HTTPException, LengthRequired, RequestEntityTooL
 from .. import service
 from ..core.faults import DEFAULT_LIMIT
 from ..core.items import hash_text
+from ..logs import event
 from .bodies import CHANGE, load_body
 from .problems import BadRequest
 from .representations import json_response
@@ -101,7 +103,7 @@ def sweep_spools(directory: str | None = None) -> list[Path]:
 @blueprint.record_once
 def _sweep_at_start(setup: Any) -> None:
     for path in sweep_spools():
-        setup.app.logger.warning("removed the spool of an upload whose process died: %s", path)
+        event(setup.app.logger, logging.WARNING, "spool_removed", path=str(path))  # its process died
 
 
 def _spool_body(limit: int, digest: Any = None) -> IO[bytes]:
@@ -122,7 +124,7 @@ def _spool_body(limit: int, digest: Any = None) -> IO[bytes]:
     except OSError as exc:
         _discard(spool)
         if exc.errno in NO_ROOM:
-            current_app.logger.error("an upload was refused: the spool directory is full (%s)", exc)
+            event(current_app.logger, logging.ERROR, "upload_refused", reason=f"the spool directory is full ({exc})")
             raise InsufficientStorage() from None
         raise
     except BaseException:

@@ -32,12 +32,13 @@ def _listening_socket() -> socket.socket:
 
 @contextmanager
 def gunicorn(db_url: str, workers: int = 2, log: Path | None = None, *, env: dict[str, str] | None = None,
-             cwd: Path | None = None, output: Path | None = None) -> Iterator[str]:
+             cwd: Path | None = None, output: Path | None = None, options: tuple[str, ...] = ()) -> Iterator[str]:
     """A real gunicorn serving ``db_url`` on a free loopback port, until the block ends (with
     ``log``: its access and error logs written there). ``env``: the environment it starts
     with instead of this process's (``REGISTERS_DATABASE_URL`` is set to ``db_url`` in it);
     ``cwd``: the working directory it starts in; ``output``: a file its stdout and stderr
-    (the app's own log lines) are written to."""
+    (the app's own log lines) are written to; ``options``: more of gunicorn's, such as
+    ``("-c", "python:registers.web.gunicorn_conf")``."""
     sock = _listening_socket()
     port = int(sock.getsockname()[1])
     command = Path(sys.executable).parent / "gunicorn"
@@ -46,7 +47,7 @@ def gunicorn(db_url: str, workers: int = 2, log: Path | None = None, *, env: dic
     sink = output.open("ab") if output is not None else None
     process = subprocess.Popen(
         [str(command), "--workers", str(workers), "--bind", f"fd://{sock.fileno()}", *logging,
-         "registers.web:create_app()"],
+         *options, "registers.web:create_app()"],
         env=environment, cwd=cwd, stdout=sink or subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),),
     )
     base = f"http://127.0.0.1:{port}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,8 @@ def test_gunicorn_cuts_a_download_of_a_changed_item_short(db_url: str, tmp_path:
     service.load_rsf(engine, str(RSF / "country.rsf"), "country")
     corrupt(engine)
     engine.dispose()
-    log = tmp_path / "gunicorn.log"
-    with gunicorn(db_url, log=log) as base:
+    output = tmp_path / "gunicorn.out"
+    with gunicorn(db_url, output=output) as base:
         whole = requests.get(f"{base}/country/download-rsf/0/10", timeout=10)  # does not use the item
         assert whole.status_code == 200 and whole.content.endswith(b"\n")
         with requests.get(f"{base}/country/download-rsf", stream=True, timeout=10) as dump:
@@ -36,6 +37,8 @@ def test_gunicorn_cuts_a_download_of_a_changed_item_short(db_url: str, tmp_path:
         assert (record.status_code, record.headers["Content-Type"]) == (500, "application/problem+json")
         assert record.headers["Cache-Control"] == "no-store" and "ETag" not in record.headers
         assert record.json()["title"] == "Stored data does not verify" and HASH in record.json()["detail"]
-    logged = log.read_text()
-    assert f"stored data does not verify: register 'country', item {HASH} (GET /country/download-rsf)" in logged
-    assert f"stored data does not verify: register 'country', item {HASH} (GET /country/records/GM)" in logged
+    logged = [json.loads(line) for line in output.read_text().splitlines() if line.startswith("{")]
+    told = [(e["level"], e["register"], e["item"], e["method"], e["path"]) for e in logged
+            if e["event"] == "verification_failed" and e["kind"] == "stored_item"]
+    assert told == [("error", "country", HASH, "GET", "/country/download-rsf"),
+                    ("error", "country", HASH, "GET", "/country/records/GM")]

@@ -5,6 +5,7 @@ from different folders sign with the one recorded key; a rotation is served at /
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -93,10 +94,13 @@ def test_a_server_without_its_key_refuses_writes_serves_reads_and_makes_no_key(
     assert service.public_keys(engine) == keys and service.head(engine, "country") == head
     assert list(directory.iterdir()) == [stray]  # no key file made
     log = output.read_text()
+    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]  # the app's JSON lines
     missing = directory / f"{VerifierKey.parse(keys[0]).key_id.hex()}.key"
-    assert f"custodians' writes will be refused: {REFUSED}: key " in log  # said at start-up
-    assert f"write refused: {REFUSED}: key {VerifierKey.parse(keys[0]).label} signs here, but its private key " \
-           f"file {missing} is missing" in log
+    assert any(e["event"] == "no_signing_key" and e["reason"].startswith(f"{REFUSED}: key ")
+               for e in events)  # said at start-up: custodians' writes will be refused
+    refusal = f"{REFUSED}: key {VerifierKey.parse(keys[0]).label} signs here, but its private key file {missing} is missing"
+    assert any(e["event"] == "signing_failed" and e["level"] == "error" and e["register"] == "country"
+               and e["reason"].startswith(refusal) for e in events)
     assert f"ignoring key file {stray}: only a key recorded in the database signs" in log
 
 

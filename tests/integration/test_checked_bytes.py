@@ -49,6 +49,7 @@ WALK: dict[str, list[tuple[str, dict[str, str], str]]] = {
     "/<register>/keys": [("/country/keys", {}, OK)],
     "/<register>/keys.json": [("/country/keys.json", {}, OK)],
     "/openapi.json": [("/openapi.json", {}, OK)],
+    "/metrics": [("/metrics", {}, OK)],  # counts, no register data
     "/accessibility": [("/accessibility", HTML, OK)],
     "/static/<path:filename>": [],  # files, no register data
     "/<register>/": [("/country/", HTML, PROBLEM), ("/country/?q=GM", HTML, PROBLEM),
@@ -215,7 +216,8 @@ def test_a_corrupt_item_is_never_served_by_any_get_rule(
 def _assert_logged(caplog: pytest.LogCaptureFixture, app: Flask) -> None:
     """The app's log holds one error naming the register and the item."""
     logged = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR and r.name == app.logger.name]
-    assert len(logged) == 1 and f"register 'country', item {HASH}" in logged[0], logged
+    assert len(logged) == 1 and f"register=country item={HASH}" in logged[0], logged
+    assert logged[0].startswith("verification_failed kind=stored_item"), logged
 
 
 def test_a_corrupt_item_in_the_first_chunk_of_a_download_is_a_problem(app: Flask, country: Engine) -> None:

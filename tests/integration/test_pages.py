@@ -51,7 +51,7 @@ def test_data_is_always_shown_as_text(client: FlaskClient, engine: Engine) -> No
 
 
 RESERVED_NAMES = ["healthz", "readyz", "keys", "static", "openapi", "api", "search", "catalogue", "favicon", "system",
-                  "accessibility"]
+                  "accessibility", "metrics"]
 
 
 def test_register_names_cannot_shadow_the_platform(client: FlaskClient, engine: Engine) -> None:

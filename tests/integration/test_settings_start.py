@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
 from registers import service
@@ -17,7 +18,7 @@ from registers.settings import BadSetting
 from registers.web import create_app
 from registers.web.state import state
 from tests.conftest import ROOT
-from tests.integration.helpers import load
+from tests.integration.helpers import app_client, load
 from tests.integration.test_mirror import serving
 
 
@@ -114,3 +115,23 @@ def test_fixtures_are_found_in_the_working_directory_of_an_installed_copy(monkey
     monkeypatch.chdir(tmp_path)
     with pytest.raises(RegisterError, match="name the project folder with --project DIR"):
         fixtures.find_fixtures()
+
+
+@pytest.mark.parametrize(("config", "served"), [({}, True), ({"METRICS": "false"}, False),
+                                                 ({"METRICS_PORT": "9100"}, False)])
+def test_metrics_are_at_their_path_unless_the_settings_say_otherwise(engine: Engine, db_url: str,
+                                                                     config: dict[str, str], served: bool) -> None:
+    load(engine, "country-small.rsf", "country")
+    with app_client(db_url, **config) as client:
+        client.get("/country/records/GB").close()  # a request is counted when its answer is closed (sent)
+        answer = client.get("/metrics", follow_redirects=True)  # else /metrics/, a register's path
+        openmetrics = client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    if not served:  # REGISTERS_METRICS_PORT: gunicorn's master (or `registers serve`) serves them on that port
+        assert answer.status_code == 404
+        return
+    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
+    assert answer.content_type == "text/plain; version=0.0.4; charset=utf-8" and answer.headers["Vary"] == "Accept"
+    assert openmetrics.content_type.startswith("application/openmetrics-text; version=1.0.0")
+    samples = {(s.name, s.labels.get("route"), s.labels.get("status")): s.value
+               for family in text_string_to_metric_families(answer.get_data(as_text=True)) for s in family.samples}
+    assert samples[("registers_http_requests_total", "/<register>/records/<path:rest>", "200")] >= 1
