@@ -62,7 +62,8 @@ README = ROOT / "README.md"
 BIN = Path(sys.executable).parent
 
 ALLOWLIST: dict[str, str] = {
-    "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/registers init --with-fixtures"
+    "python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e '.[test]' && .venv/bin/registers init "
+    "--with-fixtures"
     " && .venv/bin/registers verify country":
         "makes a virtualenv and installs the project into it (minutes, over the network): the test runs in such "
         "an install, each reader starts with 'registers init --with-fixtures', and the README's PostgreSQL "
