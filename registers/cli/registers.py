@@ -110,8 +110,7 @@ def load(ctx: click.Context, /, file: str, name: str | None, fmt: str | None, **
         size = os.path.getsize(file) if file != "-" else 0
         with _rsf_progress(file, size) as step:
             result = service.load_rsf(
-                engine, file, name, strict=options["strict"], by=options["by"] or _settings(ctx).actor,
-                reason=options["reason"],
+                engine, file, name, strict=options["strict"], by=options["by"], reason=options["reason"],
                 dry_run=options["dry_run"], max_errors=options["max_errors"], progress=step,
             )
         if options["dry_run"]:
