@@ -23,6 +23,11 @@ def changes(ctx: click.Context, name: str, author: str | None) -> None:
       registers changes country
       registers changes country --by "custodian token for country"
     """
-    for note in service.list_changes(_engine(ctx, existing=True), name, author):
+    found = service.list_changes(_engine(ctx, existing=True), name, author)
+    for note in found:
         span = f"{note.first}" if note.first == note.last else f"{note.first}-{note.last}"
         click.echo(f"{note.timestamp}\tentries {span}\tby {note.by or '(not recorded)'}\t{note.reason}")
+    if not found and author is not None:  # a typo must not read as "it did nothing"
+        authors = sorted({n.by for n in service.list_changes(_engine(ctx, existing=True), name) if n.by})
+        click.echo(f"no recorded change of '{name}' is by '{author}' (its authors: {', '.join(authors) or 'none'})",
+                   err=True)

@@ -17,8 +17,8 @@ import click
 from sqlalchemy.exc import DatabaseError
 
 from .. import service
-from ..core.errors import RegisterError
-from ..core.faults import FaultsFound
+from ..core.errors import LineError, RegisterError
+from ..core.faults import FaultLog, FaultsFound
 from ..logs import configure
 from ..settings import Settings, current
 from ..store.engine import DatabaseMissing
@@ -63,9 +63,13 @@ def _faults_as_json(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except FaultsFound as exc:
+        except LineError as exc:
             if not kwargs.get("as_json"):
                 raise
+            if not isinstance(exc, FaultsFound):  # one fault, or a problem with the whole file
+                log = FaultLog(limit=1)
+                log.add_error(exc)
+                exc = FaultsFound(log, exc.source)
             for fault in exc.faults.kept:
                 click.echo(json.dumps({"file": exc.source, **fault.record()}, ensure_ascii=False))
             if exc.faults.more:
@@ -134,9 +138,12 @@ AUTHOR_NEEDED = (
 def _author(by: str | None) -> str:
     """Who makes a local change: ``--as``, else ``REGISTERS_AS``; refused with neither (the
     login name is never used: it would be published for ever)."""
-    who = by or _settings(click.get_current_context()).actor
+    who = (by or _settings(click.get_current_context()).actor or "").strip()
     if not who:
         raise RegisterError(AUTHOR_NEEDED)
+    if any(ord(c) < 32 or ord(c) == 127 for c in who):
+        raise RegisterError("--as and REGISTERS_AS name a team on one line: no tabs, newlines or other control "
+                            "characters")
     return who
 
 

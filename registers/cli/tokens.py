@@ -21,7 +21,9 @@ def token() -> None:
 
 @token.command()
 @click.argument("name")
-@click.option("--label", metavar="TEXT", help="Whose token this is (recorded as who made each change).")
+@click.option("--label", metavar="TEAM",
+              help="The team this token is for: recorded as who made each change, and public for ever "
+                   "(a role or team, never a person's name).")
 @click.option("--expires", metavar="WHEN",
               help="Nd (N days), a date YYYY-MM-DD, or never (default: $REGISTERS_TOKEN_EXPIRY_DAYS days, 90).")
 @click.pass_context
@@ -33,7 +35,7 @@ def issue(ctx: click.Context, name: str, label: str | None, expires: str | None)
 
     \b
     Examples:
-      registers token issue local-authority-eng --label "Jane Doe, MHCLG"
+      registers token issue local-authority-eng --label mhclg-data-team --expires 90d
       registers end local-authority-eng COP --date 2023-04-01 \\
         --remote https://registers.example.gov.uk/local-authority-eng/ --token rgt_...
     """

@@ -63,18 +63,23 @@ class Fault:
 
 @dataclass
 class FaultLog:
-    """The faults of one load: the first ``limit`` found kept (shown in file order), all counted."""
+    """The faults of one load: the ``limit`` earliest in the file kept (shown in file order), all counted."""
 
     limit: int = DEFAULT_LIMIT
     kept: list[Fault] = dataclasses.field(default_factory=list)
     count: int = 0
 
     def add(self, line: int | None, message: str, key: str | None = None, kind: type[LineError] = LineError) -> None:
-        """Count a fault (``kind``: the error it would raise alone); keep it while fewer than
-        ``limit`` are kept."""
+        """Count a fault (``kind``: the error it would raise alone); keep the ``limit`` earliest
+        in the file (faults are found in different passes: rows, then values, then links)."""
         self.count += 1
+        fault = Fault.of(line, message, key, kind)
         if len(self.kept) < self.limit:
-            self.kept.append(Fault.of(line, message, key, kind))
+            self.kept.append(fault)
+            return
+        latest = max(range(len(self.kept)), key=lambda i: self.kept[i].line)
+        if fault.line < self.kept[latest].line:  # an earlier line than the latest kept: it takes its place
+            self.kept[latest] = fault
 
     def add_error(self, error: LineError, key: str | None = None) -> None:
         """Count a LineError (a fault found by code that stops at its first) as a fault."""

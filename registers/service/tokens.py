@@ -92,6 +92,8 @@ def issue_token(engine: Engine, name: str, label: str | None = None, expires: st
     says; only its hash is stored."""
     secret = PREFIX + secrets.token_urlsafe(32)
     ends = expiry(expires)
+    if label is not None and (not label.strip() or any(ord(c) < 32 or ord(c) == 127 for c in label)):
+        raise RegisterError("a token's label names a team on one line: not blank, no tabs or newlines")
     with writer(engine).begin() as conn:
         reg_id = register_id_of(conn, name)
         label = label or f"custodian token for {name}"

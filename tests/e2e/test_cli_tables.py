@@ -156,3 +156,29 @@ def test_a_long_load_reports_progress_when_stderr_is_not_a_terminal(db_url: str,
     assert "done in" in lines[-1]
     quiet = run(db_url, "load", str(table), "--register", "colour")  # the default: a line every 5 s at most
     assert quiet.returncode == 0 and "loading colours.csv" not in quiet.stderr.decode()
+
+
+def test_the_faults_named_are_the_first_in_the_file_and_json_covers_one_fault(db_url: str, tmp_path: Path) -> None:
+    """--max-errors N names the N earliest faults whatever pass found them (rows are read
+    before values and links are checked); --json gives a JSON line for a single fault too."""
+    import json
+
+    ok(db_url, "create", "local-authority-type", "--schema", str(ROOT / "schemas/local-authority-type.json"))
+    ok(db_url, "load", str(TSV / "local-authority-type.tsv"))
+    ok(db_url, "create", "local-authority-nir", "--schema", str(ROOT / "schemas/local-authority-nir.json"))
+    table = tmp_path / "nir.csv"
+    table.write_text(FIVE_FAULTS)
+    capped = run(db_url, "load", str(table), "--register", "local-authority-nir", "--max-errors", "2")
+    assert capped.stderr.decode().splitlines()[:2] == [
+        f"{table}:3: field 'start-date': value '2015-02-30' is not a valid datetime",
+        f"{table}:4: field 'local-authority-type': value 'NOPE' is not a key of register 'local-authority-type'"]
+    one = tmp_path / "one.csv"
+    one.write_text("local-authority-nir,name,start-date\nABC,Antrim,2015-02-30\n")
+    single = run(db_url, "load", str(one), "--register", "local-authority-nir", "--json")
+    assert single.returncode == 1
+    [fault] = [json.loads(line) for line in single.stdout.decode().splitlines()]
+    assert (fault["line"], fault["field"], fault["value"]) == (2, "start-date", "2015-02-30")
+    blank = run(db_url, "add", "local-authority-nir", "XYZ", "name=X", "--as", "   ")
+    assert blank.returncode == 1 and "say who makes this change" in blank.stderr.decode()
+    forged = run(db_url, "add", "local-authority-nir", "XYZ", "name=X", "--as", "team\nby someone else")
+    assert forged.returncode == 1 and "one line" in forged.stderr.decode()
