@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,11 +45,13 @@ def gunicorn(db_url: str, workers: int = 2, log: Path | None = None, *, env: dic
     command = Path(sys.executable).parent / "gunicorn"
     environment = {**(os.environ if env is None else env), "REGISTERS_DATABASE_URL": db_url}
     logging = ["--access-logfile", str(log), "--error-logfile", str(log), "--log-level", "debug"] if log else []
-    sink = output.open("ab") if output is not None else None
+    # its output goes to a file, never to a pipe nobody reads: a pipe's 64 KiB of the app's JSON
+    # request lines would block every worker on its next log line
+    sink = output.open("ab") if output is not None else tempfile.TemporaryFile()
     process = subprocess.Popen(
         [str(command), "--workers", str(workers), "--bind", f"fd://{sock.fileno()}", *logging,
          *options, "registers.web:create_app()"],
-        env=environment, cwd=cwd, stdout=sink or subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),),
+        env=environment, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),),
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -63,13 +66,15 @@ def gunicorn(db_url: str, workers: int = 2, log: Path | None = None, *, env: dic
         yield base
     finally:
         process.terminate()
-        process.wait(timeout=10)
-        sock.close()
-        if sink is not None:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # never left running for the tests after it
+            process.kill()
+            process.wait(timeout=10)
+            raise
+        finally:
+            sock.close()
             sink.close()
-        else:
-            assert process.stdout is not None
-            process.stdout.close()
 
 
 @pytest.fixture
