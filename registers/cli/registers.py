@@ -93,7 +93,8 @@ def load(ctx: click.Context, /, file: str, name: str | None, fmt: str | None, **
             raise RegisterError("--allow-dangling is for local loads: a served register takes only links that resolve")
         answer = service.remote_load_table(
             options["remote"], token, file, fmt, history=options["history"], dry_run=options["dry_run"],
-            end_missing=options["end_missing"], max_end=options["max_end"], reason=options["reason"],
+            end_missing=options["end_missing"], max_end=options["max_end"],
+            reason=options["reason"] or f"load {os.path.basename(file)}",  # as a local load says, not "request body"
             max_errors=options["max_errors"])
         diff = answer["diff"]
         _print_diff(_Diff(diff), options["dry_run"] or bool(options["end_missing"]))
