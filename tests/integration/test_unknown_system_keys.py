@@ -105,7 +105,8 @@ def test_an_unknown_system_key_is_refused_over_http(engine: Engine, client: Flas
     again = client.post("/country/load-rsf", data=export(engine, "country"), headers=auth)
     assert again.status_code == 200, again.json
     assert (again.json["user-entries-added"], again.json["system-entries-added"]) == (0, 0)
-    assert snapshot(engine) == before
+    after = snapshot(engine)  # nothing appended: only the token's last use was recorded
+    assert {k: v for k, v in after.items() if k != "token"} == {k: v for k, v in before.items() if k != "token"}
 
 
 def test_pages_read_a_register_with_unknown_system_keys_and_never_render_them(

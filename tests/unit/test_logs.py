@@ -29,6 +29,9 @@ def _record(msg: object, *args: object, level: int = logging.INFO, exc_info: obj
 
 
 def test_an_event_is_one_json_line_of_time_level_logger_event_and_fields() -> None:
+    from registers.logs import REQUEST_ID
+
+    REQUEST_ID.set(None)  # no request being served (a test client's unclosed answer may have left one)
     line = _line(_record(Event("append", {"register": "country", "user_entries_added": 2, "by": "Jane\nDoe",
                                           "root": "sha-256:ab", "done": True, "none": None})))
     assert list(line)[:4] == ["time", "level", "logger", "event"]
