@@ -118,6 +118,14 @@ class FaultsFound(LineError):
         return shown
 
 
+def refuse(error: LineError, faults: FaultLog | None, key: str | None = None) -> None:
+    """Raise ``error``; or, collecting ``faults``, count it there (the row of record ``key`` is
+    left out and the load goes on)."""
+    if faults is None:
+        raise error
+    faults.add_error(error, key)
+
+
 def stopped(error: LineError, faults: FaultLog | None, source: str) -> LineError:
     """What a load from ``source`` raises when ``error`` stopped it: with faults found before it,
     all of them and this one (``FaultsFound``); else ``error``, naming ``source``. A load with

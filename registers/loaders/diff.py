@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from ..core.entries import Log
 from ..core.errors import InvalidTable
-from ..core.faults import FaultLog
+from ..core.faults import FaultLog, refuse
 from ..core.items import InvalidItem, canonical_json, item_digest
 from ..core.rsf import AddItem, AppendEntry, Command
 from ..store import reads, records
@@ -56,13 +56,6 @@ def _blob(row: Row) -> tuple[bytes, bytes]:
     return blob, item_digest(blob)
 
 
-def _refuse(error: InvalidTable, faults: FaultLog | None, key: str | None = None) -> None:
-    """Raise ``error``, or with ``faults`` count it there (the row is left out, the load goes on)."""
-    if faults is None:
-        raise error
-    faults.add_error(error, key)
-
-
 def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
@@ -88,7 +81,7 @@ def diff_commands(
     for row in rows:
         first = seen.setdefault(row.key, row.line)
         if first != row.line:
-            _refuse(InvalidTable(
+            refuse(InvalidTable(
                 f"key '{row.key}' is also on line {first} (use --history to load rows as a key's history)", row.line
             ), faults, row.key)
             continue
@@ -118,7 +111,7 @@ def _diff_chunk(
         try:
             blob, digest = _blob(row)
         except InvalidTable as exc:
-            _refuse(exc, faults, row.key)
+            refuse(exc, faults, row.key)
             continue
         now = current.get(row.key)
         if now is not None and now.entry.digests == (digest,):
@@ -184,7 +177,7 @@ def history_commands(
             try:
                 yield from _key_history(conn, reg_id, key, by_key[key], timestamp, diff)
             except InvalidTable as exc:  # raised before any of the key's commands
-                _refuse(exc, faults, key)
+                refuse(exc, faults, key)
         if progress:
             progress(sum(len(by_key[k]) for k in keys[start : start + CHUNK]))
 

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 from ..core.definitions import Definition
 from ..core.errors import InvalidTable
-from ..core.faults import FaultLog
+from ..core.faults import FaultLog, refuse
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".rsf": "rsf"}
 
@@ -42,13 +42,6 @@ def table_format(path: str, given: str | None = None) -> str:
     return fmt
 
 
-def _refuse(error: InvalidTable, faults: FaultLog | None) -> None:
-    """Raise ``error``, or with ``faults`` count it there (the row is left out and reading goes on)."""
-    if faults is None:
-        raise error
-    faults.add_error(error)
-
-
 def read_rows(stream: BinaryIO, fmt: str, definition: Definition, faults: FaultLog | None = None) -> Iterator[Row]:
     """The rows of a table as items of ``definition``'s register, in file order. A row that
     cannot be read refuses the table, or with ``faults`` is counted there and left out (a
@@ -61,7 +54,7 @@ def read_rows(stream: BinaryIO, fmt: str, definition: Definition, faults: FaultL
                 try:
                     yield _row(number, _json_object(raw, number), definition)
                 except InvalidTable as exc:
-                    _refuse(exc, faults)
+                    refuse(exc, faults)
     elif fmt == "json":
         try:
             doc = json.loads(stream.read())
@@ -77,7 +70,7 @@ def read_rows(stream: BinaryIO, fmt: str, definition: Definition, faults: FaultL
                     raise InvalidTable(f"element {number} is not an object", number)
                 yield _row(number, value, definition)
             except InvalidTable as exc:
-                _refuse(exc, faults)
+                refuse(exc, faults)
     else:
         raise InvalidTable(f"'{fmt}' is not a table format")
 
@@ -89,7 +82,7 @@ def _decoded_lines(stream: BinaryIO, faults: FaultLog | None = None) -> Iterator
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            _refuse(InvalidTable(f"the line is not valid UTF-8 (byte {exc.start + 1} is 0x{raw[exc.start]:02x})",
+            refuse(InvalidTable(f"the line is not valid UTF-8 (byte {exc.start + 1} is 0x{raw[exc.start]:02x})",
                                  number), faults)
             text = "\n"
         yield text[1:] if number == 1 and text.startswith("\ufeff") else text
@@ -117,11 +110,11 @@ def _delimited(stream: BinaryIO, fmt: str, definition: Definition, faults: Fault
                     values = {name: cell for name, cell in zip(header, cells, strict=False) if cell != ""}
                     yield _row(line, _split_lists(values, definition), definition)
             except InvalidTable as exc:
-                _refuse(exc, faults)
+                refuse(exc, faults)
             line = reader.line_num + 1
     except csv.Error as exc:  # the reader cannot go on past it
         rest = "; the rest of the file was not read" if faults is not None else ""
-        _refuse(InvalidTable(f"malformed {fmt.upper()}: {exc}{rest}", line), faults)
+        refuse(InvalidTable(f"malformed {fmt.upper()}: {exc}{rest}", line), faults)
 
 
 def _check_header(header: list[str], definition: Definition) -> None:
